@@ -1,0 +1,95 @@
+import { fork, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { ExecutorCrashedError } from "../errors.ts";
+import type { ExecutorToHost, HostToExecutor } from "./protocol.ts";
+import type { ExecutorConfig } from "./executor/main.ts";
+
+export type ResultFrame = Extract<ExecutorToHost, { t: "result" }>;
+
+export interface ExecutorLaunch {
+  config: ExecutorConfig;
+  /** V8 flags for the executor process (e.g. the Wasm memory ceiling). */
+  v8Flags: string[];
+}
+
+const ext = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
+const ENTRY = fileURLToPath(new URL(`./executor/main${ext}`, import.meta.url));
+
+/**
+ * The host's handle on one executor child process: sends call frames, matches result frames to
+ * their callers, and fails every pending call with ExecutorCrashedError if the process dies.
+ */
+export class ExecutorProcess {
+  readonly child: ChildProcess;
+  readonly ready: Promise<void>;
+  private readonly pending = new Map<number, { resolve: (r: ResultFrame) => void; reject: (e: Error) => void }>();
+  private nextCallId = 1;
+  /** Instances started here: counted toward recycling. */
+  instancesStarted = 0;
+  rssBytes = 0;
+  draining = false;
+  dead = false;
+  onExit: (proc: ExecutorProcess, reason: string) => void = () => {};
+
+  constructor(launch: ExecutorLaunch) {
+    this.child = fork(ENTRY, [JSON.stringify(launch.config)], {
+      execArgv: ["--no-node-snapshot", ...launch.v8Flags],
+      serialization: "advanced",
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
+    this.ready = new Promise((resolve, reject) => {
+      this.child.once("message", (m: ExecutorToHost) => (m.t === "ready" ? resolve() : reject(new Error("executor spoke before ready"))));
+      this.child.once("exit", () => reject(new ExecutorCrashedError("Executor process exited during startup.")));
+    });
+    this.ready.catch(() => {});
+    this.child.on("message", (m: ExecutorToHost) => this.onMessage(m));
+    this.child.on("exit", (code, signal) => this.onProcessExit(code, signal));
+    this.child.on("error", () => {}); // "exit" follows and carries the failure
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  get usable(): boolean {
+    return !this.dead && !this.draining;
+  }
+
+  call(frame: Omit<Extract<HostToExecutor, { t: "call" }>, "callId">): Promise<ResultFrame> {
+    if (this.dead) return Promise.reject(new ExecutorCrashedError("Executor process is gone."));
+    const callId = this.nextCallId++;
+    if (frame.worker) this.instancesStarted++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(callId, { resolve, reject });
+      this.child.send({ ...frame, callId } satisfies HostToExecutor, (err) => {
+        if (err && this.pending.delete(callId)) reject(new ExecutorCrashedError(`Could not reach executor: ${err.message}`));
+      });
+    });
+  }
+
+  disposeInstance(instanceId: number): void {
+    if (!this.dead) this.child.send({ t: "dispose", instanceId } satisfies HostToExecutor, () => {});
+  }
+
+  kill(signal: NodeJS.Signals = "SIGKILL"): void {
+    this.child.kill(signal);
+  }
+
+  private onMessage(m: ExecutorToHost): void {
+    if (m.t !== "result") return;
+    this.rssBytes = m.rssBytes;
+    const p = this.pending.get(m.callId);
+    if (!p) return;
+    this.pending.delete(m.callId);
+    p.resolve(m);
+  }
+
+  private onProcessExit(code: number | null, signal: NodeJS.Signals | null): void {
+    this.dead = true;
+    const reason = signal ? `signal ${signal}` : `exit code ${code}`;
+    const err = new ExecutorCrashedError(`The executor process running this worker died (${reason}); the worker's in-flight calls failed. Other workers are unaffected.`);
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+    this.onExit(this, reason);
+  }
+}

@@ -1,0 +1,46 @@
+import type { LogLine } from "../protocol.ts";
+
+/**
+ * Per-isolate sink for the runtime's host hooks. The Callbacks are created with the pooled isolate,
+ * before its run is known, so they write here; the run that takes the isolate sets the budgets.
+ */
+export class HookSlot {
+  logs: LogLine[] = [];
+  logBytes = 0;
+  logBudget = Infinity;
+  reservedBytes = 0;
+  memoryBudget = Infinity;
+  /** Set when a hook saw a breach; the executor ends the instance right after the hook returns. */
+  breach: "logs" | "memoryMb" | undefined;
+  onBreach: () => void = () => {};
+
+  log(level: string, message: string): boolean {
+    if (this.breach) return false;
+    const size = message.length + level.length;
+    if (this.logBytes + size > this.logBudget) return this.flag("logs");
+    this.logBytes += size;
+    this.logs.push({ level, message, time: Date.now() });
+    return true;
+  }
+
+  reserve(bytes: number): boolean {
+    if (this.breach) return false;
+    if (!Number.isFinite(bytes) || bytes < 0) return false;
+    if (this.reservedBytes + bytes > this.memoryBudget) return this.flag("memoryMb");
+    this.reservedBytes += bytes;
+    return true;
+  }
+
+  takeLogs(): LogLine[] {
+    const out = this.logs;
+    this.logs = [];
+    return out;
+  }
+
+  private flag(kind: "logs" | "memoryMb"): false {
+    this.breach = kind;
+    // Disposing an isolate from inside its own callback is unsafe; do it once the callback returns.
+    setImmediate(() => this.onBreach());
+    return false;
+  }
+}

@@ -1,0 +1,92 @@
+import ivm from "isolated-vm";
+import { HookSlot } from "./hook-slot.ts";
+
+/** A fresh isolate with the runtime evaluated, never used by any worker. */
+export interface FreshIsolate {
+  isolate: ivm.Isolate;
+  context: ivm.Context;
+  /** The runtime's private handle (see runtime/guest/index.ts). */
+  runtime: ivm.Reference<Record<string, unknown>>;
+  slot: HookSlot;
+  log: ivm.Callback;
+  reserve: ivm.Callback;
+  memoryMb: number;
+}
+
+/**
+ * Isolates made ahead of time, one pool per memory limit (V8 fixes the heap limit at creation).
+ * Each isolate serves exactly one worker and is then disposed; refilling happens off the request path.
+ */
+export class IsolatePool {
+  private readonly free = new Map<number, FreshIsolate[]>();
+  private readonly runtimeCode: string;
+  private cachedData: ivm.ExternalCopy<ArrayBuffer> | undefined;
+  private refillScheduled = false;
+  /** Memory limits recently asked for, kept warm besides the default. */
+  private readonly wanted = new Set<number>();
+  created = 0;
+
+  private readonly size: number;
+
+  constructor(runtimeCode: string, size: number, defaultMemoryMb: number) {
+    this.runtimeCode = runtimeCode;
+    this.size = size;
+    this.wanted.add(defaultMemoryMb);
+  }
+
+  /** Fills the pool now (at executor start), so the first request finds isolates ready. */
+  warm(): void {
+    for (const mb of this.wanted) this.fill(mb);
+  }
+
+  take(memoryMb: number): FreshIsolate {
+    this.wanted.add(memoryMb);
+    const fresh = this.free.get(memoryMb)?.pop() ?? this.create(memoryMb);
+    this.scheduleRefill();
+    return fresh;
+  }
+
+  dispose(): void {
+    for (const list of this.free.values()) for (const f of list) release(f);
+    this.free.clear();
+  }
+
+  private scheduleRefill(): void {
+    if (this.refillScheduled) return;
+    this.refillScheduled = true;
+    // setImmediate lets the response of the current request leave first.
+    setImmediate(() => {
+      this.refillScheduled = false;
+      for (const mb of this.wanted) this.fill(mb);
+    });
+  }
+
+  private fill(memoryMb: number): void {
+    const list = this.free.get(memoryMb) ?? [];
+    this.free.set(memoryMb, list);
+    while (list.length < this.size) list.push(this.create(memoryMb));
+  }
+
+  private create(memoryMb: number): FreshIsolate {
+    const isolate = new ivm.Isolate({ memoryLimit: memoryMb });
+    const context = isolate.createContextSync();
+    // V8's code cache for the runtime makes every isolate after the first skip parsing it.
+    const script = isolate.compileScriptSync(this.runtimeCode, {
+      filename: "mayfly:runtime",
+      ...(this.cachedData ? { cachedData: this.cachedData } : { produceCachedData: true }),
+    });
+    const produced = (script as { cachedData?: ivm.ExternalCopy<ArrayBuffer> }).cachedData;
+    if (!this.cachedData && produced) this.cachedData = produced;
+    const runtime = script.runSync(context, { reference: true }) as ivm.Reference<Record<string, unknown>>;
+    script.release();
+    const slot = new HookSlot();
+    const log = new ivm.Callback((level: string, message: string) => slot.log(level, message));
+    const reserve = new ivm.Callback((bytes: number) => slot.reserve(bytes));
+    this.created++;
+    return { isolate, context, runtime, slot, log, reserve, memoryMb };
+  }
+}
+
+export function release(f: FreshIsolate): void {
+  if (!f.isolate.isDisposed) f.isolate.dispose();
+}

@@ -1,0 +1,144 @@
+import ivm from "isolated-vm";
+import type { Invocation, Outcome, WireError } from "../../runtime/index.ts";
+import type { CallStats, FailureKind, LogLine, WorkerSpec } from "../protocol.ts";
+import { release, type FreshIsolate } from "./isolate-pool.ts";
+import { BUILTIN_MODULES, moduleSource, resolveSpecifier } from "./modules.ts";
+
+export interface CallResult {
+  outcome?: Outcome;
+  failure?: { kind: FailureKind; error: WireError; detail?: string };
+  logs: LogLine[];
+  stats: CallStats;
+}
+
+/** Thrown inside the executor when a run was ended by mayfly rather than by the guest. */
+export class RunEnded extends Error {
+  readonly kind: FailureKind;
+  readonly detail: string | undefined;
+  constructor(kind: FailureKind, message: string, detail?: string) {
+    super(message);
+    this.kind = kind;
+    this.detail = detail;
+  }
+}
+
+/**
+ * One worker living in one isolate: its module graph instantiated once, then any number of
+ * invocations until it is disposed or a limit ends it. The isolate is never reused by another worker.
+ */
+export class WorkerInstance {
+  private readonly fresh: FreshIsolate;
+  private dispatchRef!: ivm.Reference<(inv: unknown, now: number) => Promise<Outcome>>;
+  /** Why the isolate was ended, when mayfly ended it; every pending call reports this. */
+  endedBy: RunEnded | undefined;
+  active = 0;
+  lastUsed = Date.now();
+  heapBytes = 0;
+
+  readonly spec: WorkerSpec;
+
+  constructor(fresh: FreshIsolate, spec: WorkerSpec) {
+    this.fresh = fresh;
+    this.spec = spec;
+    fresh.slot.logBudget = spec.limits.logBytes;
+    fresh.slot.memoryBudget = spec.limits.memoryMb * 1024 * 1024;
+    fresh.slot.onBreach = () => {
+      const kind = fresh.slot.breach!;
+      this.end(kind === "logs"
+        ? new RunEnded("logs", `Worker exceeded log output limit of ${spec.limits.logBytes} bytes.`)
+        : new RunEnded("memoryMb", `Worker exceeded memory limit of ${spec.limits.memoryMb} MB.`, "resizable or Wasm memory reservation"));
+    };
+  }
+
+  get isolate(): ivm.Isolate {
+    return this.fresh.isolate;
+  }
+
+  get alive(): boolean {
+    return !this.endedBy && !this.fresh.isolate.isDisposed;
+  }
+
+  /** Instantiates the module graph and runs top-level code. Errors here are startup errors. */
+  async start(): Promise<void> {
+    const { isolate, context, runtime, log, reserve } = this.fresh;
+    const spec = this.spec;
+    const start = runtime.getSync("start", { reference: true }) as ivm.Reference<Function>;
+    start.applySync(undefined, [log, reserve, new ivm.ExternalCopy({ flags: spec.compatibilityFlags, env: spec.env, now: Date.now() }).copyInto({ release: true })]);
+    const putBlob = runtime.getSync("putBlob", { reference: true }) as ivm.Reference<Function>;
+    for (const m of spec.modules) {
+      if (m.type === "data" || m.type === "wasm") {
+        putBlob.applySync(undefined, [`blob:${m.name}`, m.type, new ivm.ExternalCopy(m.content as Uint8Array).copyInto({ release: true })]);
+      }
+    }
+    const names = new Set(spec.modules.map((m) => m.name));
+    const byName = new Map(spec.modules.map((m) => [m.name, m]));
+    const compiled = new Map<string, ivm.Module>();
+    const nameOf = new Map<ivm.Module, string>();
+    const compile = (name: string): ivm.Module => {
+      let mod = compiled.get(name);
+      if (mod) return mod;
+      const source = BUILTIN_MODULES[name] ?? moduleSource(byName.get(name)!);
+      mod = isolate.compileModuleSync(source, { filename: name });
+      compiled.set(name, mod);
+      nameOf.set(mod, name);
+      return mod;
+    };
+    const main = compile(spec.mainModule);
+    main.instantiateSync(context, (specifier, referrer) => {
+      const from = nameOf.get(referrer) ?? spec.mainModule;
+      const target = resolveSpecifier(specifier, from, names);
+      if (!target) throw new Error(`No such module "${specifier}" (imported from "${from}"). Only the worker's own modules and cloudflare:workers can be imported.`);
+      return compile(target);
+    });
+    await this.guarded(() => main.evaluate({ promise: true } as never));
+    const setMain = runtime.getSync("setMain", { reference: true }) as ivm.Reference<Function>;
+    setMain.applySync(undefined, [main.namespace.derefInto()]);
+    this.dispatchRef = runtime.getSync("dispatch", { reference: true }) as ivm.Reference<(inv: unknown, now: number) => Promise<Outcome>>;
+  }
+
+  /** Runs one invocation; never throws for guest behaviour, only reports. */
+  async call(inv: Invocation): Promise<Outcome> {
+    this.lastUsed = Date.now();
+    const arg = new ivm.ExternalCopy(inv).copyInto({ release: true });
+    return (await this.guarded(() =>
+      this.dispatchRef.apply(undefined, [arg, Date.now()], { result: { promise: true, copy: true } }),
+    )) as Outcome;
+  }
+
+  takeLogs(): LogLine[] {
+    return this.fresh.slot.takeLogs();
+  }
+
+  resetLogBudget(): void {
+    this.fresh.slot.logBytes = 0;
+  }
+
+  /** Ends the isolate now; pending calls fail with `reason`. */
+  end(reason: RunEnded): void {
+    if (!this.endedBy) this.endedBy = reason;
+    release(this.fresh);
+  }
+
+  dispose(): void {
+    this.end(new RunEnded("disposed", "Worker was disposed."));
+  }
+
+  /** Translates isolated-vm's disposal rejections into the reason mayfly ended the isolate for. */
+  private async guarded<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (this.endedBy) throw this.endedBy;
+      const msg = (e as Error)?.message ?? String(e);
+      if (/memory limit/i.test(msg)) {
+        this.end(new RunEnded("memoryMb", `Worker exceeded memory limit of ${this.spec.limits.memoryMb} MB.`, "JavaScript heap"));
+        throw this.endedBy;
+      }
+      if (this.fresh.isolate.isDisposed) {
+        this.end(new RunEnded("internal", `Worker isolate ended unexpectedly: ${msg}`));
+        throw this.endedBy;
+      }
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,73 @@
+import { availableParallelism } from "node:os";
+import { InstanceHandle } from "./instance-handle.ts";
+import type { WorkerSpec } from "./protocol.ts";
+import { Supervisor } from "./supervisor.ts";
+
+export interface EngineOptions {
+  /** Executor processes (default: one per CPU core). */
+  executors?: number;
+  /** Fresh isolates kept ready per executor (default 4). */
+  poolSize?: number;
+  /** Memory limit of the pre-made isolates (the default `limits.memoryMb`). */
+  defaultMemoryMb?: number;
+  /** Highest `limits.memoryMb` any worker may ask for; also caps each Wasm memory (default 512). */
+  maxMemoryMb?: number;
+  /** Recycle an executor after it has started this many workers (default 5000). */
+  recycleAfterRuns?: number;
+  /** Recycle an executor whose RSS passes this (default 1024 MB). */
+  recycleRssMb?: number;
+  /** Executor RSS at which the largest worker is ended as over memory (default 2048 MB). */
+  executorRssLimitMb?: number;
+  /** How often CPU time is checked (default 2 ms). */
+  watchdogIntervalMs?: number;
+}
+
+/** The engine: executor processes, their isolate pools and the limits they enforce. */
+export class Engine {
+  private readonly supervisor: Supervisor;
+  readonly maxMemoryMb: number;
+
+  constructor(opts: EngineOptions = {}) {
+    this.maxMemoryMb = opts.maxMemoryMb ?? 512;
+    const wasmPages = Math.ceil((this.maxMemoryMb * 1024 * 1024) / 65536);
+    this.supervisor = new Supervisor({
+      executors: opts.executors ?? availableParallelism(),
+      recycleAfterInstances: opts.recycleAfterRuns ?? 5000,
+      recycleRssBytes: (opts.recycleRssMb ?? 1024) * 1024 * 1024,
+      launch: {
+        v8Flags: [`--wasm-max-mem-pages=${wasmPages}`],
+        config: {
+          poolSize: opts.poolSize ?? 4,
+          defaultMemoryMb: opts.defaultMemoryMb ?? 128,
+          watchdogIntervalMs: opts.watchdogIntervalMs ?? 2,
+          rssLimitBytes: (opts.executorRssLimitMb ?? 2048) * 1024 * 1024,
+        },
+      },
+    });
+  }
+
+  ready(): Promise<void> {
+    return this.supervisor.ready();
+  }
+
+  createInstance(spec: WorkerSpec): InstanceHandle {
+    return new InstanceHandle(this.supervisor, spec);
+  }
+
+  /** Executor pids and counters, for tests, metrics and the benchmark. */
+  stats(): { executors: { pid: number; inFlight: number; rssBytes: number; draining: boolean }[]; restarts: number; recycles: number } {
+    return {
+      executors: this.supervisor.executors().map((p) => ({ pid: p.child.pid ?? 0, inFlight: p.inFlight, rssBytes: p.rssBytes, draining: p.draining })),
+      restarts: this.supervisor.restarts,
+      recycles: this.supervisor.recycles,
+    };
+  }
+
+  close(): Promise<void> {
+    return this.supervisor.close();
+  }
+}
+
+export type { WorkerSpec } from "./protocol.ts";
+export type { InstanceHandle } from "./instance-handle.ts";
+export { DEFAULT_LIMITS, type Limits } from "./limits.ts";

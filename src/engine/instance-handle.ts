@@ -1,0 +1,69 @@
+import type { Invocation } from "../runtime/index.ts";
+import { ExecutorCrashedError } from "../errors.ts";
+import type { ResultFrame, ExecutorProcess } from "./executor-process.ts";
+import type { WorkerSpec } from "./protocol.ts";
+import type { Supervisor } from "./supervisor.ts";
+
+let nextInstanceId = 1;
+
+/**
+ * The host's reference to one worker instance. It is placed on an executor at its first call (code and
+ * first request travel in one frame) and re-placed, with a fresh isolate, after its isolate is ended
+ * by a limit, its executor dies, or its executor is recycled.
+ */
+export class InstanceHandle {
+  private readonly id = nextInstanceId++;
+  private proc: ExecutorProcess | undefined;
+  private placing: Promise<ExecutorProcess> | undefined;
+  heapBytes = 0;
+  lastUsed = Date.now();
+
+  private readonly supervisor: Supervisor;
+  private readonly spec: WorkerSpec;
+
+  constructor(supervisor: Supervisor, spec: WorkerSpec) {
+    this.supervisor = supervisor;
+    this.spec = spec;
+  }
+
+  get live(): boolean {
+    return this.proc !== undefined && !this.proc.dead;
+  }
+
+  async call(invocation: Invocation): Promise<ResultFrame> {
+    this.lastUsed = Date.now();
+    if (this.proc?.draining) this.release();
+    let proc = this.proc;
+    let worker: WorkerSpec | undefined;
+    if (!proc || proc.dead) {
+      if (!this.placing) {
+        worker = this.spec;
+        this.placing = this.supervisor.pick();
+      }
+      const placing = this.placing;
+      try {
+        proc = await placing;
+      } finally {
+        if (this.placing === placing && worker) this.placing = undefined;
+      }
+      if (worker) this.proc = proc;
+    }
+    try {
+      const result = await proc.call({ t: "call", instanceId: this.id, worker, invocation });
+      if (result.instanceGone && this.proc === proc) this.proc = undefined;
+      this.heapBytes = result.stats.heapBytes;
+      return result;
+    } catch (e) {
+      if (e instanceof ExecutorCrashedError && this.proc === proc) this.proc = undefined;
+      throw e;
+    } finally {
+      this.supervisor.afterCall(proc);
+    }
+  }
+
+  /** Frees the isolate; the handle stays usable and starts a fresh one on its next call. */
+  release(): void {
+    if (this.proc && !this.proc.dead) this.proc.disposeInstance(this.id);
+    this.proc = undefined;
+  }
+}

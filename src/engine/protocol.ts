@@ -1,0 +1,42 @@
+/**
+ * Frames between the host (supervisor) and an executor process. They travel over Node's IPC channel
+ * with `serialization: "advanced"` (V8's structured clone), so bytes, Maps and Dates cross as themselves.
+ */
+import type { Invocation, Outcome, WireError } from "../runtime/index.ts";
+import type { Limits } from "./limits.ts";
+import type { NormalizedModule } from "../loader/worker-code.ts";
+
+/** Everything an executor needs to start one worker instance in a fresh isolate. */
+export interface WorkerSpec {
+  mainModule: string;
+  modules: NormalizedModule[];
+  env: Record<string, unknown>;
+  compatibilityFlags: string[];
+  limits: Limits;
+}
+
+export type HostToExecutor =
+  | { t: "call"; callId: number; instanceId: number; worker?: WorkerSpec; invocation: Invocation }
+  | { t: "dispose"; instanceId: number };
+
+export interface LogLine { level: string; message: string; time: number }
+
+/** Why a call failed, when it did not fail with the guest's own error. */
+export type FailureKind = "startup" | "cpuMs" | "wallMs" | "memoryMb" | "output" | "logs" | "disposed" | "internal";
+
+export interface CallStats { cpuMs: number; wallMs: number; heapBytes: number }
+
+export type ExecutorToHost =
+  | { t: "ready"; pid: number }
+  | {
+      t: "result";
+      callId: number;
+      /** The guest's outcome (its value or its own error), or absent when the run was ended. */
+      outcome?: Outcome;
+      failure?: { kind: FailureKind; error: WireError; detail?: string };
+      logs: LogLine[];
+      stats: CallStats;
+      rssBytes: number;
+      /** The instance is gone (limit, crash of the isolate): the next call must start a fresh one. */
+      instanceGone: boolean;
+    };

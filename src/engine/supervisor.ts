@@ -1,0 +1,94 @@
+import { ExecutorProcess, type ExecutorLaunch } from "./executor-process.ts";
+import { WorkerDisposedError } from "../errors.ts";
+
+export interface SupervisorOptions {
+  executors: number;
+  launch: ExecutorLaunch;
+  /** Recycle an executor after it has started this many worker instances. */
+  recycleAfterInstances: number;
+  /** Recycle an executor whose RSS passes this many bytes. */
+  recycleRssBytes: number;
+}
+
+/**
+ * Keeps N executor processes alive: replaces one that dies, and recycles one that has served enough
+ * isolates or grown too large (isolated-vm leaks ~0.8 KB per isolate, and freed isolate memory is not
+ * returned to the OS) by draining it — no new work, in-flight calls finish — before it is stopped.
+ */
+export class Supervisor {
+  private readonly procs = new Set<ExecutorProcess>();
+  private closed = false;
+  private waiters: (() => void)[] = [];
+  restarts = 0;
+  recycles = 0;
+
+  private readonly opts: SupervisorOptions;
+
+  constructor(opts: SupervisorOptions) {
+    this.opts = opts;
+    for (let i = 0; i < opts.executors; i++) this.spawn();
+  }
+
+  /** Resolves when every executor has started (its pool warm). */
+  async ready(): Promise<void> {
+    await Promise.all([...this.procs].map((p) => p.ready.catch(() => {})));
+  }
+
+  /** The usable executor with the fewest calls in flight; waits for one if all are (re)starting. */
+  async pick(): Promise<ExecutorProcess> {
+    for (;;) {
+      if (this.closed) throw new WorkerDisposedError("The WorkerLoader was closed.");
+      let best: ExecutorProcess | undefined;
+      for (const p of this.procs) if (p.usable && (!best || p.inFlight < best.inFlight)) best = p;
+      if (best) {
+        await best.ready;
+        return best;
+      }
+      await new Promise<void>((r) => this.waiters.push(r));
+    }
+  }
+
+  /** Called after each call completes on `proc`: recycles or finishes draining it. */
+  afterCall(proc: ExecutorProcess): void {
+    if (!proc.draining && !proc.dead &&
+        (proc.instancesStarted >= this.opts.recycleAfterInstances || proc.rssBytes > this.opts.recycleRssBytes)) {
+      proc.draining = true;
+      this.recycles++;
+      this.spawn();
+    }
+    if (proc.draining && proc.inFlight === 0 && !proc.dead) {
+      this.procs.delete(proc);
+      proc.kill("SIGTERM");
+    }
+  }
+
+  executors(): ExecutorProcess[] {
+    return [...this.procs];
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const exits = [...this.procs].map((p) => new Promise<void>((r) => (p.dead ? r() : p.child.once("exit", () => r()))));
+    for (const p of this.procs) p.kill("SIGKILL");
+    this.procs.clear();
+    for (const w of this.waiters.splice(0)) w();
+    await Promise.all(exits);
+  }
+
+  private spawn(): void {
+    if (this.closed) return;
+    const proc = new ExecutorProcess(this.opts.launch);
+    proc.onExit = (p) => {
+      const wasServing = this.procs.delete(p);
+      if (wasServing && !p.draining && !this.closed) {
+        this.restarts++;
+        this.spawn();
+      }
+    };
+    this.procs.add(proc);
+    void proc.ready.then(() => {
+      for (const w of this.waiters.splice(0)) w();
+    }, () => {});
+    for (const w of this.waiters.splice(0)) w();
+  }
+}

@@ -1,0 +1,10 @@
+/** mayfly's public interface. Everything a user imports comes from here. */
+export { WorkerLoader, type WorkerLoaderOptions } from "./loader/worker-loader.ts";
+export { WorkerStub, type Fetcher, type EntrypointOptions } from "./loader/worker-stub.ts";
+export type { WorkerCode, ModuleSource } from "./loader/worker-code.ts";
+export type { RunReport, RunOutcome } from "./loader/run-report.ts";
+export { DEFAULT_LIMITS, type Limits } from "./engine/limits.ts";
+export {
+  MayflyError, InvalidWorkerCodeError, DataCloneError, LimitError, CpuTimeLimitError, WallTimeLimitError,
+  MemoryLimitError, OutputLimitError, ExecutorCrashedError, WorkerDisposedError,
+} from "./errors.ts";

@@ -1,0 +1,133 @@
+import { z } from "zod";
+import { InvalidWorkerCodeError } from "../errors.ts";
+import type { Limits } from "../engine/limits.ts";
+
+/** One module's source, as in Cloudflare's Worker Loader API. */
+export type ModuleSource =
+  | string
+  | { js: string }
+  | { cjs: string }
+  | { text: string }
+  | { data: Uint8Array | ArrayBuffer }
+  | { json: unknown }
+  | { wasm: Uint8Array | ArrayBuffer };
+
+/** The code and configuration of one dynamic worker (Cloudflare's `WorkerCode`). */
+export interface WorkerCode {
+  compatibilityDate: string;
+  compatibilityFlags?: string[];
+  mainModule: string;
+  modules: Record<string, ModuleSource>;
+  env?: Record<string, unknown>;
+  /** `null` (the default): the worker has no network at all. */
+  globalOutbound?: null;
+  limits?: Partial<Limits>;
+}
+
+export type ModuleType = "esm" | "cjs" | "text" | "data" | "json" | "wasm";
+
+/** A module after validation: one type, its content in the form the executor needs. */
+export interface NormalizedModule {
+  name: string;
+  type: ModuleType;
+  /** Source text for esm/cjs/text, JSON text for json, bytes for data/wasm. */
+  content: string | Uint8Array;
+}
+
+const bytes = z.custom<Uint8Array | ArrayBuffer>(
+  (v) => v instanceof Uint8Array || v instanceof ArrayBuffer,
+  { message: "expected a Uint8Array or ArrayBuffer" },
+);
+
+const limitsSchema = z.strictObject({
+  cpuMs: z.number().positive().optional(),
+  memoryMb: z.number().positive().optional(),
+  wallMs: z.number().positive().optional(),
+  subRequests: z.number().int().nonnegative().optional(),
+  outputBytes: z.number().int().positive().optional(),
+  logBytes: z.number().int().nonnegative().optional(),
+});
+
+const workerCodeSchema = z.object({
+  compatibilityDate: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "expected a date like 2025-06-01"),
+  compatibilityFlags: z.array(z.string()).optional(),
+  mainModule: z.string({ error: "WorkerCode.mainModule is required" }).min(1),
+  modules: z.record(z.string(), z.unknown()),
+  env: z.record(z.string(), z.unknown()).optional(),
+  globalOutbound: z.null().optional(),
+  limits: limitsSchema.optional(),
+});
+
+const MODULE_KEYS = ["js", "cjs", "text", "data", "json", "wasm"] as const;
+
+/**
+ * Checks a WorkerCode and turns its modules into one list of typed entries.
+ * Throws InvalidWorkerCodeError with a message that names the offending field.
+ */
+export function normalizeWorkerCode(code: unknown): { code: WorkerCode; modules: NormalizedModule[] } {
+  const parsed = workerCodeSchema.safeParse(code);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const where = issue.path.length ? `WorkerCode.${issue.path.join(".")}: ` : "";
+    throw new InvalidWorkerCodeError(`${where}${issue.message}`);
+  }
+  const wc = parsed.data as WorkerCode;
+  const names = Object.keys(wc.modules);
+  if (names.length === 0) throw new InvalidWorkerCodeError("WorkerCode.modules must contain at least one module.");
+  if (!(wc.mainModule in wc.modules)) {
+    throw new InvalidWorkerCodeError(`The main module "${wc.mainModule}" is not among WorkerCode.modules (${names.join(", ")}).`);
+  }
+  const modules = names.map((name) => normalizeModule(name, wc.modules[name]));
+  const main = modules.find((m) => m.name === wc.mainModule)!;
+  if (main.type !== "esm" && main.type !== "cjs") {
+    throw new InvalidWorkerCodeError(`The main module "${wc.mainModule}" must be a JavaScript or TypeScript module, not ${main.type}.`);
+  }
+  return { code: wc, modules };
+}
+
+function normalizeModule(name: string, src: unknown): NormalizedModule {
+  if (name.startsWith("/") || name.split("/").some((p) => p === ".." || p === "." || p === "")) {
+    throw new InvalidWorkerCodeError(`Module name "${name}" must be a relative path without "." or ".." segments.`);
+  }
+  if (typeof src === "string") {
+    if (!/\.(m?js|ts|mts)$/.test(name)) {
+      throw new InvalidWorkerCodeError(`Module "${name}" is given as a string, which is only allowed for .js, .mjs and .ts modules; use { text }, { json }, { data } or { wasm } for others.`);
+    }
+    return { name, type: "esm", content: src };
+  }
+  if (typeof src !== "object" || src === null) {
+    throw new InvalidWorkerCodeError(`Module "${name}" must be a string or an object with exactly one of ${MODULE_KEYS.join(", ")}.`);
+  }
+  const keys = Object.keys(src).filter((k) => (MODULE_KEYS as readonly string[]).includes(k));
+  const extra = Object.keys(src).filter((k) => !(MODULE_KEYS as readonly string[]).includes(k));
+  if (keys.length !== 1 || extra.length > 0) {
+    throw new InvalidWorkerCodeError(`Module "${name}" must have exactly one of ${MODULE_KEYS.join(", ")}; it has ${Object.keys(src).join(", ") || "none"}.`);
+  }
+  const key = keys[0] as (typeof MODULE_KEYS)[number];
+  const value = (src as Record<string, unknown>)[key];
+  switch (key) {
+    case "js":
+    case "cjs":
+    case "text":
+      if (typeof value !== "string") throw new InvalidWorkerCodeError(`Module "${name}": { ${key} } must be a string.`);
+      return { name, type: key === "js" ? "esm" : key, content: value };
+    case "json":
+      try {
+        const text = JSON.stringify(value);
+        if (text === undefined) throw new Error("not JSON-serializable");
+        return { name, type: "json", content: text };
+      } catch (e) {
+        throw new InvalidWorkerCodeError(`Module "${name}": { json } value cannot be serialized: ${(e as Error).message}`);
+      }
+    case "data":
+    case "wasm": {
+      const parsed = bytes.safeParse(value);
+      if (!parsed.success) throw new InvalidWorkerCodeError(`Module "${name}": { ${key} } must be a Uint8Array or ArrayBuffer.`);
+      const u8 = parsed.data instanceof Uint8Array ? parsed.data : new Uint8Array(parsed.data);
+      if (key === "wasm" && !WebAssembly.validate(u8 as Uint8Array<ArrayBuffer>)) {
+        throw new InvalidWorkerCodeError(`Module "${name}": { wasm } is not a valid WebAssembly module.`);
+      }
+      return { name, type: key, content: new Uint8Array(u8) };
+    }
+  }
+}

@@ -1,0 +1,173 @@
+import { Engine, type EngineOptions } from "../engine/index.ts";
+import { resolveLimits, type Limits } from "../engine/limits.ts";
+import { InvalidWorkerCodeError, WorkerDisposedError } from "../errors.ts";
+import { assertCloneableEnv } from "./env.ts";
+import type { RunReport } from "./run-report.ts";
+import { transpileModules } from "./transpile.ts";
+import { normalizeWorkerCode, type WorkerCode } from "./worker-code.ts";
+import { WorkerStub, type StubBacking } from "./worker-stub.ts";
+
+export interface WorkerLoaderOptions extends EngineOptions {
+  /** Defaults for every worker's `limits`; a WorkerCode's own limits override them. */
+  limits?: Partial<Limits>;
+  /** Bounds on the `get(id)` cache; past either, the least recently used worker is evicted. */
+  cache?: { maxWorkers?: number; maxMemoryMb?: number };
+  /** A worker idle this long frees its isolate (default 60 s); a cached id is evicted. */
+  idleTtlMs?: number;
+  /** Called after every invocation with its outcome, logs and cost. */
+  onRun?: (report: RunReport) => void;
+}
+
+interface CacheEntry {
+  stub: WorkerStub;
+}
+
+/**
+ * Cloudflare's Worker Loader API, self-hosted: `load(code)` for a one-off worker, `get(id, getCode)`
+ * for a worker kept warm by id. Each worker runs in its own fresh V8 isolate in an executor process.
+ */
+export class WorkerLoader {
+  readonly engine: Engine;
+  private readonly opts: WorkerLoaderOptions;
+  private readonly cache = new Map<string, CacheEntry>();
+  /** Every undisposed stub, with its cache id when it came from get(). */
+  private readonly live = new Map<WorkerStub, string | undefined>();
+  private readonly sweeper: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(options: WorkerLoaderOptions = {}) {
+    this.opts = options;
+    this.engine = new Engine({ ...options, defaultMemoryMb: options.defaultMemoryMb ?? options.limits?.memoryMb });
+    const ttl = options.idleTtlMs ?? 60_000;
+    this.sweeper = setInterval(() => this.sweep(ttl), Math.max(10, Math.min(ttl / 2, 5_000)));
+    this.sweeper.unref();
+  }
+
+  /** Resolves once every executor is up with a warm isolate pool (optional: calls wait anyway). */
+  ready(): Promise<void> {
+    return this.engine.ready();
+  }
+
+  /** A new worker in a fresh isolate. Invalid code throws here, synchronously; startup errors surface on the first call. */
+  load(code: WorkerCode): WorkerStub {
+    this.assertOpen();
+    return this.track(Promise.resolve(this.prepare(code)), undefined);
+  }
+
+  /**
+   * The worker cached under `id`, or a new one from `getCode()` (called once per live id, sync or async;
+   * its errors reach the caller of the first call, and the id is not cached).
+   */
+  get(id: string, getCode: () => WorkerCode | Promise<WorkerCode>): WorkerStub {
+    this.assertOpen();
+    const hit = this.cache.get(id);
+    if (hit && !hit.stub.disposed) {
+      this.cache.delete(id); // re-insert: Map order is the LRU order
+      this.cache.set(id, hit);
+      return hit.stub;
+    }
+    let backing: Promise<StubBacking>;
+    try {
+      backing = Promise.resolve(getCode()).then((code) => this.prepare(code));
+    } catch (e) {
+      backing = Promise.reject(e);
+    }
+    const stub = this.track(backing, id);
+    backing.catch(() => {
+      if (this.cache.get(id)?.stub === stub) this.cache.delete(id);
+    });
+    this.cache.set(id, { stub });
+    this.evict();
+    return stub;
+  }
+
+  /** Disposes every worker and stops the executors. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.sweeper);
+    for (const stub of [...this.live.keys()]) stub.dispose();
+    this.cache.clear();
+    await this.engine.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private prepare(code: WorkerCode): StubBacking {
+    const { code: wc, modules } = normalizeWorkerCode(code);
+    assertCloneableEnv(wc.env);
+    const limits = resolveLimits(this.opts.limits, wc.limits);
+    if (limits.memoryMb > this.engine.maxMemoryMb) {
+      throw new InvalidWorkerCodeError(`limits.memoryMb ${limits.memoryMb} is above this loader's maxMemoryMb (${this.engine.maxMemoryMb}).`);
+    }
+    const handle = this.engine.createInstance({
+      mainModule: wc.mainModule,
+      modules: transpileModules(modules),
+      env: wc.env ?? {},
+      compatibilityFlags: wc.compatibilityFlags ?? [],
+      limits,
+    });
+    return { handle, limits };
+  }
+
+  private track(backing: Promise<StubBacking>, workerId: string | undefined): WorkerStub {
+    const stub: WorkerStub = new WorkerStub(backing, {
+      workerId,
+      onRun: this.opts.onRun,
+      onDispose: () => {
+        this.live.delete(stub);
+        if (workerId !== undefined && this.cache.get(workerId)?.stub === stub) this.cache.delete(workerId);
+      },
+    });
+    this.live.set(stub, workerId);
+    backing.then((b) => handles.set(stub, b), () => {});
+    return stub;
+  }
+
+  /** Evicts least recently used ids past the count or memory bound. */
+  private evict(): void {
+    const maxWorkers = this.opts.cache?.maxWorkers ?? 1000;
+    const maxBytes = (this.opts.cache?.maxMemoryMb ?? 1024) * 1024 * 1024;
+    let bytes = 0;
+    const sizes = new Map<string, number>();
+    for (const [id, e] of this.cache) {
+      const size = estimateBytes(e.stub);
+      sizes.set(id, size);
+      bytes += size;
+    }
+    for (const [id, e] of this.cache) {
+      if (this.cache.size <= maxWorkers && bytes <= maxBytes) break;
+      bytes -= sizes.get(id)!;
+      e.stub.dispose();
+    }
+  }
+
+  private sweep(ttlMs: number): void {
+    const now = Date.now();
+    for (const [stub, id] of this.live) {
+      const last = lastUsed(stub);
+      if (last === undefined || now - last < ttlMs) continue;
+      if (id !== undefined) stub.dispose();
+      else stub._releaseIsolate();
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new WorkerDisposedError("The WorkerLoader was closed.");
+  }
+}
+
+const handles = new WeakMap<WorkerStub, StubBacking>();
+
+function estimateBytes(stub: WorkerStub): number {
+  const b = handles.get(stub);
+  // An isolate that has not reported yet is counted at the ~1 MB a fresh one costs.
+  return Math.max(b?.handle.heapBytes ?? 0, 1024 * 1024);
+}
+
+function lastUsed(stub: WorkerStub): number | undefined {
+  const b = handles.get(stub);
+  return b?.handle.live ? b.handle.lastUsed : undefined;
+}

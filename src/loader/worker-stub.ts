@@ -1,0 +1,120 @@
+import type { Invocation } from "../runtime/index.ts";
+import type { InstanceHandle } from "../engine/index.ts";
+import type { Limits } from "../engine/limits.ts";
+import { WorkerDisposedError, remoteError } from "../errors.ts";
+import { failureToError, outcomeOfThrown } from "./failures.ts";
+import type { RunReport } from "./run-report.ts";
+import { fromWireResponse, toWireRequest } from "./wire.ts";
+
+/** What `getEntrypoint()` returns: `fetch()`, plus every other property as an RPC method. */
+export type Fetcher = {
+  fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
+} & { [method: string]: (...args: any[]) => Promise<any> };
+
+export interface EntrypointOptions {
+  /** Arrives in the guest as `ctx.props`. */
+  props?: unknown;
+}
+
+/** Where a stub's instance comes from: resolved once its code is known (get() may fetch it lazily). */
+export interface StubBacking {
+  handle: InstanceHandle;
+  limits: Limits;
+}
+
+export interface StubHooks {
+  workerId: string | undefined;
+  onRun?: (report: RunReport) => void;
+  onDispose?: () => void;
+}
+
+/**
+ * A loaded worker (Cloudflare's WorkerStub). Its isolate starts with the first call and serves later
+ * calls until disposed, idle too long, or ended by a limit (the next call then starts a fresh one).
+ */
+export class WorkerStub {
+  #backing: Promise<StubBacking>;
+  #hooks: StubHooks;
+  #disposed = false;
+
+  constructor(backing: Promise<StubBacking>, hooks: StubHooks) {
+    this.#backing = backing;
+    this.#backing.catch(() => {}); // reported to callers on use
+    this.#hooks = hooks;
+  }
+
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  getEntrypoint(name?: string | null, options: EntrypointOptions = {}): Fetcher {
+    const entrypoint = name ?? null;
+    const props = options.props;
+    const target = {
+      fetch: async (input: RequestInfo | URL, init?: RequestInit) => {
+        const request = await toWireRequest(input, init);
+        const value = await this.#invoke({ kind: "fetch", entrypoint, props, request });
+        return fromWireResponse(value as Parameters<typeof fromWireResponse>[0]);
+      },
+    };
+    return new Proxy(target, {
+      get: (t, prop) => {
+        if (prop === "fetch") return t.fetch;
+        // Not thenable: `await ep` must give the fetcher itself, as on Cloudflare.
+        if (typeof prop !== "string" || prop === "then") return undefined;
+        return (...args: unknown[]) => this.#invoke({ kind: "rpc", entrypoint, props, method: prop, args });
+      },
+    }) as Fetcher;
+  }
+
+  /** Frees the isolate now; later calls fail with WorkerDisposedError. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#backing.then((b) => b.handle.release(), () => {});
+    this.#hooks.onDispose?.();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /** @internal Frees the isolate but keeps the stub usable (idle TTL). */
+  _releaseIsolate(): void {
+    this.#backing.then((b) => b.handle.release(), () => {});
+  }
+
+  async #invoke(inv: Invocation): Promise<unknown> {
+    if (this.#disposed) throw new WorkerDisposedError("This worker stub was disposed.");
+    const { handle, limits } = await this.#backing;
+    const report: RunReport = {
+      workerId: this.#hooks.workerId, entrypoint: inv.entrypoint, kind: inv.kind,
+      method: inv.kind === "rpc" ? inv.method : undefined, outcome: "ok", logs: [], cpuMs: 0, wallMs: 0,
+    };
+    const started = performance.now();
+    try {
+      const result = await handle.call(inv);
+      report.logs = result.logs;
+      report.cpuMs = result.stats.cpuMs;
+      report.wallMs = result.stats.wallMs;
+      if (result.failure) {
+        const { error, outcome } = failureToError(result.failure, limits);
+        report.outcome = outcome;
+        throw error;
+      }
+      const outcome = result.outcome!;
+      if (!outcome.ok) {
+        report.outcome = "exception";
+        throw remoteError(outcome.error);
+      }
+      return outcome.value;
+    } catch (e) {
+      if (report.outcome === "ok") report.outcome = outcomeOfThrown(e);
+      if (!report.wallMs) report.wallMs = performance.now() - started;
+      report.error = { name: (e as Error).name, message: (e as Error).message };
+      throw e;
+    } finally {
+      this.#hooks.onRun?.(report);
+    }
+  }
+}

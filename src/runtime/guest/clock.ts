@@ -1,0 +1,27 @@
+/**
+ * Workers' clock: `Date.now()` does not advance during pure computation, only across I/O, so guest
+ * code cannot time side channels with it. The executor sets the time at each event it delivers.
+ */
+let now = 0;
+
+export function setClock(ms: number): void {
+  now = ms;
+}
+
+export function installFrozenDate(g: typeof globalThis): void {
+  const OriginalDate = Date;
+  const FrozenDate = function (this: unknown, ...args: unknown[]) {
+    if (!new.target) return new OriginalDate(now).toString();
+    return Reflect.construct(OriginalDate, args.length ? args : [now], new.target);
+  } as unknown as DateConstructor;
+  Object.defineProperties(FrozenDate, {
+    prototype: { value: OriginalDate.prototype },
+    now: { value: () => now, writable: true, configurable: true },
+    parse: { value: OriginalDate.parse, writable: true, configurable: true },
+    UTC: { value: OriginalDate.UTC, writable: true, configurable: true },
+    name: { value: "Date" },
+    length: { value: 7 },
+  });
+  Object.defineProperty(OriginalDate.prototype, "constructor", { value: FrozenDate, writable: true, configurable: true });
+  Object.defineProperty(g, "Date", { value: FrozenDate, writable: true, configurable: true });
+}

@@ -1,0 +1,95 @@
+import type { ExecutionContext } from "./cloudflare-workers.ts";
+import { Headers, Request, Response, bodyBytes, type HeaderList } from "./fetch-api.ts";
+import { setClock } from "./clock.ts";
+
+/** A request as it crosses the boundary: plain data only. */
+export interface WireRequest { url: string; method: string; headers: HeaderList; body: Uint8Array | null }
+export interface WireResponse { status: number; statusText: string; headers: HeaderList; body: Uint8Array | null }
+
+export type Invocation =
+  | { kind: "fetch"; entrypoint: string | null; props: unknown; request: WireRequest }
+  | { kind: "rpc"; entrypoint: string | null; props: unknown; method: string; args: unknown[] };
+
+export interface WireError { name: string; message: string; stack?: string }
+
+/** Never a rejection: a rejected promise crossing into the host is what crashes isolated-vm (#314). */
+export type Outcome = { ok: true; value: unknown } | { ok: false; error: WireError };
+
+let mainNamespace: Record<string, unknown> = {};
+let workerEnv: unknown = {};
+
+export function setEnv(env: unknown): void {
+  workerEnv = env;
+}
+
+export function setMain(ns: Record<string, unknown>): void {
+  mainNamespace = ns;
+}
+
+export async function dispatch(inv: Invocation, now: number): Promise<Outcome> {
+  setClock(now);
+  try {
+    const value = inv.kind === "fetch" ? await dispatchFetch(inv) : await dispatchRpc(inv);
+    return { ok: true, value };
+  } catch (e) {
+    return { ok: false, error: toWireError(e) };
+  }
+}
+
+export function toWireError(e: unknown): WireError {
+  if (e instanceof Error) return { name: String(e.name), message: String(e.message), stack: typeof e.stack === "string" ? e.stack : undefined };
+  return { name: "Error", message: typeof e === "string" ? e : safeString(e) };
+}
+
+function safeString(v: unknown): string {
+  try { return String(v); } catch { return "[unprintable value]"; }
+}
+
+function makeCtx(props: unknown): ExecutionContext {
+  return {
+    waitUntil(promise: Promise<unknown>) { Promise.resolve(promise).catch(() => {}); },
+    passThroughOnException() {},
+    props,
+  };
+}
+
+function isClass(v: unknown): v is new (...args: unknown[]) => Record<string, unknown> {
+  return typeof v === "function" && /^class[\s{]/.test(Function.prototype.toString.call(v));
+}
+
+/** Resolves an entrypoint to the object whose methods handle calls: a class instance or the export itself. */
+function resolveEntrypoint(name: string | null, props: unknown): { target: Record<string, unknown>; ctx: ExecutionContext; isObject: boolean } {
+  const key = name ?? "default";
+  const exported = mainNamespace[key];
+  const ctx = makeCtx(props);
+  if (exported === undefined || exported === null) {
+    if (name === null) throw new TypeError("Worker has no default export; it must export a handler object or a WorkerEntrypoint class.");
+    throw new TypeError(`Worker has no entrypoint named "${name}".`);
+  }
+  if (isClass(exported)) return { target: new exported(ctx, workerEnv), ctx, isObject: false };
+  if (typeof exported === "object") return { target: exported as Record<string, unknown>, ctx, isObject: true };
+  throw new TypeError(`Entrypoint "${key}" is not an object or a class.`);
+}
+
+async function dispatchFetch(inv: Extract<Invocation, { kind: "fetch" }>): Promise<WireResponse> {
+  const { target, ctx, isObject } = resolveEntrypoint(inv.entrypoint, inv.props);
+  const handler = target.fetch;
+  if (typeof handler !== "function") throw new TypeError("Handler does not export a fetch() function.");
+  const r = inv.request;
+  const request = new Request(r.url, { method: r.method, headers: r.headers, body: r.body });
+  const result: unknown = isObject ? await handler.call(target, request, workerEnv, ctx) : await handler.call(target, request);
+  if (!(result instanceof Response)) throw new TypeError("Incorrect type for Promise: the Promise did not resolve to 'Response'.");
+  return { status: result.status, statusText: result.statusText, headers: Headers.toList(result.headers), body: bodyBytes(result) };
+}
+
+const FORBIDDEN_METHODS = new Set(["constructor"]);
+
+async function dispatchRpc(inv: Extract<Invocation, { kind: "rpc" }>): Promise<unknown> {
+  const { target } = resolveEntrypoint(inv.entrypoint, inv.props);
+  const method = inv.method;
+  // Only methods reached through the prototype chain below Object.prototype are callable,
+  // so `toString`, `__defineGetter__` and friends are never exposed as RPC.
+  const fn = FORBIDDEN_METHODS.has(method) || method in Object.prototype ? undefined : target[method];
+  if (typeof fn !== "function") throw new TypeError(`The RPC receiver does not implement the method "${method}".`);
+  return await fn.apply(target, inv.args);
+}

@@ -1,0 +1,22 @@
+/**
+ * The only channel from the guest runtime to its executor: synchronous callbacks handed to `start()`.
+ * They are captured in this module's closure and never placed on the global object, so guest code
+ * cannot call them, replace them or see that they exist.
+ */
+export interface HostHooks {
+  /** Appends one console line to the run's log; returns false once the log budget is spent. */
+  log(level: string, message: string): boolean;
+  /** Accounts for memory that V8's heap limit does not see (resizable buffers, Wasm memory). */
+  reserve(bytes: number, what: string): boolean;
+}
+
+let hooks: HostHooks | undefined;
+
+export function setHooks(h: HostHooks): void {
+  hooks = h;
+}
+
+export function host(): HostHooks {
+  if (!hooks) throw new Error("mayfly runtime used before start()");
+  return hooks;
+}

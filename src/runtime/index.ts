@@ -1,0 +1,28 @@
+import { buildSync } from "esbuild";
+import { fileURLToPath } from "node:url";
+
+/**
+ * The runtime's source is TypeScript under ./guest (JavaScript once built); it is bundled into one
+ * classic script whose completion value is the executor's private handle (`runtime` in guest/index).
+ * Built once per executor process (~tens of ms), then evaluated in each pooled isolate.
+ */
+export function buildRuntimeScript(): string {
+  const ext = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
+  const entry = fileURLToPath(new URL(`./guest/index${ext}`, import.meta.url));
+  const out = buildSync({
+    entryPoints: [entry],
+    bundle: true,
+    write: false,
+    format: "iife",
+    globalName: "__mayflyRuntime",
+    target: "es2023",
+    platform: "neutral",
+    minifySyntax: true,
+    legalComments: "none",
+  });
+  const code = out.outputFiles[0]!.text;
+  // Wrapped in a function so the handle is the script's value and never a global binding.
+  return `(function () {\n${code}\nreturn __mayflyRuntime.runtime;\n})()`;
+}
+
+export type { Invocation, Outcome, WireRequest, WireResponse, WireError } from "./guest/dispatch.ts";
