@@ -1,6 +1,6 @@
 /** mayfly's public interface. Everything a user imports comes from here. */
 export { WorkerLoader, type WorkerLoaderOptions } from "./loader/worker-loader.ts";
-export { WorkerStub, type Fetcher, type EntrypointOptions } from "./loader/worker-stub.ts";
+export { WorkerStub, type Fetcher, type RpcMethods, type EntrypointOptions } from "./loader/worker-stub.ts";
 export type { WorkerCode, ModuleSource } from "./loader/worker-code.ts";
 export type { RunReport, RunOutcome } from "./loader/run-report.ts";
 export { DEFAULT_LIMITS, type Limits } from "./engine/limits.ts";

@@ -19,6 +19,7 @@ export class Supervisor {
   private readonly procs = new Set<ExecutorProcess>();
   private closed = false;
   private waiters: (() => void)[] = [];
+  private turn = 0;
   restarts = 0;
   recycles = 0;
 
@@ -38,8 +39,14 @@ export class Supervisor {
   async pick(): Promise<ExecutorProcess> {
     for (;;) {
       if (this.closed) throw new WorkerDisposedError("The WorkerLoader was closed.");
+      // Fewest in flight; ties go round-robin so sequential callers spread the pool refills.
       let best: ExecutorProcess | undefined;
-      for (const p of this.procs) if (p.usable && (!best || p.inFlight < best.inFlight)) best = p;
+      const order = [...this.procs];
+      for (let i = 0; i < order.length; i++) {
+        const p = order[(this.turn + i) % order.length]!;
+        if (p.usable && (!best || p.inFlight < best.inFlight)) best = p;
+      }
+      this.turn++;
       if (best) {
         await best.ready;
         return best;

@@ -7,9 +7,14 @@ import type { RunReport } from "./run-report.ts";
 import { fromWireResponse, toWireRequest } from "./wire.ts";
 
 /** What `getEntrypoint()` returns: `fetch()`, plus every other property as an RPC method. */
-export type Fetcher = {
+export type Fetcher<T extends object = Record<string, any>> = {
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
-} & { [method: string]: (...args: any[]) => Promise<any> };
+} & RpcMethods<T>;
+
+/** The methods of an entrypoint as seen by its caller: every call returns a promise. */
+export type RpcMethods<T> = {
+  [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
+};
 
 export interface EntrypointOptions {
   /** Arrives in the guest as `ctx.props`. */
@@ -47,7 +52,7 @@ export class WorkerStub {
     return this.#disposed;
   }
 
-  getEntrypoint(name?: string | null, options: EntrypointOptions = {}): Fetcher {
+  getEntrypoint<T extends object = Record<string, (...args: any[]) => any>>(name?: string | null, options: EntrypointOptions = {}): Fetcher<T> {
     const entrypoint = name ?? null;
     const props = options.props;
     const target = {
@@ -64,7 +69,7 @@ export class WorkerStub {
         if (typeof prop !== "string" || prop === "then") return undefined;
         return (...args: unknown[]) => this.#invoke({ kind: "rpc", entrypoint, props, method: prop, args });
       },
-    }) as Fetcher;
+    }) as unknown as Fetcher<T>;
   }
 
   /** Frees the isolate now; later calls fail with WorkerDisposedError. */

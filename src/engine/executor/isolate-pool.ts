@@ -8,8 +8,6 @@ export interface FreshIsolate {
   /** The runtime's private handle (see runtime/guest/index.ts). */
   runtime: ivm.Reference<Record<string, unknown>>;
   slot: HookSlot;
-  log: ivm.Callback;
-  reserve: ivm.Callback;
   memoryMb: number;
 }
 
@@ -41,9 +39,15 @@ export class IsolatePool {
 
   take(memoryMb: number): FreshIsolate {
     this.wanted.add(memoryMb);
-    const fresh = this.free.get(memoryMb)?.pop() ?? this.create(memoryMb);
+    return this.free.get(memoryMb)?.pop() ?? this.create(memoryMb);
+  }
+
+  /**
+   * Tops the pool up, one isolate per turn of the event loop (~4 ms each). The executor calls this
+   * once a response has left, so creation never sits between a request and its response.
+   */
+  refillSoon(): void {
     this.scheduleRefill();
-    return fresh;
   }
 
   dispose(): void {
@@ -54,10 +58,17 @@ export class IsolatePool {
   private scheduleRefill(): void {
     if (this.refillScheduled) return;
     this.refillScheduled = true;
-    // setImmediate lets the response of the current request leave first.
     setImmediate(() => {
       this.refillScheduled = false;
-      for (const mb of this.wanted) this.fill(mb);
+      for (const mb of this.wanted) {
+        const list = this.free.get(mb) ?? [];
+        this.free.set(mb, list);
+        if (list.length < this.size) {
+          list.push(this.create(mb));
+          this.scheduleRefill();
+          return;
+        }
+      }
     });
   }
 
@@ -77,13 +88,15 @@ export class IsolatePool {
     });
     const produced = (script as { cachedData?: ivm.ExternalCopy<ArrayBuffer> }).cachedData;
     if (!this.cachedData && produced) this.cachedData = produced;
-    const runtime = script.runSync(context, { reference: true }) as ivm.Reference<Record<string, unknown>>;
+    const init = script.runSync(context, { reference: true }) as ivm.Reference<Function>;
     script.release();
     const slot = new HookSlot();
     const log = new ivm.Callback((level: string, message: string) => slot.log(level, message));
     const reserve = new ivm.Callback((bytes: number) => slot.reserve(bytes));
+    const runtime = init.applySync(undefined, [log, reserve], { result: { reference: true } }) as ivm.Reference<Record<string, unknown>>;
+    init.release();
     this.created++;
-    return { isolate, context, runtime, slot, log, reserve, memoryMb };
+    return { isolate, context, runtime, slot, memoryMb };
   }
 }
 

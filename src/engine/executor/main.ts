@@ -69,6 +69,7 @@ async function handleCall(callId: number, instanceId: number, worker: WorkerSpec
     result.stats = { cpuMs: cpu, wallMs: performance.now() - wallStart, heapBytes: instance.heapBytes };
   }
   if (gone) instances.delete(instanceId);
+  pool.refillSoon();
   send({ t: "result", callId, outcome: result.outcome, failure: result.failure, logs: result.logs, stats: result.stats, rssBytes: process.memoryUsage.rss(), instanceGone: gone });
   if (instance?.alive) sampleHeap(instance);
 }

@@ -60,10 +60,10 @@ export class WorkerInstance {
 
   /** Instantiates the module graph and runs top-level code. Errors here are startup errors. */
   async start(): Promise<void> {
-    const { isolate, context, runtime, log, reserve } = this.fresh;
+    const { isolate, context, runtime } = this.fresh;
     const spec = this.spec;
     const start = runtime.getSync("start", { reference: true }) as ivm.Reference<Function>;
-    start.applySync(undefined, [log, reserve, new ivm.ExternalCopy({ flags: spec.compatibilityFlags, env: spec.env, now: Date.now() }).copyInto({ release: true })]);
+    start.applySync(undefined, [new ivm.ExternalCopy({ flags: spec.compatibilityFlags, env: spec.env, now: Date.now() }).copyInto({ release: true })]);
     const putBlob = runtime.getSync("putBlob", { reference: true }) as ivm.Reference<Function>;
     for (const m of spec.modules) {
       if (m.type === "data" || m.type === "wasm") {

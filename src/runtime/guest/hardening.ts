@@ -8,16 +8,14 @@ export const NO_GLOBAL_OUTBOUND =
 const NO_CODEGEN = "Code generation from strings disallowed for this context";
 const NO_WASM_CODEGEN = "Wasm code generation disallowed by embedder";
 
-export interface HardeningOptions {
-  allowEval: boolean;
-}
-
-/** Removes every ambient authority and side channel a bare V8 context carries. Runs before guest code. */
-export function harden(g: typeof globalThis, opts: HardeningOptions): void {
+/**
+ * Removes every ambient authority and side channel a bare V8 context carries. Runs before guest code.
+ * Code generation is disabled separately (per worker), since a compatibility flag may allow it.
+ */
+export function harden(g: typeof globalThis): void {
   // Shared memory enables high-resolution timers (Spectre) and cross-run channels; Workers omit it.
   delete (g as Record<string, unknown>).SharedArrayBuffer;
   delete (g as Record<string, unknown>).Atomics;
-  if (!opts.allowEval) disableCodeGeneration(g);
   guardArrayBuffers(g);
   guardWebAssembly(g);
   Object.defineProperty(g, "fetch", {
@@ -34,7 +32,7 @@ export function harden(g: typeof globalThis, opts: HardeningOptions): void {
  * stand-ins that throw EvalError, so `x.constructor.constructor("...")` reaches nothing. `instanceof`
  * keeps working because the stand-ins share the original prototypes.
  */
-function disableCodeGeneration(g: typeof globalThis): void {
+export function disableCodeGeneration(g: typeof globalThis): void {
   const prototypes = [
     Function.prototype,
     Object.getPrototypeOf(async function () {}),
