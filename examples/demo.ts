@@ -37,7 +37,7 @@ const response = await worker.getEntrypoint().fetch("https://example.com/", { he
 const body = await response.text();
 const elapsed = performance.now() - t0;
 console.log(`response: ${response.status} ${body}`);
-const sum = await worker.getEntrypoint("Maths").add(2, 3);
+const sum = await worker.getEntrypoint<{ add(a: number, b: number): number }>("Maths").add(2, 3);
 console.log(`rpc Maths.add(2, 3) = ${sum}`);
 
 const first = reports[0]!;
