@@ -17,6 +17,8 @@ export class InstanceHandle {
   private placing: Promise<ExecutorProcess> | undefined;
   heapBytes = 0;
   lastUsed = Date.now();
+  /** Calls in flight; an instance with any is never idle. */
+  active = 0;
 
   private readonly supervisor: Supervisor;
   private readonly spec: WorkerSpec;
@@ -31,7 +33,16 @@ export class InstanceHandle {
   }
 
   async call(invocation: Invocation): Promise<ResultFrame> {
-    this.lastUsed = Date.now();
+    this.active++;
+    try {
+      return await this.callOnce(invocation);
+    } finally {
+      this.active--;
+      this.lastUsed = Date.now();
+    }
+  }
+
+  private async callOnce(invocation: Invocation): Promise<ResultFrame> {
     if (this.proc?.draining) this.release();
     let proc = this.proc;
     let worker: WorkerSpec | undefined;

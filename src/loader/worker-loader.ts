@@ -169,5 +169,5 @@ function estimateBytes(stub: WorkerStub): number {
 
 function lastUsed(stub: WorkerStub): number | undefined {
   const b = handles.get(stub);
-  return b?.handle.live ? b.handle.lastUsed : undefined;
+  return b?.handle.live && b.handle.active === 0 ? b.handle.lastUsed : undefined;
 }
