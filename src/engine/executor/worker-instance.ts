@@ -100,9 +100,18 @@ export class WorkerInstance {
   async call(inv: Invocation): Promise<Outcome> {
     this.lastUsed = Date.now();
     const arg = new ivm.ExternalCopy(inv).copyInto({ release: true });
-    return (await this.guarded(() =>
+    const outcome = (await this.guarded(() =>
       this.dispatchRef.apply(undefined, [arg, Date.now()], { result: { promise: true, copy: true } }),
     )) as Outcome;
+    if (this.fresh.slot.breach) this.fresh.slot.onBreach();
+    if (this.endedBy) throw this.endedBy;
+    if (!outcome.ok && outcome.error.name === "RangeError" && /Array buffer allocation failed/.test(outcome.error.message)) {
+      // V8 refused an ArrayBuffer because the isolate's memory limit was reached: a memory breach,
+      // even though the guest only sees a RangeError.
+      this.end(new RunEnded("memoryMb", `Worker exceeded memory limit of ${this.spec.limits.memoryMb} MB.`, "ArrayBuffer allocation"));
+      throw this.endedBy;
+    }
+    return outcome;
   }
 
   takeLogs(): LogLine[] {

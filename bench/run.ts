@@ -1,0 +1,442 @@
+// mayfly vs workerd, side by side in one run:  npm run bench   (node bench/run.ts)
+//
+// 1. Fresh isolate per request, sequential (concurrency 1): p50 / p99 ms.
+//      mayfly:  load() + fetch() + res.text() + dispose(), in process.
+//      workerd: GET /load on a local workerd (LOADER.load() + one fetch), through a loopback HTTP
+//               hop; the p50 of a trivial round trip (GET /health) is measured too so it can be
+//               subtracted.
+// 2. Fresh-isolate throughput with `--concurrency` callers for `--seconds`: req/s, plus the CPU
+//    time each runtime spent per request (mayfly: host + executor processes; workerd: its process).
+// 3. Warm get(id) on the same id, sequential: p50 ms.
+// 4. Memory per live isolate: hold `--hold` isolates alive, RSS delta / N, each side measured on
+//    freshly started processes (mayfly: sum of executor VmRSS; workerd: its VmRSS).
+//
+// Options: --n 300 --warmup 30 --seconds 3 --concurrency 8 --hold 200
+// Every worker runs the same code on both sides; every fresh one has a unique nonce comment so no
+// cache keyed on the source can be hit.
+
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { availableParallelism, totalmem } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { WorkerLoader, type RunReport, type WorkerCode } from "../src/index.ts";
+import { startWorkerdPeer, type WorkerdPeer } from "./peers/workerd.ts";
+import { percentile, summarize, type Summary } from "./stats.ts";
+
+function argNum(name: string, dflt: number): number {
+  const i = process.argv.indexOf(name);
+  const v = i >= 0 ? Number(process.argv[i + 1]) : NaN;
+  return Number.isFinite(v) && v > 0 ? v : dflt;
+}
+
+const N = argNum("--n", 300);
+const WARMUP = argNum("--warmup", 30);
+const SECONDS = argNum("--seconds", 3);
+const CONCURRENCY = argNum("--concurrency", 8);
+const HOLD = argNum("--hold", 200);
+
+const DYN_SRC =
+  'export default { async fetch(req, env) { return new Response(JSON.stringify({ hello: "world", url: req.url })) } }';
+
+function code(nonce: string | null): WorkerCode {
+  return {
+    compatibilityDate: "2025-06-01",
+    mainModule: "main.js",
+    modules: { "main.js": (nonce ? "// " + nonce + "\n" : "") + DYN_SRC },
+  };
+}
+
+let nonceCounter = 0;
+function nonce(): string {
+  return `${process.pid}-${Date.now()}-${nonceCounter++}`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function log(msg: string): void {
+  process.stderr.write(`[bench] ${msg}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// /proc helpers
+
+async function rssKiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+  if (!m || m[1] === undefined) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  return Number(m[1]);
+}
+
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** utime + stime of a process in ms (resolution 1000/CLK_TCK ms). */
+function procCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the ")" that closes comm: state is field 3, utime 14, stime 15.
+  const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const utime = Number(rest[11]);
+  const stime = Number(rest[12]);
+  return ((utime + stime) * 1000) / CLK_TCK;
+}
+
+function selfCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+function executorPids(loader: WorkerLoader): number[] {
+  return loader.engine.stats().executors.map((e) => e.pid).filter((p) => p > 0);
+}
+
+async function executorsRssKiB(loader: WorkerLoader): Promise<number> {
+  let sum = 0;
+  for (const pid of executorPids(loader)) sum += await rssKiB(pid);
+  return sum;
+}
+
+// ---------------------------------------------------------------------------------------------
+// the two sides' operations
+
+async function mayflyFresh(loader: WorkerLoader): Promise<string> {
+  const stub = loader.load(code(nonce()));
+  try {
+    const res = await stub.getEntrypoint().fetch("https://example.com/");
+    return await res.text();
+  } finally {
+    stub.dispose();
+  }
+}
+
+async function mayflyGet(loader: WorkerLoader, id: string, nonceForCode: string | null): Promise<string> {
+  const stub = loader.get(id, () => code(nonceForCode));
+  const res = await stub.getEntrypoint().fetch("https://example.com/");
+  return await res.text();
+}
+
+async function httpGet(url: string): Promise<string> {
+  const res = await fetch(url);
+  const body = await res.text();
+  if (!res.ok) throw new Error(`${url} -> ${res.status}: ${body}`);
+  return body;
+}
+
+function checkBody(side: string, body: string): void {
+  const parsed = JSON.parse(body) as { hello?: unknown };
+  if (parsed.hello !== "world") throw new Error(`${side}: unexpected body ${body}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// drivers
+
+async function sequential(n: number, warmup: number, op: (i: number) => Promise<unknown>): Promise<number[]> {
+  for (let i = 0; i < warmup; i++) await op(i);
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await op(warmup + i);
+    times.push(performance.now() - t0);
+  }
+  return times;
+}
+
+interface Throughput {
+  requests: number;
+  errors: number;
+  seconds: number;
+  rps: number;
+  latencies: number[];
+  cpuMsPerReq: number;
+}
+
+async function closedLoop(
+  seconds: number,
+  concurrency: number,
+  op: () => Promise<unknown>,
+  cpuNow: () => number,
+): Promise<Throughput> {
+  const latencies: number[] = [];
+  let errors = 0;
+  let firstError: unknown;
+  const cpu0 = cpuNow();
+  const t0 = performance.now();
+  const deadline = t0 + seconds * 1000;
+  const lane = async () => {
+    while (performance.now() < deadline) {
+      const s = performance.now();
+      try {
+        await op();
+        latencies.push(performance.now() - s);
+      } catch (e) {
+        errors++;
+        firstError ??= e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, lane));
+  const elapsed = (performance.now() - t0) / 1000;
+  const cpu = cpuNow() - cpu0;
+  if (errors) log(`${errors} errors during the throughput run; first: ${String((firstError as Error)?.stack ?? firstError)}`);
+  return {
+    requests: latencies.length,
+    errors,
+    seconds: elapsed,
+    rps: latencies.length / elapsed,
+    latencies,
+    cpuMsPerReq: cpu / Math.max(1, latencies.length),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// the run
+
+interface Results {
+  mayfly: {
+    fresh: Summary;
+    execWall: Summary;
+    execCpu: Summary;
+    tput: Throughput;
+    warm: Summary;
+    memMBPerIsolate: number;
+    memBeforeMB: number;
+    memAfterMB: number;
+    recycles: number;
+    restarts: number;
+  };
+  workerd: {
+    fresh: Summary;
+    health: Summary;
+    tput: Throughput;
+    warm: Summary;
+    memMBPerIsolate: number;
+    memBeforeMB: number;
+    memAfterMB: number;
+  };
+}
+
+async function benchLatencyAndThroughput(): Promise<Omit<Results["mayfly"], "memMBPerIsolate" | "memBeforeMB" | "memAfterMB"> & { w: Omit<Results["workerd"], "memMBPerIsolate" | "memBeforeMB" | "memAfterMB"> }> {
+  const reports: RunReport[] = [];
+  let collect = false;
+  const loader = new WorkerLoader({ onRun: (r) => { if (collect) reports.push(r); } });
+  let peer: WorkerdPeer | undefined;
+  try {
+    await loader.ready();
+    peer = await startWorkerdPeer();
+    const base = peer.url;
+    const wpid = peer.pid;
+    log(`mayfly executors ${executorPids(loader).join(",")}; workerd pid ${wpid} at ${base}`);
+
+    checkBody("mayfly", await mayflyFresh(loader));
+    checkBody("workerd", await httpGet(`${base}/load?n=check`));
+
+    // 1. fresh isolate per request, sequential
+    log(`fresh, sequential: mayfly (${WARMUP} warm-up + ${N})`);
+    for (let i = 0; i < WARMUP; i++) await mayflyFresh(loader);
+    collect = true;
+    const mFresh = await sequential(N, 0, () => mayflyFresh(loader));
+    collect = false;
+    const freshReports = reports.splice(0);
+    log(`fresh, sequential: workerd /load (${WARMUP} warm-up + ${N})`);
+    const wFresh = await sequential(N, WARMUP, (i) => httpGet(`${base}/load?n=${i}`));
+    log(`trivial round trip: workerd /health (${WARMUP} warm-up + ${N})`);
+    const wHealth = await sequential(N, WARMUP, () => httpGet(`${base}/health`));
+
+    // 2. throughput
+    log(`throughput: mayfly, concurrency ${CONCURRENCY}, ${SECONDS} s`);
+    const mCpu = () => selfCpuMs() + executorPids(loader).reduce((s, pid) => s + procCpuMs(pid), 0);
+    const mTput = await closedLoop(SECONDS, CONCURRENCY, () => mayflyFresh(loader), mCpu);
+    log(`throughput: workerd /load, concurrency ${CONCURRENCY}, ${SECONDS} s`);
+    const wTput = await closedLoop(SECONDS, CONCURRENCY, () => httpGet(`${base}/load`), () => procCpuMs(wpid));
+
+    // 3. warm get(id)
+    log(`warm get: mayfly (${WARMUP} warm-up + ${N})`);
+    checkBody("mayfly get", await mayflyGet(loader, "warm", null));
+    const mWarm = await sequential(N, WARMUP, () => mayflyGet(loader, "warm", null));
+    log(`warm get: workerd /get (${WARMUP} warm-up + ${N})`);
+    checkBody("workerd get", await httpGet(`${base}/get?id=warm`));
+    const wWarm = await sequential(N, WARMUP, () => httpGet(`${base}/get?id=warm`));
+
+    const st = loader.engine.stats();
+    return {
+      fresh: summarize(mFresh),
+      execWall: summarize(freshReports.map((r) => r.wallMs)),
+      execCpu: summarize(freshReports.map((r) => r.cpuMs)),
+      tput: mTput,
+      warm: summarize(mWarm),
+      recycles: st.recycles,
+      restarts: st.restarts,
+      w: { fresh: summarize(wFresh), health: summarize(wHealth), tput: wTput, warm: summarize(wWarm) },
+    };
+  } finally {
+    await peer?.close();
+    await loader.close();
+  }
+}
+
+async function holdInLanes(count: number, lanes: number, op: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < count) await op(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(lanes, count) }, lane));
+}
+
+async function benchMemoryMayfly(): Promise<{ perIsolate: number; before: number; after: number }> {
+  const loader = new WorkerLoader({ idleTtlMs: 3_600_000, cache: { maxWorkers: 1000 } });
+  try {
+    await loader.ready();
+    // Run each code path once so lazily created runtime state is not counted as isolate cost.
+    for (let i = 0; i < 4; i++) await mayflyFresh(loader);
+    await mayflyGet(loader, "mem-warmup", "mem-warmup");
+    await sleep(500); // pool refill
+    const before = await executorsRssKiB(loader);
+    const prefix = `hold-${nonce()}-`;
+    await holdInLanes(HOLD, 8, (i) => mayflyGet(loader, prefix + i, prefix + i));
+    await sleep(1000); // pool refill, heap sampling
+    const after = await executorsRssKiB(loader);
+    // Every held worker must still be cached (getCode not called again), i.e. nothing was evicted.
+    let evicted = 0;
+    for (let i = 0; i < HOLD; i++) loader.get(prefix + i, () => (evicted++, code(prefix + i)));
+    if (evicted) throw new Error(`${evicted} of ${HOLD} held mayfly workers were evicted`);
+    return { perIsolate: (after - before) / 1024 / HOLD, before: before / 1024, after: after / 1024 };
+  } finally {
+    await loader.close();
+  }
+}
+
+async function benchMemoryWorkerd(): Promise<{ perIsolate: number; before: number; after: number }> {
+  const peer = await startWorkerdPeer();
+  try {
+    for (let i = 0; i < 4; i++) await httpGet(`${peer.url}/load?n=mem-warmup`);
+    await httpGet(`${peer.url}/get?id=mem-warmup`);
+    await sleep(500);
+    const before = await rssKiB(peer.pid);
+    const prefix = `hold-${nonce()}-`;
+    const body = JSON.parse(await httpGet(`${peer.url}/hold?count=${HOLD}&prefix=${prefix}&concurrency=8`)) as { held: number };
+    if (body.held !== HOLD) throw new Error(`workerd held ${body.held} of ${HOLD}`);
+    await sleep(1000);
+    const after = await rssKiB(peer.pid);
+    return { perIsolate: (after - before) / 1024 / HOLD, before: before / 1024, after: after / 1024 };
+  } finally {
+    await peer.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// report
+
+function machineLine(): string {
+  let cpu = "unknown CPU";
+  try {
+    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"));
+    if (m?.[1]) cpu = m[1].trim();
+  } catch {}
+  let workerdVersion = "?";
+  try {
+    const here = dirname(fileURLToPath(import.meta.url));
+    workerdVersion = (JSON.parse(readFileSync(join(here, "..", "node_modules", "workerd", "package.json"), "utf8")) as { version: string }).version;
+  } catch {}
+  const memGiB = (totalmem() / 1024 ** 3).toFixed(1);
+  return `${availableParallelism()} cores (nproc), ${cpu}, ${memGiB} GiB RAM, Node ${process.version}, workerd ${workerdVersion}`;
+}
+
+const ms = (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)} ms` : "n/a");
+const mb = (x: number) => `${x.toFixed(2)} MB`;
+const ratio = (x: number) => (Number.isFinite(x) && x > 0 ? `${x.toFixed(1)}×` : "n/a");
+
+function table(r: Results): string {
+  const m = r.mayfly;
+  const w = r.workerd;
+  const hop = w.health.p50;
+  const rows: string[][] = [
+    ["fresh isolate per request, p50 (c=1)", ms(m.fresh.p50), `${ms(w.fresh.p50)} ¹`, ratio(w.fresh.p50 / m.fresh.p50)],
+    ["fresh isolate per request, p99 (c=1)", ms(m.fresh.p99), `${ms(w.fresh.p99)} ¹`, ratio(w.fresh.p99 / m.fresh.p99)],
+    ["trivial HTTP round trip p50 (workerd `/health`)", "—", ms(hop), "—"],
+    ["fresh p50 minus the HTTP round trip", ms(m.fresh.p50), ms(w.fresh.p50 - hop), ratio((w.fresh.p50 - hop) / m.fresh.p50)],
+    [`fresh-isolate throughput (c=${CONCURRENCY}, ${SECONDS} s)`, `${m.tput.rps.toFixed(0)} req/s`, `${w.tput.rps.toFixed(0)} req/s ¹`, ratio(m.tput.rps / w.tput.rps)],
+    [`fresh latency p50 under load (c=${CONCURRENCY})`, ms(percentile(m.tput.latencies, 50)), `${ms(percentile(w.tput.latencies, 50))} ¹`, ratio(percentile(w.tput.latencies, 50) / percentile(m.tput.latencies, 50))],
+    [`runtime CPU per fresh request (c=${CONCURRENCY}) ²`, ms(m.tput.cpuMsPerReq), ms(w.tput.cpuMsPerReq), ratio(w.tput.cpuMsPerReq / m.tput.cpuMsPerReq)],
+    ["warm `get(id)` call p50 (same id, c=1)", ms(m.warm.p50), `${ms(w.warm.p50)} ¹`, ratio(w.warm.p50 / m.warm.p50)],
+    ["warm `get(id)` p50 minus the HTTP round trip", ms(m.warm.p50), ms(w.warm.p50 - hop), ratio((w.warm.p50 - hop) / m.warm.p50)],
+    [`memory per live isolate (N=${HOLD}, RSS delta / N) ³`, mb(m.memMBPerIsolate), mb(w.memMBPerIsolate), ratio(w.memMBPerIsolate / m.memMBPerIsolate)],
+    ["mayfly executor-side wall p50, fresh path (`RunReport.wallMs`)", ms(m.execWall.p50), "—", "—"],
+  ];
+  const out = [
+    "| metric | mayfly | workerd | ratio |",
+    "| --- | --- | --- | --- |",
+    ...rows.map((row) => `| ${row.join(" | ")} |`),
+  ];
+  return out.join("\n");
+}
+
+function details(r: Results): string {
+  const s = (x: Summary) =>
+    `n=${x.n} min ${x.min.toFixed(2)} p50 ${x.p50.toFixed(2)} p90 ${x.p90.toFixed(2)} p99 ${x.p99.toFixed(2)} max ${x.max.toFixed(2)} mean ${x.mean.toFixed(2)} ms`;
+  const m = r.mayfly;
+  const w = r.workerd;
+  return [
+    `mayfly  fresh c=1        ${s(m.fresh)}`,
+    `workerd fresh c=1        ${s(w.fresh)}`,
+    `workerd /health c=1      ${s(w.health)}`,
+    `mayfly  warm get c=1     ${s(m.warm)}`,
+    `workerd warm get c=1     ${s(w.warm)}`,
+    `mayfly  RunReport.wallMs ${s(m.execWall)}`,
+    `mayfly  RunReport.cpuMs  ${s(m.execCpu)}`,
+    `mayfly  throughput       ${m.tput.requests} requests in ${m.tput.seconds.toFixed(2)} s, ${m.tput.errors} errors, p99 ${percentile(m.tput.latencies, 99).toFixed(2)} ms`,
+    `workerd throughput       ${w.tput.requests} requests in ${w.tput.seconds.toFixed(2)} s, ${w.tput.errors} errors, p99 ${percentile(w.tput.latencies, 99).toFixed(2)} ms`,
+    `mayfly  memory           executors' RSS ${m.memBeforeMB.toFixed(1)} -> ${m.memAfterMB.toFixed(1)} MB for ${HOLD} live isolates`,
+    `workerd memory           RSS ${w.memBeforeMB.toFixed(1)} -> ${w.memAfterMB.toFixed(1)} MB for ${HOLD} live isolates`,
+    `mayfly  supervisor       ${m.recycles} executor recycles, ${m.restarts} restarts during the latency/throughput phases`,
+  ].join("\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const started = performance.now();
+const lat = await benchLatencyAndThroughput();
+log("memory: mayfly");
+const mMem = await benchMemoryMayfly();
+log("memory: workerd");
+const wMem = await benchMemoryWorkerd();
+
+const results: Results = {
+  mayfly: {
+    fresh: lat.fresh, execWall: lat.execWall, execCpu: lat.execCpu, tput: lat.tput, warm: lat.warm,
+    recycles: lat.recycles, restarts: lat.restarts,
+    memMBPerIsolate: mMem.perIsolate, memBeforeMB: mMem.before, memAfterMB: mMem.after,
+  },
+  workerd: {
+    ...lat.w,
+    memMBPerIsolate: wMem.perIsolate, memBeforeMB: wMem.before, memAfterMB: wMem.after,
+  },
+};
+
+console.log(`mayfly vs workerd — ${new Date().toISOString().slice(0, 10)}`);
+console.log(`machine: ${machineLine()}`);
+console.log(`settings: n=${N} after ${WARMUP} warm-up, throughput c=${CONCURRENCY} for ${SECONDS} s, hold N=${HOLD}; mayfly defaults (executors = cores, poolSize 4)`);
+console.log("");
+console.log(table(results));
+console.log("");
+console.log("¹ workerd's figure includes a loopback HTTP hop from the benchmark process (Node fetch) to workerd; its p50 is the `/health` row.");
+console.log("² CPU time (utime+stime) spent per request during the throughput run: mayfly = host process (incl. the benchmark loop) + executors; workerd = the workerd process only (the benchmark's HTTP client is not counted).");
+console.log("³ mayfly: sum of the executors' VmRSS; workerd: its VmRSS; each measured on freshly started processes. Ratios: workerd/mayfly for latency, CPU and memory; mayfly/workerd for throughput.");
+console.log("");
+console.log("details:");
+console.log(details(results));
+console.log(`\ntotal bench time ${((performance.now() - started) / 1000).toFixed(1)} s`);
+
+// Everything is closed; the process should exit on its own. If something still holds the event
+// loop, say so (that would be a bug) and exit anyway.
+setTimeout(() => {
+  log("warning: something kept the event loop alive after close(); forcing exit");
+  process.exit(0);
+}, 10_000).unref();
