@@ -167,7 +167,7 @@ describe("entrypoints and RPC", () => {
     await assert.rejects(stub.getEntrypoint("Nope").add(1), /Worker has no entrypoint named "Nope"/);
     await assert.rejects(stub.getEntrypoint("Maths").nope(), /The RPC receiver does not implement the method "nope"/);
     await assert.rejects(stub.getEntrypoint("Maths").constructor(), /does not implement the method "constructor"/);
-    await assert.rejects(stub.getEntrypoint("Maths").toString(), /does not implement the method "toString"/);
+    await assert.rejects((stub.getEntrypoint("Maths") as { toString(): unknown }).toString() as Promise<unknown>, /does not implement the method "toString"/);
     await assert.rejects(stub.getEntrypoint("Maths").fetch("http://w/"), /Handler does not export a fetch\(\) function/);
     const noDefault = loader.load(worker(`export const x = 1;`));
     await assert.rejects(fetchText(noDefault), /no default export/);

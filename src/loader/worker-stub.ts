@@ -7,9 +7,14 @@ import type { RunReport } from "./run-report.ts";
 import { fromWireResponse, toWireRequest } from "./wire.ts";
 
 /** What `getEntrypoint()` returns: `fetch()`, plus every other property as an RPC method. */
-export type Fetcher<T extends object = Record<string, any>> = {
+export type Fetcher<T extends object = Untyped> = {
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
-} & RpcMethods<T>;
+} & (string extends keyof T ? Untyped : RpcMethods<T>);
+
+/** An entrypoint whose methods the caller did not describe: any name, any arguments. */
+export interface Untyped {
+  [method: string]: any;
+}
 
 /** The methods of an entrypoint as seen by its caller: every call returns a promise. */
 export type RpcMethods<T> = {
@@ -52,7 +57,7 @@ export class WorkerStub {
     return this.#disposed;
   }
 
-  getEntrypoint<T extends object = Record<string, (...args: any[]) => any>>(name?: string | null, options: EntrypointOptions = {}): Fetcher<T> {
+  getEntrypoint<T extends object = Untyped>(name?: string | null, options: EntrypointOptions = {}): Fetcher<T> {
     const entrypoint = name ?? null;
     const props = options.props;
     const target = {
