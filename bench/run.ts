@@ -138,13 +138,17 @@ function checkBody(side: string, body: string): void {
 // ---------------------------------------------------------------------------------------------
 // drivers
 
+/**
+ * Runs `op` warmup + n times, one at a time, and returns the n measured durations. An op that
+ * returns a number reports its own duration (so it can do untimed work after the timed part).
+ */
 async function sequential(n: number, warmup: number, op: (i: number) => Promise<unknown>): Promise<number[]> {
   for (let i = 0; i < warmup; i++) await op(i);
   const times: number[] = [];
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
-    await op(warmup + i);
-    times.push(performance.now() - t0);
+    const own = await op(warmup + i);
+    times.push(typeof own === "number" ? own : performance.now() - t0);
   }
   return times;
 }
@@ -247,8 +251,6 @@ async function benchLatencyAndThroughput(): Promise<Omit<Results["mayfly"], "mem
     const freshReports = reports.splice(0);
     log(`fresh, sequential: workerd /load (${WARMUP} warm-up + ${N})`);
     const wFresh = await sequential(N, WARMUP, (i) => httpGet(`${base}/load?n=${i}`));
-    log(`trivial round trip: workerd /health (${WARMUP} warm-up + ${N})`);
-    const wHealth = await sequential(N, WARMUP, () => httpGet(`${base}/health`));
 
     // 2. throughput
     log(`throughput: mayfly, concurrency ${CONCURRENCY}, ${SECONDS} s`);
@@ -261,9 +263,20 @@ async function benchLatencyAndThroughput(): Promise<Omit<Results["mayfly"], "mem
     log(`warm get: mayfly (${WARMUP} warm-up + ${N})`);
     checkBody("mayfly get", await mayflyGet(loader, "warm", null));
     const mWarm = await sequential(N, WARMUP, () => mayflyGet(loader, "warm", null));
-    log(`warm get: workerd /get (${WARMUP} warm-up + ${N})`);
+    // The trivial round trip (/health) is sampled alternately with the warm /get calls, so both see
+    // the same conditions (sampled on its own right after the /load phases it reads high: workerd
+    // is still tearing down isolates in the background).
+    log(`warm get: workerd /get, alternating with /health (${WARMUP} warm-up + ${N} each)`);
     checkBody("workerd get", await httpGet(`${base}/get?id=warm`));
-    const wWarm = await sequential(N, WARMUP, () => httpGet(`${base}/get?id=warm`));
+    const wHealth: number[] = [];
+    const wWarm = await sequential(N, WARMUP, async (i) => {
+      const t0 = performance.now();
+      await httpGet(`${base}/get?id=warm`);
+      const t1 = performance.now();
+      await httpGet(`${base}/health`);
+      if (i >= WARMUP) wHealth.push(performance.now() - t1);
+      return t1 - t0;
+    });
 
     const st = loader.engine.stats();
     return {
@@ -351,6 +364,8 @@ function machineLine(): string {
 
 const ms = (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)} ms` : "n/a");
 const mb = (x: number) => `${x.toFixed(2)} MB`;
+/** A difference of two p50s; a negative one means the effect is below the noise of the hop. */
+const diff = (x: number) => (x < 0 ? `≈ 0 (${x.toFixed(2)} ms, below noise)` : ms(x));
 const ratio = (x: number) => (Number.isFinite(x) && x > 0 ? `${x.toFixed(1)}×` : "n/a");
 
 function table(r: Results): string {
@@ -360,13 +375,13 @@ function table(r: Results): string {
   const rows: string[][] = [
     ["fresh isolate per request, p50 (c=1)", ms(m.fresh.p50), `${ms(w.fresh.p50)} ¹`, ratio(w.fresh.p50 / m.fresh.p50)],
     ["fresh isolate per request, p99 (c=1)", ms(m.fresh.p99), `${ms(w.fresh.p99)} ¹`, ratio(w.fresh.p99 / m.fresh.p99)],
-    ["trivial HTTP round trip p50 (workerd `/health`)", "—", ms(hop), "—"],
-    ["fresh p50 minus the HTTP round trip", ms(m.fresh.p50), ms(w.fresh.p50 - hop), ratio((w.fresh.p50 - hop) / m.fresh.p50)],
+    ["trivial HTTP round trip p50 (workerd `/health`) ⁴", "—", ms(hop), "—"],
+    ["fresh p50 minus the HTTP round trip", ms(m.fresh.p50), diff(w.fresh.p50 - hop), ratio((w.fresh.p50 - hop) / m.fresh.p50)],
     [`fresh-isolate throughput (c=${CONCURRENCY}, ${SECONDS} s)`, `${m.tput.rps.toFixed(0)} req/s`, `${w.tput.rps.toFixed(0)} req/s ¹`, ratio(m.tput.rps / w.tput.rps)],
     [`fresh latency p50 under load (c=${CONCURRENCY})`, ms(percentile(m.tput.latencies, 50)), `${ms(percentile(w.tput.latencies, 50))} ¹`, ratio(percentile(w.tput.latencies, 50) / percentile(m.tput.latencies, 50))],
     [`runtime CPU per fresh request (c=${CONCURRENCY}) ²`, ms(m.tput.cpuMsPerReq), ms(w.tput.cpuMsPerReq), ratio(w.tput.cpuMsPerReq / m.tput.cpuMsPerReq)],
     ["warm `get(id)` call p50 (same id, c=1)", ms(m.warm.p50), `${ms(w.warm.p50)} ¹`, ratio(w.warm.p50 / m.warm.p50)],
-    ["warm `get(id)` p50 minus the HTTP round trip", ms(m.warm.p50), ms(w.warm.p50 - hop), ratio((w.warm.p50 - hop) / m.warm.p50)],
+    ["warm `get(id)` p50 minus the HTTP round trip", ms(m.warm.p50), diff(w.warm.p50 - hop), ratio((w.warm.p50 - hop) / m.warm.p50)],
     [`memory per live isolate (N=${HOLD}, RSS delta / N) ³`, mb(m.memMBPerIsolate), mb(w.memMBPerIsolate), ratio(w.memMBPerIsolate / m.memMBPerIsolate)],
     ["mayfly executor-side wall p50, fresh path (`RunReport.wallMs`)", ms(m.execWall.p50), "—", "—"],
   ];
@@ -429,6 +444,7 @@ console.log("");
 console.log("¹ workerd's figure includes a loopback HTTP hop from the benchmark process (Node fetch) to workerd; its p50 is the `/health` row.");
 console.log("² CPU time (utime+stime) spent per request during the throughput run: mayfly = host process (incl. the benchmark loop) + executors; workerd = the workerd process only (the benchmark's HTTP client is not counted).");
 console.log("³ mayfly: sum of the executors' VmRSS; workerd: its VmRSS; each measured on freshly started processes. Ratios: workerd/mayfly for latency, CPU and memory; mayfly/workerd for throughput.");
+console.log("⁴ sampled alternately with the warm `/get` calls; the \"minus the HTTP round trip\" rows subtract it.");
 console.log("");
 console.log("details:");
 console.log(details(results));
