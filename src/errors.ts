@@ -90,5 +90,5 @@ const builtinErrors: Record<string, ErrorConstructor> = {
 };
 
 function errorConstructorFor(name: string): ErrorConstructor {
-  return builtinErrors[name] ?? Error;
+  return Object.hasOwn(builtinErrors, name) ? builtinErrors[name]! : Error;
 }

@@ -22,7 +22,7 @@ export type HostToExecutor =
 export interface LogLine { level: string; message: string; time: number }
 
 /** Why a call failed, when it did not fail with the guest's own error. */
-export type FailureKind = "startup" | "cpuMs" | "wallMs" | "memoryMb" | "output" | "logs" | "disposed" | "internal";
+export type FailureKind = "startup" | "cpuMs" | "wallMs" | "memoryMb" | "output" | "logs" | "clone" | "disposed" | "internal";
 
 export interface CallStats { cpuMs: number; wallMs: number; heapBytes: number }
 

@@ -1,5 +1,5 @@
 import {
-  CpuTimeLimitError, ExecutorCrashedError, MayflyError, MemoryLimitError, OutputLimitError,
+  CpuTimeLimitError, DataCloneError, ExecutorCrashedError, MayflyError, MemoryLimitError, OutputLimitError,
   WallTimeLimitError, WorkerDisposedError, remoteError,
 } from "../errors.ts";
 import type { Limits } from "../engine/limits.ts";
@@ -21,6 +21,8 @@ export function failureToError(failure: NonNullable<ResultFrame["failure"]>, lim
       return { error: new OutputLimitError("output", limits.outputBytes), outcome: "exceededOutput" };
     case "logs":
       return { error: new OutputLimitError("log output", limits.logBytes), outcome: "exceededOutput" };
+    case "clone":
+      return { error: new DataCloneError(failure.error.message), outcome: "exception" };
     case "disposed":
       return { error: new WorkerDisposedError(failure.error.message), outcome: "disposed" };
     case "internal":

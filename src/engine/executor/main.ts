@@ -70,7 +70,15 @@ async function handleCall(callId: number, instanceId: number, worker: WorkerSpec
   }
   if (gone) instances.delete(instanceId);
   pool.refillSoon();
-  send({ t: "result", callId, outcome: result.outcome, failure: result.failure, logs: result.logs, stats: result.stats, rssBytes: process.memoryUsage.rss(), instanceGone: gone });
+  const frame = { t: "result" as const, callId, outcome: result.outcome, failure: result.failure, logs: result.logs, stats: result.stats, rssBytes: process.memoryUsage.rss(), instanceGone: gone };
+  try {
+    send(frame);
+  } catch (e) {
+    // A value V8 copied out of the isolate may still be too deep or too large for the IPC channel:
+    // that fails this call only, never the executor.
+    const error = { name: "DataCloneError", message: `Result could not be sent to the host: ${(e as Error)?.message ?? e}` };
+    send({ ...frame, outcome: undefined, failure: { kind: "clone", error }, logs: [] });
+  }
   if (instance?.alive) sampleHeap(instance);
 }
 
@@ -151,7 +159,9 @@ function checkRss(): void {
 
 process.on("message", (msg: HostToExecutor) => {
   if (msg.t === "call") {
-    void handleCall(msg.callId, msg.instanceId, msg.worker, msg.invocation);
+    handleCall(msg.callId, msg.instanceId, msg.worker, msg.invocation).catch((e) => {
+      process.stderr.write(`mayfly executor: call ${msg.callId} failed internally: ${(e as Error)?.stack ?? e}\n`);
+    });
   } else if (msg.t === "dispose") {
     instances.get(msg.instanceId)?.dispose();
     instances.delete(msg.instanceId);

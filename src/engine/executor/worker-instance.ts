@@ -100,9 +100,16 @@ export class WorkerInstance {
   async call(inv: Invocation): Promise<Outcome> {
     this.lastUsed = Date.now();
     const arg = new ivm.ExternalCopy(inv).copyInto({ release: true });
-    const outcome = (await this.guarded(() =>
-      this.dispatchRef.apply(undefined, [arg, Date.now()], { result: { promise: true, copy: true } }),
-    )) as Outcome;
+    let outcome: Outcome;
+    try {
+      outcome = (await this.guarded(() =>
+        this.dispatchRef.apply(undefined, [arg, Date.now()], { result: { promise: true, copy: true } }),
+      )) as Outcome;
+    } catch (e) {
+      if (e instanceof RunEnded || !this.alive) throw e;
+      // The isolate is fine; its value could not be copied (a function, a Proxy, an accessor...).
+      throw new RunEnded("clone", `The worker's result could not be cloned out of the isolate: ${(e as Error)?.message ?? e}`);
+    }
     if (this.fresh.slot.breach) this.fresh.slot.onBreach();
     if (this.endedBy) throw this.endedBy;
     if (!outcome.ok && outcome.error.name === "RangeError" && /Array buffer allocation failed/.test(outcome.error.message)) {

@@ -24,4 +24,28 @@ export function installFrozenDate(g: typeof globalThis): void {
   });
   Object.defineProperty(OriginalDate.prototype, "constructor", { value: FrozenDate, writable: true, configurable: true });
   Object.defineProperty(g, "Date", { value: FrozenDate, writable: true, configurable: true });
+  freezeIntlClock();
+}
+
+/** Intl.DateTimeFormat's format()/formatToParts() with no date read the real clock: give them ours. */
+function freezeIntlClock(): void {
+  const proto = typeof Intl === "object" ? Intl.DateTimeFormat?.prototype : undefined;
+  if (!proto) return;
+  const formatGetter = Object.getOwnPropertyDescriptor(proto, "format")?.get;
+  const formatToParts = proto.formatToParts;
+  if (formatGetter) {
+    Object.defineProperty(proto, "format", {
+      configurable: true,
+      get(this: Intl.DateTimeFormat) {
+        const bound = formatGetter.call(this) as (d?: Date | number) => string;
+        return (date?: Date | number) => bound(date === undefined ? now : date);
+      },
+    });
+  }
+  Object.defineProperty(proto, "formatToParts", {
+    configurable: true, writable: true,
+    value: function (this: Intl.DateTimeFormat, date?: Date | number) {
+      return formatToParts.call(this, date === undefined ? now : date);
+    },
+  });
 }

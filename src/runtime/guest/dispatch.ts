@@ -29,19 +29,38 @@ export function setMain(ns: Record<string, unknown>): void {
 export async function dispatch(inv: Invocation, now: number): Promise<Outcome> {
   setClock(now);
   try {
-    const value = inv.kind === "fetch" ? await dispatchFetch(inv) : await dispatchRpc(inv);
-    return { ok: true, value };
+    // Replies have a null prototype: a guest that defines Object.prototype.then must not be able to
+    // intercept them when the async functions below resolve with them.
+    const value = inv.kind === "fetch" ? (await dispatchFetch(inv)).wire : await dispatchRpc(inv);
+    return { __proto__: null, ok: true, value } as Outcome;
   } catch (e) {
-    return { ok: false, error: toWireError(e) };
+    return { __proto__: null, ok: false, error: toWireError(e) } as Outcome;
   }
 }
 
+/**
+ * Reads a thrown value into plain strings. Every read is guarded: a guest may throw a Proxy or an
+ * object whose getters throw, and this must still produce an outcome, never a rejection.
+ */
 export function toWireError(e: unknown): WireError {
-  if (e instanceof Error) return { name: String(e.name), message: String(e.message), stack: typeof e.stack === "string" ? e.stack : undefined };
-  return { name: "Error", message: typeof e === "string" ? e : safeString(e) };
+  const isError = attempt(() => e instanceof Error, false);
+  if (!isError) return { __proto__: null, name: "Error", message: typeof e === "string" ? e : safeString(e) } as WireError;
+  const err = e as Error;
+  const stack = attempt(() => err.stack, undefined);
+  return {
+    __proto__: null,
+    name: safeString(attempt(() => err.name, "Error")),
+    message: safeString(attempt(() => err.message, "")),
+    stack: typeof stack === "string" ? stack : undefined,
+  } as WireError;
+}
+
+function attempt<T>(read: () => T, fallback: T): T {
+  try { return read(); } catch { return fallback; }
 }
 
 function safeString(v: unknown): string {
+  if (typeof v === "string") return v;
   try { return String(v); } catch { return "[unprintable value]"; }
 }
 
@@ -71,7 +90,7 @@ function resolveEntrypoint(name: string | null, props: unknown): { target: Recor
   throw new TypeError(`Entrypoint "${key}" is not an object or a class.`);
 }
 
-async function dispatchFetch(inv: Extract<Invocation, { kind: "fetch" }>): Promise<WireResponse> {
+async function dispatchFetch(inv: Extract<Invocation, { kind: "fetch" }>): Promise<{ wire: WireResponse }> {
   const { target, ctx, isObject } = resolveEntrypoint(inv.entrypoint, inv.props);
   const handler = target.fetch;
   if (typeof handler !== "function") throw new TypeError("Handler does not export a fetch() function.");
@@ -79,7 +98,8 @@ async function dispatchFetch(inv: Extract<Invocation, { kind: "fetch" }>): Promi
   const request = new Request(r.url, { method: r.method, headers: r.headers, body: r.body });
   const result: unknown = isObject ? await handler.call(target, request, workerEnv, ctx) : await handler.call(target, request);
   if (!(result instanceof Response)) throw new TypeError("Incorrect type for Promise: the Promise did not resolve to 'Response'.");
-  return { status: result.status, statusText: result.statusText, headers: Headers.toList(result.headers), body: bodyBytes(result) };
+  const wire = { __proto__: null, status: result.status, statusText: result.statusText, headers: Headers.toList(result.headers), body: bodyBytes(result) } as WireResponse;
+  return { __proto__: null, wire } as unknown as { wire: WireResponse };
 }
 
 const FORBIDDEN_METHODS = new Set(["constructor"]);

@@ -6,6 +6,9 @@ export const NO_GLOBAL_OUTBOUND =
   "It must use capabilities (such as bindings in the 'env' object) instead.";
 
 const NO_CODEGEN = "Code generation from strings disallowed for this context";
+
+/** Kept before hardening deletes the global, to recognize shared buffers that Wasm could still hand out. */
+const SharedArrayBufferPrototype = (globalThis as { SharedArrayBuffer?: { prototype: object } }).SharedArrayBuffer?.prototype;
 const NO_WASM_CODEGEN = "Wasm code generation disallowed by embedder";
 
 /**
@@ -68,11 +71,14 @@ function guardArrayBuffers(g: typeof globalThis): void {
   const Original = ArrayBuffer;
   const Guarded = function (this: unknown, length: number, options?: { maxByteLength?: number }) {
     if (!new.target) throw new TypeError("Constructor ArrayBuffer requires 'new'");
-    const max = options?.maxByteLength;
-    if (max !== undefined && !host().reserve(Number(max), "resizable ArrayBuffer")) {
+    // Read the option once and pass on the copy: a getter must not show the check one value and V8 another.
+    const max = options == null ? undefined : options.maxByteLength;
+    if (max === undefined) return Reflect.construct(Original, [length], new.target);
+    const maxByteLength = Number(max);
+    if (!host().reserve(maxByteLength, "resizable ArrayBuffer")) {
       throw new RangeError("Array buffer allocation failed: memory limit exceeded");
     }
-    return Reflect.construct(Original, [length, options], new.target);
+    return Reflect.construct(Original, [length, { maxByteLength }], new.target);
   } as unknown as ArrayBufferConstructor;
   Object.setPrototypeOf(Guarded, Original);
   Object.defineProperties(Guarded, {
@@ -111,15 +117,27 @@ function guardWebAssembly(g: typeof globalThis): void {
   const { Memory, Instance, Module } = W;
   const GuardedMemory = function (this: unknown, desc: WebAssembly.MemoryDescriptor) {
     if (!new.target) throw new TypeError("WebAssembly.Memory must be invoked with 'new'");
-    if ((desc as { shared?: boolean })?.shared) throw new TypeError("Shared WebAssembly.Memory is not available");
-    const pages = Number(desc?.maximum ?? desc?.initial ?? 0);
+    if (desc == null || typeof desc !== "object") throw new TypeError("WebAssembly.Memory(): Argument 0 must be a memory descriptor");
+    // One read of each field, checked and passed on as a copy (no getter gets a second say).
+    const shared = desc.shared;
+    if (shared) throw new TypeError("Shared WebAssembly.Memory is not available");
+    const initial = desc.initial;
+    const maximum = desc.maximum;
+    const copy: WebAssembly.MemoryDescriptor = maximum === undefined ? { initial } : { initial, maximum };
+    const pages = Number(maximum ?? initial ?? 0);
     if (!host().reserve(pages * WASM_PAGE, "WebAssembly.Memory")) throw new RangeError("WebAssembly.Memory(): could not allocate memory");
-    return Reflect.construct(Memory, [desc], new.target);
+    return Reflect.construct(Memory, [copy], new.target);
   };
   GuardedMemory.prototype = Memory.prototype;
+  const sharedPrototype = SharedArrayBufferPrototype;
   const chargeInstance = (instance: WebAssembly.Instance) => {
     for (const value of Object.values(instance.exports)) {
-      if (value instanceof Memory && !host().reserve(value.buffer.byteLength, "WebAssembly instance memory")) {
+      if (!(value instanceof Memory)) continue;
+      // A module's own shared memory would hand out a SharedArrayBuffer, which Workers do not offer.
+      if (sharedPrototype && Object.getPrototypeOf(value.buffer) === sharedPrototype) {
+        throw new WebAssembly.LinkError("WebAssembly.Instance(): shared memory is not available");
+      }
+      if (!host().reserve(value.buffer.byteLength, "WebAssembly instance memory")) {
         throw new RangeError("WebAssembly.Instance(): could not allocate memory");
       }
     }
