@@ -29,6 +29,8 @@ export class ExecutorProcess {
   rssBytes = 0;
   draining = false;
   dead = false;
+  /** How the executor prepares isolates: from the snapshot, or by evaluating the runtime. */
+  runtime: "snapshot" | "evaluate" | undefined;
   onExit: (proc: ExecutorProcess, reason: string) => void = () => {};
 
   constructor(launch: ExecutorLaunch) {
@@ -38,7 +40,11 @@ export class ExecutorProcess {
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
     this.ready = new Promise((resolve, reject) => {
-      this.child.once("message", (m: ExecutorToHost) => (m.t === "ready" ? resolve() : reject(new Error("executor spoke before ready"))));
+      this.child.once("message", (m: ExecutorToHost) => {
+        if (m.t !== "ready") return reject(new Error("executor spoke before ready"));
+        this.runtime = m.runtime;
+        resolve();
+      });
       this.child.once("exit", () => reject(new ExecutorCrashedError("Executor process exited during startup.")));
     });
     this.ready.catch(() => {});

@@ -18,6 +18,8 @@ export interface EngineOptions {
   recycleRssMb?: number;
   /** Executor RSS at which the largest worker is ended as over memory (default 2048 MB). */
   executorRssLimitMb?: number;
+  /** Restore each isolate's runtime from a self-tested V8 snapshot (default true; false evaluates it per isolate). */
+  snapshot?: boolean;
   /** How often CPU time is checked (default 2 ms). */
   watchdogIntervalMs?: number;
 }
@@ -41,6 +43,7 @@ export class Engine {
           defaultMemoryMb: opts.defaultMemoryMb ?? 128,
           watchdogIntervalMs: opts.watchdogIntervalMs ?? 2,
           rssLimitBytes: (opts.executorRssLimitMb ?? 2048) * 1024 * 1024,
+          snapshot: opts.snapshot ?? true,
         },
       },
     });
@@ -55,9 +58,9 @@ export class Engine {
   }
 
   /** Executor pids and counters, for tests, metrics and the benchmark. */
-  stats(): { executors: { pid: number; inFlight: number; rssBytes: number; draining: boolean }[]; restarts: number; recycles: number } {
+  stats(): { executors: { pid: number; inFlight: number; rssBytes: number; draining: boolean; runtime: string | undefined }[]; restarts: number; recycles: number } {
     return {
-      executors: this.supervisor.executors().map((p) => ({ pid: p.child.pid ?? 0, inFlight: p.inFlight, rssBytes: p.rssBytes, draining: p.draining })),
+      executors: this.supervisor.executors().map((p) => ({ pid: p.child.pid ?? 0, inFlight: p.inFlight, rssBytes: p.rssBytes, draining: p.draining, runtime: p.runtime })),
       restarts: this.supervisor.restarts,
       recycles: this.supervisor.recycles,
     };

@@ -27,7 +27,7 @@ export type FailureKind = "startup" | "cpuMs" | "wallMs" | "memoryMb" | "output"
 export interface CallStats { cpuMs: number; wallMs: number; heapBytes: number }
 
 export type ExecutorToHost =
-  | { t: "ready"; pid: number }
+  | { t: "ready"; pid: number; runtime: "snapshot" | "evaluate" }
   | {
       t: "result";
       callId: number;

@@ -1,5 +1,5 @@
 import { ExecutorProcess, type ExecutorLaunch } from "./executor-process.ts";
-import { WorkerDisposedError } from "../errors.ts";
+import { ExecutorCrashedError, WorkerDisposedError } from "../errors.ts";
 
 export interface SupervisorOptions {
   executors: number;
@@ -20,8 +20,12 @@ export class Supervisor {
   private closed = false;
   private waiters: (() => void)[] = [];
   private turn = 0;
+  private startupFailures = 0;
+  private broken: string | undefined;
   restarts = 0;
   recycles = 0;
+  /** Set when an executor died while starting with the snapshot; later ones evaluate the runtime. */
+  snapshotDisabled = false;
 
   private readonly opts: SupervisorOptions;
 
@@ -39,6 +43,7 @@ export class Supervisor {
   async pick(): Promise<ExecutorProcess> {
     for (;;) {
       if (this.closed) throw new WorkerDisposedError("The WorkerLoader was closed.");
+      if (this.broken && this.procs.size === 0) throw new ExecutorCrashedError(this.broken);
       // Fewest in flight; ties go round-robin so sequential callers spread the pool refills.
       let best: ExecutorProcess | undefined;
       const order = [...this.procs];
@@ -85,15 +90,34 @@ export class Supervisor {
   private spawn(): void {
     if (this.closed) return;
     const proc = new ExecutorProcess(this.opts.launch);
+    let started = false;
     proc.onExit = (p) => {
-      const wasServing = this.procs.delete(p);
-      if (wasServing && !p.draining && !this.closed) {
-        this.restarts++;
-        this.spawn();
+      if (!started && this.opts.launch.config.snapshot) {
+        // V8 can abort while restoring a snapshot, which no in-process self-test can catch: an executor
+        // that dies before it is ready makes every later one evaluate the runtime instead.
+        this.opts.launch.config.snapshot = false;
+        this.snapshotDisabled = true;
       }
+      const wasServing = this.procs.delete(p);
+      if (!wasServing || p.draining || this.closed) return;
+      this.restarts++;
+      if (started) {
+        this.startupFailures = 0;
+        this.spawn();
+        return;
+      }
+      // Died before it was ready: retry with backoff, and give up (failing waiting calls) after a few.
+      this.startupFailures++;
+      if (this.startupFailures >= 5) {
+        this.broken = `executor processes cannot start (${this.startupFailures} attempts died during startup)`;
+        for (const w of this.waiters.splice(0)) w();
+        return;
+      }
+      setTimeout(() => this.spawn(), 50 * 2 ** this.startupFailures).unref();
     };
     this.procs.add(proc);
     void proc.ready.then(() => {
+      started = true;
       for (const w of this.waiters.splice(0)) w();
     }, () => {});
     for (const w of this.waiters.splice(0)) w();

@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 
 /**
  * The runtime's source is TypeScript under ./guest (JavaScript once built); it is bundled into one
- * classic script whose completion value is the runtime's `init` (see guest/index), which returns the executor's private handle.
+ * classic script whose completion value is the runtime's setup API `{ prepare, warmUp, bind }` (see guest/index).
  * Built once per executor process (~tens of ms), then evaluated in each pooled isolate.
  */
 export function buildRuntimeScript(): string {
@@ -21,8 +21,8 @@ export function buildRuntimeScript(): string {
     legalComments: "none",
   });
   const code = out.outputFiles[0]!.text;
-  // Wrapped in a function so the handle is the script's value and never a global binding.
-  return `(function () {\n${code}\nreturn __mayflyRuntime.init;\n})()`;
+  // Wrapped in a function so the API is the script's value and never a global binding.
+  return `(function () {\n${code}\nreturn { prepare: __mayflyRuntime.prepare, warmUp: __mayflyRuntime.warmUp, bind: __mayflyRuntime.bind };\n})()`;
 }
 
 export type { Invocation, Outcome, WireRequest, WireResponse, WireError } from "./guest/dispatch.ts";

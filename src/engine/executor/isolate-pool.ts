@@ -1,5 +1,6 @@
 import ivm from "isolated-vm";
 import { HookSlot } from "./hook-slot.ts";
+import type { RuntimeImage } from "./runtime-image.ts";
 
 /** A fresh isolate with the runtime evaluated, never used by any worker. */
 export interface FreshIsolate {
@@ -17,8 +18,7 @@ export interface FreshIsolate {
  */
 export class IsolatePool {
   private readonly free = new Map<number, FreshIsolate[]>();
-  private readonly runtimeCode: string;
-  private cachedData: ivm.ExternalCopy<ArrayBuffer> | undefined;
+  private readonly image: RuntimeImage;
   private refillScheduled = false;
   /** Memory limits recently asked for, kept warm besides the default. */
   private readonly wanted = new Set<number>();
@@ -26,8 +26,8 @@ export class IsolatePool {
 
   private readonly size: number;
 
-  constructor(runtimeCode: string, size: number, defaultMemoryMb: number) {
-    this.runtimeCode = runtimeCode;
+  constructor(image: RuntimeImage, size: number, defaultMemoryMb: number) {
+    this.image = image;
     this.size = size;
     this.wanted.add(defaultMemoryMb);
   }
@@ -79,24 +79,12 @@ export class IsolatePool {
   }
 
   private create(memoryMb: number): FreshIsolate {
-    const isolate = new ivm.Isolate({ memoryLimit: memoryMb });
-    const context = isolate.createContextSync();
-    // V8's code cache for the runtime makes every isolate after the first skip parsing it.
-    const script = isolate.compileScriptSync(this.runtimeCode, {
-      filename: "mayfly:runtime",
-      ...(this.cachedData ? { cachedData: this.cachedData } : { produceCachedData: true }),
-    });
-    const produced = (script as { cachedData?: ivm.ExternalCopy<ArrayBuffer> }).cachedData;
-    if (!this.cachedData && produced) this.cachedData = produced;
-    const init = script.runSync(context, { reference: true }) as ivm.Reference<Function>;
-    script.release();
     const slot = new HookSlot();
     const log = new ivm.Callback((level: string, message: string) => slot.log(level, message));
     const reserve = new ivm.Callback((bytes: number) => slot.reserve(bytes));
-    const runtime = init.applySync(undefined, [log, reserve], { result: { reference: true } }) as ivm.Reference<Record<string, unknown>>;
-    init.release();
+    const { isolate, context, handle } = this.image.create(memoryMb, log, reserve);
     this.created++;
-    return { isolate, context, runtime, slot, memoryMb };
+    return { isolate, context, runtime: handle, slot, memoryMb };
   }
 }
 

@@ -6,6 +6,7 @@ import { buildRuntimeScript } from "../../runtime/index.ts";
 import type { ExecutorToHost, HostToExecutor, WorkerSpec } from "../protocol.ts";
 import type { Invocation } from "../../runtime/index.ts";
 import { IsolatePool } from "./isolate-pool.ts";
+import { selectRuntimeImage } from "./runtime-image.ts";
 import { Watchdog } from "./watchdog.ts";
 import { RunEnded, WorkerInstance, type CallResult } from "./worker-instance.ts";
 
@@ -15,11 +16,15 @@ export interface ExecutorConfig {
   watchdogIntervalMs: number;
   /** Past this RSS the executor ends its largest instance; well past it, the process exits. */
   rssLimitBytes: number;
+  /** Restore the runtime from a self-tested V8 snapshot (falls back to evaluating it). */
+  snapshot: boolean;
 }
 
 // The supervisor passes the configuration as the first argument; nothing is read from the environment.
 const config = JSON.parse(process.argv[2] ?? "{}") as ExecutorConfig;
-const pool = new IsolatePool(buildRuntimeScript(), config.poolSize, config.defaultMemoryMb);
+const { image, fallbackReason } = await selectRuntimeImage(buildRuntimeScript(), config.snapshot);
+if (fallbackReason && config.snapshot) process.stderr.write(`mayfly executor: evaluating the runtime per isolate (${fallbackReason})\n`);
+const pool = new IsolatePool(image, config.poolSize, config.defaultMemoryMb);
 const watchdog = new Watchdog(config.watchdogIntervalMs);
 const instances = new Map<number, WorkerInstance>();
 /** Startup of each instance, awaited by calls that arrive while it is still starting. */
@@ -170,4 +175,4 @@ process.on("message", (msg: HostToExecutor) => {
 process.on("disconnect", () => process.exit(0));
 setInterval(checkRss, 50).unref();
 pool.warm();
-send({ t: "ready", pid: process.pid });
+send({ t: "ready", pid: process.pid, runtime: image.kind });

@@ -7,8 +7,8 @@ export const NO_GLOBAL_OUTBOUND =
 
 const NO_CODEGEN = "Code generation from strings disallowed for this context";
 
-/** Kept before hardening deletes the global, to recognize shared buffers that Wasm could still hand out. */
-const SharedArrayBufferPrototype = (globalThis as { SharedArrayBuffer?: { prototype: object } }).SharedArrayBuffer?.prototype;
+/** Kept by harden() before it deletes the global, to recognize shared buffers Wasm could still hand out. */
+let SharedArrayBufferPrototype: object | undefined;
 const NO_WASM_CODEGEN = "Wasm code generation disallowed by embedder";
 
 /**
@@ -17,10 +17,10 @@ const NO_WASM_CODEGEN = "Wasm code generation disallowed by embedder";
  */
 export function harden(g: typeof globalThis): void {
   // Shared memory enables high-resolution timers (Spectre) and cross-run channels; Workers omit it.
+  SharedArrayBufferPrototype ??= (g as { SharedArrayBuffer?: { prototype: object } }).SharedArrayBuffer?.prototype;
   delete (g as Record<string, unknown>).SharedArrayBuffer;
   delete (g as Record<string, unknown>).Atomics;
   guardArrayBuffers(g);
-  guardWebAssembly(g);
   Object.defineProperty(g, "fetch", {
     value: function fetch() {
       return Promise.reject(new Error(NO_GLOBAL_OUTBOUND));
@@ -111,10 +111,11 @@ const WASM_PAGE = 65536;
  * instance's own memory when instantiated. Compiling Wasm from bytes at run time is refused, as on
  * Workers: Wasm arrives as a `{ wasm }` module, compiled by mayfly before guest code runs.
  */
-function guardWebAssembly(g: typeof globalThis): void {
+export function guardWebAssembly(g: typeof globalThis): void {
   const W = (g as { WebAssembly?: typeof WebAssembly }).WebAssembly;
   if (!W) return;
   const { Memory, Instance, Module } = W;
+  OriginalModule = Module;
   const GuardedMemory = function (this: unknown, desc: WebAssembly.MemoryDescriptor) {
     if (!new.target) throw new TypeError("WebAssembly.Memory must be invoked with 'new'");
     if (desc == null || typeof desc !== "object") throw new TypeError("WebAssembly.Memory(): Argument 0 must be a memory descriptor");
@@ -129,12 +130,11 @@ function guardWebAssembly(g: typeof globalThis): void {
     return Reflect.construct(Memory, [copy], new.target);
   };
   GuardedMemory.prototype = Memory.prototype;
-  const sharedPrototype = SharedArrayBufferPrototype;
   const chargeInstance = (instance: WebAssembly.Instance) => {
     for (const value of Object.values(instance.exports)) {
       if (!(value instanceof Memory)) continue;
       // A module's own shared memory would hand out a SharedArrayBuffer, which Workers do not offer.
-      if (sharedPrototype && Object.getPrototypeOf(value.buffer) === sharedPrototype) {
+      if (SharedArrayBufferPrototype && Object.getPrototypeOf(value.buffer) === SharedArrayBufferPrototype) {
         throw new WebAssembly.LinkError("WebAssembly.Instance(): shared memory is not available");
       }
       if (!host().reserve(value.buffer.byteLength, "WebAssembly instance memory")) {
@@ -174,8 +174,11 @@ function guardWebAssembly(g: typeof globalThis): void {
   } as typeof WebAssembly.instantiate;
 }
 
-/** Compiles a `{ wasm }` module's bytes with the original constructor, before hardening hides it. */
-export const compileWasm: (bytes: Uint8Array) => WebAssembly.Module = (() => {
-  const Module = WebAssembly.Module;
-  return (bytes: Uint8Array) => new Module(bytes as Uint8Array<ArrayBuffer>);
-})();
+/** The original Wasm compiler, kept by guardWebAssembly before it hides it from guest code. */
+let OriginalModule: typeof WebAssembly.Module | undefined;
+
+/** Compiles a `{ wasm }` module's bytes (mayfly's own step, before any guest code runs). */
+export function compileWasm(bytes: Uint8Array): WebAssembly.Module {
+  if (!OriginalModule) throw new Error("WebAssembly is not available in this isolate");
+  return new OriginalModule(bytes as Uint8Array<ArrayBuffer>);
+}

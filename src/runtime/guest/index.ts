@@ -1,6 +1,8 @@
 /**
- * The guest runtime: evaluated once in every fresh isolate (ahead of time, in the pool), it returns the
- * executor's private handle. Nothing here is reachable from guest code except the Web APIs it installs.
+ * The guest runtime, made ready in every fresh isolate ahead of time (in the pool): `prepare()` installs
+ * the Web APIs and removes ambient authority, `warmUp()` gets V8 to compile the request path, and
+ * `bind()` attaches the executor's hooks and returns its private handle. The first two can run once into
+ * a V8 snapshot. Nothing here is reachable from guest code except the Web APIs it installs.
  */
 import { installFrozenDate, setClock } from "./clock.ts";
 import { installConsole } from "./console.ts";
@@ -8,7 +10,7 @@ import { installCloudflareWorkers } from "./cloudflare-workers.ts";
 import { dispatch, setEnv, setMain } from "./dispatch.ts";
 import { Request, Response } from "./fetch-api.ts";
 import { installFetchApi } from "./fetch-api.ts";
-import { compileWasm, disableCodeGeneration, harden } from "./hardening.ts";
+import { compileWasm, disableCodeGeneration, guardWebAssembly, harden } from "./hardening.ts";
 import { setHooks, type HostHooks } from "./hooks.ts";
 
 export interface StartOptions {
@@ -22,17 +24,21 @@ const g = globalThis;
 /** Blobs (`{ data }`, `{ wasm }` modules) handed over before instantiation, read once by their module. */
 const BLOBS_KEY = "mayfly.blobs";
 
-/**
- * Run once per pooled isolate, ahead of time: installs the Web APIs and removes ambient authority, so
- * that this cost (and V8's lazy compilation of this code) stays off the request path.
- */
-export function init(log: HostHooks["log"], reserve: HostHooks["reserve"]) {
-  setHooks({ log, reserve });
+/** Installs the Web APIs and removes ambient authority. Needs no hooks, so it can run into a snapshot. */
+export function prepare(): void {
   installConsole(g);
   installFetchApi(g);
   installFrozenDate(g);
   harden(g);
-  warmUp();
+}
+
+/**
+ * Attaches this isolate's hooks and returns the executor's handle. WebAssembly is guarded here rather
+ * than in prepare(): a snapshot's context is made without it, and V8 adds it to each restored context.
+ */
+export function bind(log: HostHooks["log"], reserve: HostHooks["reserve"]) {
+  setHooks({ log, reserve });
+  guardWebAssembly(g);
   return handle;
 }
 
@@ -41,7 +47,7 @@ export function init(log: HostHooks["log"], reserve: HostHooks["reserve"]) {
  * lazily during the first real request (which cost ~1.5 ms per fresh isolate). No guest code has run
  * yet, and the state it touches is reset by start().
  */
-function warmUp(): void {
+export function warmUp(): void {
   setMain({ default: { fetch: async (r: Request) => Response.json({ url: r.url, body: await r.text() }, { headers: { "x-warm": "1" } }) } });
   void dispatch({ kind: "fetch", entrypoint: null, props: undefined, request: { url: "http://warm.up/", method: "POST", headers: [["content-type", "text/plain"]], body: new Uint8Array([104, 105]) } }, 0);
   void dispatch({ kind: "rpc", entrypoint: null, props: undefined, method: "missing", args: [] }, 0);

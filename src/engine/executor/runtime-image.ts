@@ -1,0 +1,126 @@
+import ivm from "isolated-vm";
+
+/** What a fresh isolate needs from the runtime: a context with the Web APIs and the executor's handle. */
+export interface PreparedIsolate {
+  isolate: ivm.Isolate;
+  context: ivm.Context;
+  handle: ivm.Reference<Record<string, unknown>>;
+}
+
+export interface RuntimeImage {
+  readonly kind: "snapshot" | "evaluate";
+  create(memoryMb: number, log: ivm.Callback, reserve: ivm.Callback): PreparedIsolate;
+}
+
+const GLOBAL = "__mayfly_runtime";
+
+/**
+ * The runtime's code, parsed and compiled once (the warm-up script runs the request path so V8 keeps
+ * its compiled functions), restored from a V8 snapshot into every isolate; each isolate then only runs
+ * prepare() and bind(). The prepared state itself is
+ * not snapshotted: a snapshot of the hardened globals made V8 abort while bootstrapping restored
+ * contexts. isolated-vm calls snapshots unstable, so the image is self-tested before use (see
+ * selectRuntimeImage), the supervisor falls back to evaluation if an executor dies while starting, and
+ * the snapshot is only ever built here, from our own code: none from outside is accepted.
+ */
+export class SnapshotImage implements RuntimeImage {
+  readonly kind = "snapshot";
+  private readonly snapshot: ivm.ExternalCopy<ArrayBuffer>;
+
+  constructor(runtimeCode: string) {
+    this.snapshot = ivm.Isolate.createSnapshot(
+      [{ code: `globalThis.${GLOBAL} = ${runtimeCode};`, filename: "mayfly:runtime" }],
+      `${GLOBAL}.prepare(); ${GLOBAL}.warmUp();`,
+    );
+  }
+
+  create(memoryMb: number, log: ivm.Callback, reserve: ivm.Callback): PreparedIsolate {
+    const isolate = new ivm.Isolate({ memoryLimit: memoryMb, snapshot: this.snapshot });
+    const context = isolate.createContextSync();
+    const api = context.global.getSync(GLOBAL, { reference: true }) as ivm.Reference<Record<string, unknown>>;
+    // Guest code must never find the setup API: it leaves the global object before anything else runs.
+    context.global.deleteSync(GLOBAL);
+    prepareAndWarm(api);
+    return { isolate, context, handle: bindHooks(api, log, reserve) };
+  }
+}
+
+/**
+ * Installs the runtime's globals, then runs the request path once so this isolate's inline caches are
+ * warm before the first real request (without it, a fresh isolate's first request took ~0.6 ms longer).
+ */
+function prepareAndWarm(api: ivm.Reference<Record<string, unknown>>): void {
+  (api.getSync("prepare", { reference: true }) as ivm.Reference<Function>).applySync(undefined, []);
+  (api.getSync("warmUp", { reference: true }) as ivm.Reference<Function>).applySync(undefined, []);
+}
+
+/** The fallback: evaluate the runtime in each isolate (with V8's code cache), then prepare and warm it. */
+export class EvaluatedImage implements RuntimeImage {
+  readonly kind = "evaluate";
+  private readonly code: string;
+  private cachedData: ivm.ExternalCopy<ArrayBuffer> | undefined;
+
+  constructor(runtimeCode: string) {
+    this.code = runtimeCode;
+  }
+
+  create(memoryMb: number, log: ivm.Callback, reserve: ivm.Callback): PreparedIsolate {
+    const isolate = new ivm.Isolate({ memoryLimit: memoryMb });
+    const context = isolate.createContextSync();
+    const script = isolate.compileScriptSync(this.code, {
+      filename: "mayfly:runtime",
+      ...(this.cachedData ? { cachedData: this.cachedData } : { produceCachedData: true }),
+    });
+    const produced = (script as { cachedData?: ivm.ExternalCopy<ArrayBuffer> }).cachedData;
+    if (!this.cachedData && produced) this.cachedData = produced;
+    const api = script.runSync(context, { reference: true }) as ivm.Reference<Record<string, unknown>>;
+    script.release();
+    prepareAndWarm(api);
+    return { isolate, context, handle: bindHooks(api, log, reserve) };
+  }
+}
+
+function bindHooks(api: ivm.Reference<Record<string, unknown>>, log: ivm.Callback, reserve: ivm.Callback): ivm.Reference<Record<string, unknown>> {
+  const bind = api.getSync("bind", { reference: true }) as ivm.Reference<Function>;
+  const handle = bind.applySync(undefined, [log, reserve], { result: { reference: true } }) as ivm.Reference<Record<string, unknown>>;
+  bind.release();
+  api.release();
+  return handle;
+}
+
+/**
+ * Uses the snapshot when it restores a runtime that works (a request dispatched through a restored
+ * isolate answers correctly, WebAssembly present and guarded), otherwise evaluates the runtime per isolate.
+ */
+export async function selectRuntimeImage(runtimeCode: string, preferSnapshot: boolean): Promise<{ image: RuntimeImage; fallbackReason?: string }> {
+  const evaluated = new EvaluatedImage(runtimeCode);
+  if (!preferSnapshot) return { image: evaluated, fallbackReason: "snapshot disabled by configuration" };
+  try {
+    const image = new SnapshotImage(runtimeCode);
+    await selfTest(image);
+    return { image };
+  } catch (e) {
+    return { image: evaluated, fallbackReason: `snapshot self-test failed: ${(e as Error)?.message ?? e}` };
+  }
+}
+
+async function selfTest(image: RuntimeImage): Promise<void> {
+  const lines: string[] = [];
+  const log = new ivm.Callback((level: string, message: string) => (lines.push(`${level}:${message}`), true));
+  const reserve = new ivm.Callback(() => true);
+  const { isolate, context, handle } = image.create(32, log, reserve);
+  try {
+    const probe = context.evalSync(`JSON.stringify([typeof globalThis.${GLOBAL}, typeof WebAssembly.Module, typeof SharedArrayBuffer, typeof Response, typeof Date.now(), (() => { try { new WebAssembly.Module(new Uint8Array(8)); return "compiled"; } catch (e) { return e.name; } })()])`);
+    const expected = JSON.stringify(["undefined", "function", "undefined", "function", "number", "CompileError"]);
+    if (probe !== expected) throw new Error(`restored runtime is not as built: ${probe}`);
+    const setMain = handle.getSync("setMain", { reference: true }) as ivm.Reference<Function>;
+    setMain.applySync(undefined, [context.evalSync(`({ default: { fetch: (r) => { console.log("t"); return new Response("ok " + r.url) } } })`, { reference: true }).derefInto()]);
+    const dispatch = handle.getSync("dispatch", { reference: true }) as ivm.Reference<Function>;
+    const inv = new ivm.ExternalCopy({ kind: "fetch", entrypoint: null, props: undefined, request: { url: "http://self.test/", method: "GET", headers: [], body: null } }).copyInto();
+    const out = await dispatch.apply(undefined, [inv, 0], { result: { promise: true, copy: true } }) as { ok: boolean; value?: { status: number; body: Uint8Array } };
+    const body = out.ok && out.value?.body ? Buffer.from(out.value.body).toString() : JSON.stringify(out);
+    if (body !== "ok http://self.test/" || lines.join() !== "log:t") throw new Error(`restored runtime answered ${body} / ${lines.join()}`);
+  } finally {
+    isolate.dispose();
+  }
+}
