@@ -11,7 +11,7 @@
 // 4. Memory per live isolate: hold `--hold` isolates alive, RSS delta / N, each side measured on
 //    freshly started processes (mayfly: sum of executor VmRSS; workerd: its VmRSS).
 //
-// Options: --n 300 --warmup 30 --seconds 3 --concurrency 8 --hold 200
+// Options: --n 300 --warmup 30 --seconds 3 --concurrency 8 --hold 200 --executors <cores> --no-snapshot
 // Every worker runs the same code on both sides; every fresh one has a unique nonce comment so no
 // cache keyed on the source can be hit.
 
@@ -21,21 +21,36 @@ import { readFile } from "node:fs/promises";
 import { availableParallelism, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
 import { WorkerLoader, type RunReport, type WorkerCode } from "../src/index.ts";
 import { startWorkerdPeer, type WorkerdPeer } from "./peers/workerd.ts";
 import { percentile, summarize, type Summary } from "./stats.ts";
 
-function argNum(name: string, dflt: number): number {
-  const i = process.argv.indexOf(name);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : NaN;
-  return Number.isFinite(v) && v > 0 ? v : dflt;
+// node:util's parseArgs: the standard library's CLI parser, no dependency needed for a bench script.
+const { values: args } = parseArgs({
+  options: {
+    n: { type: "string", default: "300" },
+    warmup: { type: "string", default: "30" },
+    seconds: { type: "string", default: "3" },
+    concurrency: { type: "string", default: "8" },
+    hold: { type: "string", default: "200" },
+    executors: { type: "string", default: String(availableParallelism()) },
+    "no-snapshot": { type: "boolean", default: false },
+  },
+});
+
+function positive(name: keyof typeof args): number {
+  const v = Number(args[name]);
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} must be a positive number, got ${args[name]}`);
+  return v;
 }
 
-const N = argNum("--n", 300);
-const WARMUP = argNum("--warmup", 30);
-const SECONDS = argNum("--seconds", 3);
-const CONCURRENCY = argNum("--concurrency", 8);
-const HOLD = argNum("--hold", 200);
+const N = positive("n");
+const WARMUP = positive("warmup");
+const SECONDS = positive("seconds");
+const CONCURRENCY = positive("concurrency");
+const HOLD = positive("hold");
+const LOADER_OPTIONS = { executors: positive("executors"), snapshot: !args["no-snapshot"] };
 
 const DYN_SRC =
   'export default { async fetch(req, env) { return new Response(JSON.stringify({ hello: "world", url: req.url })) } }';
@@ -230,7 +245,7 @@ interface Results {
 async function benchLatencyAndThroughput(): Promise<Omit<Results["mayfly"], "memMBPerIsolate" | "memBeforeMB" | "memAfterMB"> & { w: Omit<Results["workerd"], "memMBPerIsolate" | "memBeforeMB" | "memAfterMB"> }> {
   const reports: RunReport[] = [];
   let collect = false;
-  const loader = new WorkerLoader({ onRun: (r) => { if (collect) reports.push(r); } });
+  const loader = new WorkerLoader({ ...LOADER_OPTIONS, onRun: (r) => { if (collect) reports.push(r); } });
   let peer: WorkerdPeer | undefined;
   try {
     await loader.ready();
@@ -304,7 +319,7 @@ async function holdInLanes(count: number, lanes: number, op: (i: number) => Prom
 }
 
 async function benchMemoryMayfly(): Promise<{ perIsolate: number; before: number; after: number }> {
-  const loader = new WorkerLoader({ idleTtlMs: 3_600_000, cache: { maxWorkers: 1000 } });
+  const loader = new WorkerLoader({ ...LOADER_OPTIONS, idleTtlMs: 3_600_000, cache: { maxWorkers: 1000 } });
   try {
     await loader.ready();
     // Run each code path once so lazily created runtime state is not counted as isolate cost.
@@ -414,6 +429,20 @@ function details(r: Results): string {
   ].join("\n");
 }
 
+/** The in-isolate runtime's cost per fresh isolate, by technique (bench/runtime-cost.ts, own process). */
+function runtimeCostTable(): string {
+  const script = join(dirname(fileURLToPath(import.meta.url)), "runtime-cost.ts");
+  const out = JSON.parse(execFileSync(process.execPath, ["--no-node-snapshot", script], { encoding: "utf8" })) as { runtimeBytes: number; techniques: Record<string, number> };
+  const bare = Object.values(out.techniques)[0]!;
+  return [
+    `runtime cost per fresh isolate (create + dispose, one thread; runtime bundle ${(out.runtimeBytes / 1024).toFixed(1)} KB):`,
+    "",
+    "| technique | CPU ms per isolate | runtime's share |",
+    "| --- | --- | --- |",
+    ...Object.entries(out.techniques).map(([name, v]) => `| ${name} | ${ms(v)} | ${ms(v - bare)} |`),
+  ].join("\n");
+}
+
 // ---------------------------------------------------------------------------------------------
 
 const started = performance.now();
@@ -437,7 +466,7 @@ const results: Results = {
 
 console.log(`mayfly vs workerd — ${new Date().toISOString().slice(0, 10)}`);
 console.log(`machine: ${machineLine()}`);
-console.log(`settings: n=${N} after ${WARMUP} warm-up, throughput c=${CONCURRENCY} for ${SECONDS} s, hold N=${HOLD}; mayfly defaults (executors = cores, poolSize 4)`);
+console.log(`settings: n=${N} after ${WARMUP} warm-up, throughput c=${CONCURRENCY} for ${SECONDS} s, hold N=${HOLD}; mayfly executors=${LOADER_OPTIONS.executors}, poolSize 4, runtime ${LOADER_OPTIONS.snapshot ? "snapshot" : "evaluated per isolate"}`);
 console.log("");
 console.log(table(results));
 console.log("");
@@ -445,6 +474,8 @@ console.log("¹ workerd's figure includes a loopback HTTP hop from the benchmark
 console.log("² CPU time (utime+stime) spent per request during the throughput run: mayfly = host process (incl. the benchmark loop) + executors; workerd = the workerd process only (the benchmark's HTTP client is not counted).");
 console.log("³ mayfly: sum of the executors' VmRSS; workerd: its VmRSS; each measured on freshly started processes. Ratios: workerd/mayfly for latency, CPU and memory; mayfly/workerd for throughput.");
 console.log("⁴ sampled alternately with the warm `/get` calls; the \"minus the HTTP round trip\" rows subtract it.");
+console.log("");
+console.log(runtimeCostTable());
 console.log("");
 console.log("details:");
 console.log(details(results));

@@ -15,13 +15,12 @@ export interface RuntimeImage {
 const GLOBAL = "__mayfly_runtime";
 
 /**
- * The runtime's code, parsed and compiled once (the warm-up script runs the request path so V8 keeps
- * its compiled functions), restored from a V8 snapshot into every isolate; each isolate then only runs
- * prepare() and bind(). The prepared state itself is
- * not snapshotted: a snapshot of the hardened globals made V8 abort while bootstrapping restored
- * contexts. isolated-vm calls snapshots unstable, so the image is self-tested before use (see
- * selectRuntimeImage), the supervisor falls back to evaluation if an executor dies while starting, and
- * the snapshot is only ever built here, from our own code: none from outside is accepted.
+ * The runtime, prepared once and restored from a V8 snapshot into every isolate, its request path
+ * compiled ahead of time by the snapshot's warm-up script; each isolate then only runs bind() and a
+ * warm-up of its own. isolated-vm calls snapshots unstable (deleting SharedArrayBuffer inside one made
+ * V8 abort while restoring), so the image is self-tested before use (see selectRuntimeImage), the
+ * supervisor falls back to evaluation if an executor dies while starting, and the snapshot is only
+ * ever built here, from our own code: none from outside is accepted.
  */
 export class SnapshotImage implements RuntimeImage {
   readonly kind = "snapshot";
@@ -29,8 +28,8 @@ export class SnapshotImage implements RuntimeImage {
 
   constructor(runtimeCode: string) {
     this.snapshot = ivm.Isolate.createSnapshot(
-      [{ code: `globalThis.${GLOBAL} = ${runtimeCode};`, filename: "mayfly:runtime" }],
-      `${GLOBAL}.prepare(); ${GLOBAL}.warmUp();`,
+      [{ code: `globalThis.${GLOBAL} = ${runtimeCode};\n${GLOBAL}.prepare();`, filename: "mayfly:runtime" }],
+      `${GLOBAL}.warmUp();`,
     );
   }
 
@@ -40,18 +39,17 @@ export class SnapshotImage implements RuntimeImage {
     const api = context.global.getSync(GLOBAL, { reference: true }) as ivm.Reference<Record<string, unknown>>;
     // Guest code must never find the setup API: it leaves the global object before anything else runs.
     context.global.deleteSync(GLOBAL);
-    prepareAndWarm(api);
+    call(api, "warmUp");
     return { isolate, context, handle: bindHooks(api, log, reserve) };
   }
 }
 
-/**
- * Installs the runtime's globals, then runs the request path once so this isolate's inline caches are
- * warm before the first real request (without it, a fresh isolate's first request took ~0.6 ms longer).
- */
-function prepareAndWarm(api: ivm.Reference<Record<string, unknown>>): void {
-  (api.getSync("prepare", { reference: true }) as ivm.Reference<Function>).applySync(undefined, []);
-  (api.getSync("warmUp", { reference: true }) as ivm.Reference<Function>).applySync(undefined, []);
+/** Calls one of the runtime's setup functions. warmUp runs the request path once so this isolate's
+ * inline caches are warm before the first real request (without it, that request took ~0.6 ms longer). */
+function call(api: ivm.Reference<Record<string, unknown>>, name: "prepare" | "warmUp"): void {
+  const fn = api.getSync(name, { reference: true }) as ivm.Reference<Function>;
+  fn.applySync(undefined, []);
+  fn.release();
 }
 
 /** The fallback: evaluate the runtime in each isolate (with V8's code cache), then prepare and warm it. */
@@ -75,7 +73,8 @@ export class EvaluatedImage implements RuntimeImage {
     if (!this.cachedData && produced) this.cachedData = produced;
     const api = script.runSync(context, { reference: true }) as ivm.Reference<Record<string, unknown>>;
     script.release();
-    prepareAndWarm(api);
+    call(api, "prepare");
+    call(api, "warmUp");
     return { isolate, context, handle: bindHooks(api, log, reserve) };
   }
 }

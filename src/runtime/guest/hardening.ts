@@ -16,10 +16,6 @@ const NO_WASM_CODEGEN = "Wasm code generation disallowed by embedder";
  * Code generation is disabled separately (per worker), since a compatibility flag may allow it.
  */
 export function harden(g: typeof globalThis): void {
-  // Shared memory enables high-resolution timers (Spectre) and cross-run channels; Workers omit it.
-  SharedArrayBufferPrototype ??= (g as { SharedArrayBuffer?: { prototype: object } }).SharedArrayBuffer?.prototype;
-  delete (g as Record<string, unknown>).SharedArrayBuffer;
-  delete (g as Record<string, unknown>).Atomics;
   guardArrayBuffers(g);
   Object.defineProperty(g, "fetch", {
     value: function fetch() {
@@ -28,6 +24,17 @@ export function harden(g: typeof globalThis): void {
     writable: true,
     configurable: true,
   });
+}
+
+/**
+ * Shared memory enables high-resolution timers (Spectre) and cross-run channels; Workers omit it.
+ * Done per isolate, not in prepare(): V8 re-adds these globals while bootstrapping a context restored
+ * from a snapshot, and aborts if they were deleted in the snapshot.
+ */
+export function removeSharedMemory(g: typeof globalThis): void {
+  SharedArrayBufferPrototype ??= (g as { SharedArrayBuffer?: { prototype: object } }).SharedArrayBuffer?.prototype;
+  delete (g as Record<string, unknown>).SharedArrayBuffer;
+  delete (g as Record<string, unknown>).Atomics;
 }
 
 /**

@@ -10,7 +10,7 @@ import { installCloudflareWorkers } from "./cloudflare-workers.ts";
 import { dispatch, setEnv, setMain } from "./dispatch.ts";
 import { Request, Response } from "./fetch-api.ts";
 import { installFetchApi } from "./fetch-api.ts";
-import { compileWasm, disableCodeGeneration, guardWebAssembly, harden } from "./hardening.ts";
+import { compileWasm, disableCodeGeneration, guardWebAssembly, harden, removeSharedMemory } from "./hardening.ts";
 import { setHooks, type HostHooks } from "./hooks.ts";
 
 export interface StartOptions {
@@ -33,11 +33,12 @@ export function prepare(): void {
 }
 
 /**
- * Attaches this isolate's hooks and returns the executor's handle. WebAssembly is guarded here rather
- * than in prepare(): a snapshot's context is made without it, and V8 adds it to each restored context.
+ * Attaches this isolate's hooks and returns the executor's handle. Shared memory and WebAssembly are
+ * dealt with here rather than in prepare(): V8 adds them to each context it restores from a snapshot.
  */
 export function bind(log: HostHooks["log"], reserve: HostHooks["reserve"]) {
   setHooks({ log, reserve });
+  removeSharedMemory(g);
   guardWebAssembly(g);
   return handle;
 }

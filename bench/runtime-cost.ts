@@ -1,0 +1,37 @@
+// What the in-isolate runtime costs per fresh isolate, by technique. Run in its own process because
+// isolated-vm needs --no-node-snapshot:  node --no-node-snapshot bench/runtime-cost.ts [--n 200]
+// Prints one JSON line: CPU ms per isolate (create + dispose, single thread) for each technique.
+import ivm from "isolated-vm";
+import { parseArgs } from "node:util";
+import { buildRuntimeScript } from "../src/runtime/index.ts";
+import { EvaluatedImage, SnapshotImage, type RuntimeImage } from "../src/engine/executor/runtime-image.ts";
+
+const { values } = parseArgs({ options: { n: { type: "string", default: "200" } } });
+const N = Number(values.n);
+const code = buildRuntimeScript();
+const log = new ivm.Callback(() => true);
+const reserve = new ivm.Callback(() => true);
+
+type Make = () => ivm.Isolate;
+const bare: Make = () => {
+  const isolate = new ivm.Isolate({ memoryLimit: 128 });
+  isolate.createContextSync();
+  return isolate;
+};
+const fromImage = (image: RuntimeImage): Make => () => image.create(128, log, reserve).isolate;
+
+function msPerIsolate(make: Make): number {
+  for (let i = 0; i < 20; i++) make().dispose();
+  const t = performance.now();
+  for (let i = 0; i < N; i++) make().dispose();
+  return (performance.now() - t) / N;
+}
+
+const techniques: Record<string, Make> = {
+  "no runtime (bare isolate + context)": bare,
+  "runtime evaluated per isolate (code cache)": fromImage(new EvaluatedImage(code)),
+  "runtime from V8 snapshot": fromImage(new SnapshotImage(code)),
+};
+const out: Record<string, number> = {};
+for (const [name, make] of Object.entries(techniques)) out[name] = msPerIsolate(make);
+console.log(JSON.stringify({ runtimeBytes: code.length, techniques: out }));
