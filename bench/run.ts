@@ -11,7 +11,9 @@
 // 4. Memory per live isolate: hold `--hold` isolates alive, RSS delta / N, each side measured on
 //    freshly started processes (mayfly: sum of executor VmRSS; workerd: its VmRSS).
 //
-// Options: --n 300 --warmup 30 --seconds 3 --concurrency 8 --hold 200 --executors <cores> --no-snapshot
+// 1b. The same at low load: --rate requests per second, one at a time (open loop): p50 / p99 ms.
+// Options: --n 300 --warmup 30 --seconds 3 --concurrency 8 --hold 200 --rate 50 --paced-n 150
+//          --executors <cores> --no-snapshot
 // Every worker runs the same code on both sides; every fresh one has a unique nonce comment so no
 // cache keyed on the source can be hit.
 
@@ -34,6 +36,8 @@ const { values: args } = parseArgs({
     seconds: { type: "string", default: "3" },
     concurrency: { type: "string", default: "8" },
     hold: { type: "string", default: "200" },
+    rate: { type: "string", default: "50" },
+    "paced-n": { type: "string", default: "150" },
     executors: { type: "string", default: String(availableParallelism()) },
     "no-snapshot": { type: "boolean", default: false },
   },
@@ -50,6 +54,8 @@ const WARMUP = positive("warmup");
 const SECONDS = positive("seconds");
 const CONCURRENCY = positive("concurrency");
 const HOLD = positive("hold");
+const RATE = positive("rate");
+const PACED_N = positive("paced-n");
 const LOADER_OPTIONS = { executors: positive("executors"), snapshot: !args["no-snapshot"] };
 
 const DYN_SRC =
@@ -168,6 +174,22 @@ async function sequential(n: number, warmup: number, op: (i: number) => Promise<
   return times;
 }
 
+/** Low load: one request every 1/rate s (open loop, never more than one in flight); each latency. */
+async function paced(n: number, rate: number, op: (i: number) => Promise<unknown>): Promise<number[]> {
+  const interval = 1000 / rate;
+  const times: number[] = [];
+  const start = performance.now();
+  for (let i = 0; i < n; i++) {
+    const due = start + i * interval;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    const t0 = performance.now();
+    await op(i);
+    times.push(performance.now() - t0);
+  }
+  return times;
+}
+
 interface Throughput {
   requests: number;
   errors: number;
@@ -221,6 +243,7 @@ async function closedLoop(
 interface Results {
   mayfly: {
     fresh: Summary;
+    freshPaced: Summary;
     execWall: Summary;
     execCpu: Summary;
     tput: Throughput;
@@ -233,6 +256,7 @@ interface Results {
   };
   workerd: {
     fresh: Summary;
+    freshPaced: Summary;
     health: Summary;
     tput: Throughput;
     warm: Summary;
@@ -267,6 +291,11 @@ async function benchLatencyAndThroughput(): Promise<Omit<Results["mayfly"], "mem
     log(`fresh, sequential: workerd /load (${WARMUP} warm-up + ${N})`);
     const wFresh = await sequential(N, WARMUP, (i) => httpGet(`${base}/load?n=${i}`));
 
+    // 1b. fresh isolate per request at low load: paced, so pool refills finish between requests
+    log(`fresh, paced at ${RATE} req/s: mayfly and workerd (${PACED_N} each)`);
+    const mPaced = await paced(PACED_N, RATE, () => mayflyFresh(loader));
+    const wPaced = await paced(PACED_N, RATE, (i) => httpGet(`${base}/load?n=p${i}`));
+
     // 2. throughput
     log(`throughput: mayfly, concurrency ${CONCURRENCY}, ${SECONDS} s`);
     const mCpu = () => selfCpuMs() + executorPids(loader).reduce((s, pid) => s + procCpuMs(pid), 0);
@@ -296,13 +325,14 @@ async function benchLatencyAndThroughput(): Promise<Omit<Results["mayfly"], "mem
     const st = loader.engine.stats();
     return {
       fresh: summarize(mFresh),
+      freshPaced: summarize(mPaced),
       execWall: summarize(freshReports.map((r) => r.wallMs)),
       execCpu: summarize(freshReports.map((r) => r.cpuMs)),
       tput: mTput,
       warm: summarize(mWarm),
       recycles: st.recycles,
       restarts: st.restarts,
-      w: { fresh: summarize(wFresh), health: summarize(wHealth), tput: wTput, warm: summarize(wWarm) },
+      w: { fresh: summarize(wFresh), freshPaced: summarize(wPaced), health: summarize(wHealth), tput: wTput, warm: summarize(wWarm) },
     };
   } finally {
     await peer?.close();
@@ -388,8 +418,10 @@ function table(r: Results): string {
   const w = r.workerd;
   const hop = w.health.p50;
   const rows: string[][] = [
-    ["fresh isolate per request, p50 (c=1)", ms(m.fresh.p50), `${ms(w.fresh.p50)} ¹`, ratio(w.fresh.p50 / m.fresh.p50)],
-    ["fresh isolate per request, p99 (c=1)", ms(m.fresh.p99), `${ms(w.fresh.p99)} ¹`, ratio(w.fresh.p99 / m.fresh.p99)],
+    [`fresh isolate per request at low load (${RATE} req/s paced), p50`, ms(m.freshPaced.p50), `${ms(w.freshPaced.p50)} ¹`, ratio(w.freshPaced.p50 / m.freshPaced.p50)],
+    [`fresh isolate per request at low load (${RATE} req/s paced), p99`, ms(m.freshPaced.p99), `${ms(w.freshPaced.p99)} ¹`, ratio(w.freshPaced.p99 / m.freshPaced.p99)],
+    ["fresh isolate per request, back to back, p50 (c=1)", ms(m.fresh.p50), `${ms(w.fresh.p50)} ¹`, ratio(w.fresh.p50 / m.fresh.p50)],
+    ["fresh isolate per request, back to back, p99 (c=1)", ms(m.fresh.p99), `${ms(w.fresh.p99)} ¹`, ratio(w.fresh.p99 / m.fresh.p99)],
     ["trivial HTTP round trip p50 (workerd `/health`) ⁴", "—", ms(hop), "—"],
     ["fresh p50 minus the HTTP round trip", ms(m.fresh.p50), diff(w.fresh.p50 - hop), ratio((w.fresh.p50 - hop) / m.fresh.p50)],
     [`fresh-isolate throughput (c=${CONCURRENCY}, ${SECONDS} s)`, `${m.tput.rps.toFixed(0)} req/s`, `${w.tput.rps.toFixed(0)} req/s ¹`, ratio(m.tput.rps / w.tput.rps)],
@@ -414,6 +446,8 @@ function details(r: Results): string {
   const m = r.mayfly;
   const w = r.workerd;
   return [
+    `mayfly  fresh paced      ${s(m.freshPaced)}`,
+    `workerd fresh paced      ${s(w.freshPaced)}`,
     `mayfly  fresh c=1        ${s(m.fresh)}`,
     `workerd fresh c=1        ${s(w.fresh)}`,
     `workerd /health c=1      ${s(w.health)}`,
@@ -454,7 +488,7 @@ const wMem = await benchMemoryWorkerd();
 
 const results: Results = {
   mayfly: {
-    fresh: lat.fresh, execWall: lat.execWall, execCpu: lat.execCpu, tput: lat.tput, warm: lat.warm,
+    fresh: lat.fresh, freshPaced: lat.freshPaced, execWall: lat.execWall, execCpu: lat.execCpu, tput: lat.tput, warm: lat.warm,
     recycles: lat.recycles, restarts: lat.restarts,
     memMBPerIsolate: mMem.perIsolate, memBeforeMB: mMem.before, memAfterMB: mMem.after,
   },

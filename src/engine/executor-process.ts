@@ -27,6 +27,8 @@ export class ExecutorProcess {
   /** Instances started here: counted toward recycling. */
   instancesStarted = 0;
   rssBytes = 0;
+  /** When this executor should be done refilling its isolate pool (performance.now() time). */
+  busyUntil = 0;
   draining = false;
   dead = false;
   /** How the executor prepares isolates: from the snapshot, or by evaluating the runtime. */
@@ -84,6 +86,7 @@ export class ExecutorProcess {
   private onMessage(m: ExecutorToHost): void {
     if (m.t !== "result") return;
     this.rssBytes = m.rssBytes;
+    this.busyUntil = performance.now() + m.refillMs;
     const p = this.pending.get(m.callId);
     if (!p) return;
     this.pending.delete(m.callId);

@@ -37,6 +37,8 @@ export type ExecutorToHost =
       logs: LogLine[];
       stats: CallStats;
       rssBytes: number;
+      /** Estimated ms of pool refilling ahead, during which this executor answers late. */
+      refillMs: number;
       /** The instance is gone (limit, crash of the isolate): the next call must start a fresh one. */
       instanceGone: boolean;
     };

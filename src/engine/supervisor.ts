@@ -44,12 +44,16 @@ export class Supervisor {
     for (;;) {
       if (this.closed) throw new WorkerDisposedError("The WorkerLoader was closed.");
       if (this.broken && this.procs.size === 0) throw new ExecutorCrashedError(this.broken);
-      // Fewest in flight; ties go round-robin so sequential callers spread the pool refills.
+      // Fewest in flight, then the one done refilling its pool soonest (creating an isolate blocks an
+      // executor for ~4 ms); remaining ties go round-robin.
       let best: ExecutorProcess | undefined;
       const order = [...this.procs];
+      const now = performance.now();
+      const wait = (p: ExecutorProcess) => Math.max(0, p.busyUntil - now);
       for (let i = 0; i < order.length; i++) {
         const p = order[(this.turn + i) % order.length]!;
-        if (p.usable && (!best || p.inFlight < best.inFlight)) best = p;
+        if (!p.usable) continue;
+        if (!best || p.inFlight < best.inFlight || (p.inFlight === best.inFlight && wait(p) < wait(best))) best = p;
       }
       this.turn++;
       if (best) {

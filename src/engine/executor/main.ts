@@ -75,7 +75,7 @@ async function handleCall(callId: number, instanceId: number, worker: WorkerSpec
   }
   if (gone) instances.delete(instanceId);
   pool.refillSoon();
-  const frame = { t: "result" as const, callId, outcome: result.outcome, failure: result.failure, logs: result.logs, stats: result.stats, rssBytes: process.memoryUsage.rss(), instanceGone: gone };
+  const frame = { t: "result" as const, callId, outcome: result.outcome, failure: result.failure, logs: result.logs, stats: result.stats, rssBytes: process.memoryUsage.rss(), refillMs: pool.refillMsAhead(), instanceGone: gone };
   try {
     send(frame);
   } catch (e) {
