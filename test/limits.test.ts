@@ -137,3 +137,22 @@ describe("isolation between tenants", () => {
     assert.ok((await runaway) instanceof CpuTimeLimitError);
   });
 });
+
+describe("startup", () => {
+  test("top-level code slower than the synchronous start budget is restarted asynchronously, once", async () => {
+    reports.length = 0;
+    const stub = loader.load(worker(`
+      let n = 0; const t = Date.now(); let x = 0; for (let i = 0; i < 3e7; i++) x = (x + i) | 0;
+      console.log("top-level ran");
+      export default { fetch() { return new Response(String(++n) + " " + (x !== 0.5)) } }`, { limits: { cpuMs: 5000 } }));
+    assert.equal(await fetchText(stub), "1 true");
+    assert.equal(await fetchText(stub), "2 true");
+    assert.deepEqual(reports[0]!.logs.map((l) => l.message), ["top-level ran"], "logs of the cut-off attempt are not reported");
+  });
+
+  test("a top-level infinite loop still ends with CpuTimeLimitError after the async restart", async () => {
+    const stub = loader.load(worker(`for (;;) {} export default {}`, { limits: { cpuMs: 100 } }));
+    await assert.rejects(fetchText(stub), CpuTimeLimitError);
+    await stillServes();
+  });
+});

@@ -8,7 +8,7 @@ import type { Invocation } from "../../runtime/index.ts";
 import { IsolatePool } from "./isolate-pool.ts";
 import { selectRuntimeImage } from "./runtime-image.ts";
 import { Watchdog } from "./watchdog.ts";
-import { RunEnded, WorkerInstance, type CallResult } from "./worker-instance.ts";
+import { RunEnded, SyncBudgetExceeded, WorkerInstance, type CallResult } from "./worker-instance.ts";
 
 export interface ExecutorConfig {
   poolSize: number;
@@ -27,8 +27,8 @@ if (fallbackReason && config.snapshot) process.stderr.write(`mayfly executor: ev
 const pool = new IsolatePool(image, config.poolSize, config.defaultMemoryMb);
 const watchdog = new Watchdog(config.watchdogIntervalMs);
 const instances = new Map<number, WorkerInstance>();
-/** Startup of each instance, awaited by calls that arrive while it is still starting. */
-const starting = new Map<WorkerInstance, Promise<number>>();
+/** Startup of each instance id, awaited by calls that arrive while it is still starting. */
+const starting = new Map<number, Promise<WorkerInstance>>();
 
 function send(msg: ExecutorToHost): void {
   process.send!(msg);
@@ -40,16 +40,24 @@ async function handleCall(callId: number, instanceId: number, worker: WorkerSpec
   let result: CallResult;
   let cpu = 0;
   try {
-    if (!instance) {
+    const pending = starting.get(instanceId);
+    if (pending) {
+      instance = await pending;
+    } else if (!instance) {
       if (!worker) throw new RunEnded("disposed", "Worker instance is gone; the host must resend its code.");
-      instance = new WorkerInstance(pool.take(worker.limits.memoryMb), worker);
-      instances.set(instanceId, instance);
-      const started = startInstance(instance);
-      starting.set(instance, started);
-      cpu += await started;
-    } else {
-      await starting.get(instance);
+      const started = startWorker(instanceId, worker);
+      starting.set(instanceId, started.then((s) => s.instance));
+      starting.get(instanceId)!.catch(() => {});
+      try {
+        const s = await started;
+        instance = s.instance;
+        cpu += s.cpuMs;
+      } finally {
+        starting.delete(instanceId);
+        instance ??= instances.get(instanceId);
+      }
     }
+    if (!instance) throw new RunEnded("disposed", "Worker instance is gone.");
     if (instance.active++ === 0) instance.resetLogBudget();
     const stop = watchdog.watch(instance, instance.spec.limits);
     try {
@@ -87,17 +95,33 @@ async function handleCall(callId: number, instanceId: number, worker: WorkerSpec
   if (instance?.alive) sampleHeap(instance);
 }
 
+/** Starts a worker in a fresh isolate: synchronously when its top-level code is quick, else async. */
+async function startWorker(instanceId: number, spec: WorkerSpec): Promise<{ instance: WorkerInstance; cpuMs: number }> {
+  let instance = new WorkerInstance(pool.take(spec.limits.memoryMb), spec);
+  instances.set(instanceId, instance);
+  let cpuMs = 0;
+  try {
+    cpuMs += await startInstance(instance, "sync");
+  } catch (e) {
+    if (!(e instanceof SyncBudgetExceeded)) throw e;
+    instance.end(new RunEnded("disposed", "Restarted asynchronously."));
+    instance = new WorkerInstance(pool.take(spec.limits.memoryMb), spec);
+    instances.set(instanceId, instance);
+    cpuMs += await startInstance(instance, "async");
+  }
+  return { instance, cpuMs };
+}
+
 /** Runs the module graph's top-level code under the watchdog; resolves to the CPU ms it took. */
-async function startInstance(instance: WorkerInstance): Promise<number> {
+async function startInstance(instance: WorkerInstance, mode: "sync" | "async"): Promise<number> {
   const stop = watchdog.watch(instance, instance.spec.limits);
   try {
-    await instance.start();
+    await instance.start(mode);
     return stop();
   } catch (e) {
     stop();
+    if (e instanceof SyncBudgetExceeded) throw e;
     throw e instanceof RunEnded ? e : startupFailure(e);
-  } finally {
-    starting.delete(instance);
   }
 }
 
