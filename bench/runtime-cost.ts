@@ -9,8 +9,8 @@ import { EvaluatedImage, SnapshotImage, type RuntimeImage } from "../src/engine/
 const { values } = parseArgs({ options: { n: { type: "string", default: "100" } } });
 const N = Number(values.n);
 const code = buildRuntimeScript();
-const log = new ivm.Callback(() => true);
-const reserve = new ivm.Callback(() => true);
+const ok = new ivm.Callback(() => true);
+const hooks = { log: ok, reserve: ok, call: ok, start: ok };
 
 type Make = () => ivm.Isolate;
 const bare: Make = () => {
@@ -18,7 +18,7 @@ const bare: Make = () => {
   isolate.createContextSync();
   return isolate;
 };
-const fromImage = (image: RuntimeImage): Make => () => image.create(128, log, reserve).isolate;
+const fromImage = (image: RuntimeImage): Make => () => image.create(128, hooks).isolate;
 
 function msPerIsolate(make: Make): number {
   for (let i = 0; i < 20; i++) make().dispose();

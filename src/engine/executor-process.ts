@@ -4,7 +4,9 @@ import { ExecutorCrashedError } from "../errors.ts";
 import type { ExecutorToHost, HostToExecutor } from "./protocol.ts";
 import type { ExecutorConfig } from "./executor/main.ts";
 
-export type ResultFrame = Extract<ExecutorToHost, { t: "result" }>;
+export type DoneFrame = Extract<ExecutorToHost, { t: "done" }>;
+/** A call's reply; when the run goes on after it (waitUntil), `done` settles when the run ends. */
+export type ResultFrame = Extract<ExecutorToHost, { t: "result" }> & { done?: Promise<DoneFrame> };
 
 export interface ExecutorLaunch {
   config: ExecutorConfig;
@@ -23,6 +25,8 @@ export class ExecutorProcess {
   readonly child: ChildProcess;
   readonly ready: Promise<void>;
   private readonly pending = new Map<number, { resolve: (r: ResultFrame) => void; reject: (e: Error) => void }>();
+  /** Calls that replied but whose run goes on (waitUntil), until their "done" frame. */
+  private readonly running = new Map<number, { resolve: (r: DoneFrame) => void; reject: (e: Error) => void }>();
   private nextCallId = 1;
   /** Instances started here: counted toward recycling. */
   instancesStarted = 0;
@@ -34,6 +38,8 @@ export class ExecutorProcess {
   /** How the executor prepares isolates: from the snapshot, or by evaluating the runtime. */
   runtime: "snapshot" | "evaluate" | undefined;
   onExit: (proc: ExecutorProcess, reason: string) => void = () => {};
+  /** Called when a run that replied early has ended (so a draining executor may stop). */
+  onSettled: (proc: ExecutorProcess) => void = () => {};
 
   constructor(launch: ExecutorLaunch) {
     this.child = fork(ENTRY, [JSON.stringify(launch.config)], {
@@ -56,7 +62,7 @@ export class ExecutorProcess {
   }
 
   get inFlight(): number {
-    return this.pending.size;
+    return this.pending.size + this.running.size;
   }
 
   get usable(): boolean {
@@ -84,13 +90,23 @@ export class ExecutorProcess {
   }
 
   private onMessage(m: ExecutorToHost): void {
+    if (m.t === "done") {
+      const r = this.running.get(m.callId);
+      this.running.delete(m.callId);
+      r?.resolve(m);
+      this.onSettled(this);
+      return;
+    }
     if (m.t !== "result") return;
     this.rssBytes = m.rssBytes;
     this.busyUntil = performance.now() + m.refillMs;
     const p = this.pending.get(m.callId);
     if (!p) return;
     this.pending.delete(m.callId);
-    p.resolve(m);
+    if (m.final) return p.resolve(m);
+    const done = new Promise<DoneFrame>((resolve, reject) => this.running.set(m.callId, { resolve, reject }));
+    done.catch(() => {});
+    p.resolve({ ...m, done });
   }
 
   private onProcessExit(code: number | null, signal: NodeJS.Signals | null): void {
@@ -98,7 +114,9 @@ export class ExecutorProcess {
     const reason = signal ? `signal ${signal}` : `exit code ${code}`;
     const err = new ExecutorCrashedError(`The executor process running this worker died (${reason}); the worker's in-flight calls failed. Other workers are unaffected.`);
     for (const p of this.pending.values()) p.reject(err);
+    for (const r of this.running.values()) r.reject(err);
     this.pending.clear();
+    this.running.clear();
     this.onExit(this, reason);
   }
 }

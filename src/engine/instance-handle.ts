@@ -63,6 +63,10 @@ export class InstanceHandle {
       const result = await proc.call({ t: "call", instanceId: this.id, worker, invocation });
       if (result.instanceGone && this.proc === proc) this.proc = undefined;
       this.heapBytes = result.stats.heapBytes;
+      result.done?.then(
+        (d) => { if (d.instanceGone && this.proc === proc) this.proc = undefined; },
+        () => { if (this.proc === proc) this.proc = undefined; },
+      );
       return result;
     } catch (e) {
       if (e instanceof ExecutorCrashedError && this.proc === proc) this.proc = undefined;

@@ -31,6 +31,8 @@ export type ExecutorToHost =
   | {
       t: "result";
       callId: number;
+      /** False when the run goes on after its reply (ctx.waitUntil): a "done" frame follows. */
+      final: boolean;
       /** The guest's outcome (its value or its own error), or absent when the run was ended. */
       outcome?: Outcome;
       failure?: { kind: FailureKind; error: WireError; detail?: string };
@@ -40,5 +42,14 @@ export type ExecutorToHost =
       /** Estimated ms of pool refilling ahead, during which this executor answers late. */
       refillMs: number;
       /** The instance is gone (limit, crash of the isolate): the next call must start a fresh one. */
+      instanceGone: boolean;
+    }
+  | {
+      t: "done";
+      callId: number;
+      /** How the work after the reply ended, when it did not end well. */
+      failure?: { kind: FailureKind; error: WireError; detail?: string };
+      logs: LogLine[];
+      stats: CallStats;
       instanceGone: boolean;
     };

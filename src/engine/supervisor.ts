@@ -94,6 +94,7 @@ export class Supervisor {
   private spawn(): void {
     if (this.closed) return;
     const proc = new ExecutorProcess(this.opts.launch);
+    proc.onSettled = (p) => this.afterCall(p);
     let started = false;
     proc.onExit = (p) => {
       if (!started && this.opts.launch.config.snapshot) {

@@ -1,5 +1,6 @@
 import type { Invocation } from "../runtime/index.ts";
 import type { InstanceHandle } from "../engine/index.ts";
+import type { DoneFrame } from "../engine/executor-process.ts";
 import type { Limits } from "../engine/limits.ts";
 import { WorkerDisposedError, remoteError } from "../errors.ts";
 import { failureToError, outcomeOfThrown } from "./failures.ts";
@@ -102,11 +103,13 @@ export class WorkerStub {
       method: inv.kind === "rpc" ? inv.method : undefined, outcome: "ok", logs: [], cpuMs: 0, wallMs: 0,
     };
     const started = performance.now();
+    let finish = () => this.#hooks.onRun?.(report);
     try {
       const result = await handle.call(inv);
       report.logs = result.logs;
       report.cpuMs = result.stats.cpuMs;
       report.wallMs = result.stats.wallMs;
+      if (result.done) finish = this.#reportWhenDone(report, result.done, limits);
       if (result.failure) {
         const { error, outcome } = failureToError(result.failure, limits);
         report.outcome = outcome;
@@ -124,7 +127,29 @@ export class WorkerStub {
       report.error = { name: (e as Error).name, message: (e as Error).message };
       throw e;
     } finally {
-      this.#hooks.onRun?.(report);
+      finish();
     }
+  }
+
+  /** For a run that replied early: the report is completed, and delivered, once the run has ended. */
+  #reportWhenDone(report: RunReport, done: Promise<DoneFrame>, limits: Limits): () => void {
+    return () => {
+      done.then(
+        (d) => {
+          report.logs = [...report.logs, ...d.logs];
+          report.cpuMs = d.stats.cpuMs;
+          report.wallMs = d.stats.wallMs;
+          if (d.failure && report.outcome === "ok") {
+            const { error, outcome } = failureToError(d.failure, limits);
+            report.outcome = outcome;
+            report.error = { name: error.name, message: error.message };
+          }
+        },
+        (e: Error) => {
+          if (report.outcome === "ok") report.outcome = outcomeOfThrown(e);
+          report.error ??= { name: e.name, message: e.message };
+        },
+      ).finally(() => this.#hooks.onRun?.(report));
+    };
   }
 }

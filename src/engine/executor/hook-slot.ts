@@ -1,4 +1,5 @@
 import type { LogLine } from "../protocol.ts";
+import { IsolateServices } from "./services/index.ts";
 
 /**
  * Per-isolate sink for the runtime's host hooks. The Callbacks are created with the pooled isolate,
@@ -13,6 +14,8 @@ export class HookSlot {
   /** Set when a hook saw a breach; the executor ends the instance right after the hook returns. */
   breach: "logs" | "memoryMb" | undefined;
   onBreach: () => void = () => {};
+  /** Host services (timers, clone, random...) and their per-isolate state. */
+  readonly services = new IsolateServices();
 
   log(level: string, message: string): boolean {
     if (this.breach) return false;

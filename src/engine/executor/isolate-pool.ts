@@ -91,8 +91,16 @@ export class IsolatePool {
     const slot = new HookSlot();
     const log = new ivm.Callback((level: string, message: string) => slot.log(level, message));
     const reserve = new ivm.Callback((bytes: number) => slot.reserve(bytes));
+    const call = new ivm.Callback((service: string, op: string, args: unknown[]) => slot.services.call(service, op, args));
+    const start = new ivm.Callback((service: string, op: string, args: unknown[], ticket: number) => slot.services.start(service, op, args, ticket));
     const started = performance.now();
-    const { isolate, context, handle } = this.image.create(memoryMb, log, reserve);
+    const { isolate, context, handle } = this.image.create(memoryMb, { log, reserve, call, start });
+    const settle = handle.getSync("settle", { reference: true }) as ivm.Reference<Function>;
+    slot.services.deliver = (ticket, envelope) => {
+      if (isolate.isDisposed) return;
+      // Delivered when the isolate is free; a disposed isolate simply drops it.
+      settle.apply(undefined, [ticket, new ivm.ExternalCopy(envelope).copyInto({ release: true }), Date.now()]).catch(() => {});
+    };
     this.createMs = 0.8 * this.createMs + 0.2 * (performance.now() - started);
     this.created++;
     return { isolate, context, runtime: handle, slot, memoryMb };
@@ -100,5 +108,6 @@ export class IsolatePool {
 }
 
 export function release(f: FreshIsolate): void {
+  f.slot.services.close();
   if (!f.isolate.isDisposed) f.isolate.dispose();
 }

@@ -36,54 +36,72 @@ function send(msg: ExecutorToHost): void {
 
 async function handleCall(callId: number, instanceId: number, worker: WorkerSpec | undefined, inv: Invocation): Promise<void> {
   const wallStart = performance.now();
-  let instance = instances.get(instanceId);
-  let result: CallResult;
+  let instance: WorkerInstance | undefined;
   let cpu = 0;
+  /** Set once the reply has gone out while the run goes on (waitUntil): the rest goes in a "done" frame. */
+  let replied = false;
+  let failure: CallResult["failure"];
+  let outcome: CallResult["outcome"];
   try {
-    const pending = starting.get(instanceId);
-    if (pending) {
-      instance = await pending;
-    } else if (!instance) {
-      if (!worker) throw new RunEnded("disposed", "Worker instance is gone; the host must resend its code.");
-      const started = startWorker(instanceId, worker);
-      starting.set(instanceId, started.then((s) => s.instance));
-      starting.get(instanceId)!.catch(() => {});
-      try {
-        const s = await started;
-        instance = s.instance;
-        cpu += s.cpuMs;
-      } finally {
-        starting.delete(instanceId);
-        instance ??= instances.get(instanceId);
-      }
-    }
-    if (!instance) throw new RunEnded("disposed", "Worker instance is gone.");
+    instance = await instanceFor(instanceId, worker, (ms) => (cpu += ms));
     if (instance.active++ === 0) instance.resetLogBudget();
     const stop = watchdog.watch(instance, instance.spec.limits);
     try {
-      const outcome = await instance.call(inv);
-      result = { outcome, logs: [], stats: emptyStats() };
+      outcome = await instance.call(inv);
       checkOutput(outcome, instance);
+      if (instance.hasPendingWork()) {
+        // Cloudflare semantics: the response leaves now; the run stays alive for ctx.waitUntil work.
+        replied = reply(callId, instance, { outcome }, cpu + stop.peek(), wallStart, false);
+        await instance.drain();
+      }
     } finally {
-      instance.active--;
       cpu += stop();
+      if (--instance.active === 0) instance.endRun();
     }
   } catch (e) {
     const ended = e instanceof RunEnded ? e : new RunEnded("internal", (e as Error)?.message ?? String(e));
-    result = { failure: { kind: ended.kind, error: { name: ended.name, message: ended.message }, detail: ended.detail }, logs: [], stats: emptyStats() };
-    if (ended.kind === "startup") {
-      // A worker that failed to start is not kept: the next call starts afresh, as on Cloudflare.
-      instance?.end(ended);
-    }
+    failure = { kind: ended.kind, error: { name: ended.name, message: ended.message }, detail: ended.detail };
+    if (!replied) outcome = undefined;
+    // A worker that failed to start is not kept: the next call starts afresh, as on Cloudflare.
+    if (ended.kind === "startup") instance?.end(ended);
+    instance ??= instances.get(instanceId);
   }
-  const gone = !instance || !instance.alive;
-  if (instance) {
-    result.logs = instance.takeLogs();
-    result.stats = { cpuMs: cpu, wallMs: performance.now() - wallStart, heapBytes: instance.heapBytes };
-  }
-  if (gone) instances.delete(instanceId);
+  if (replied) sendDone(callId, instanceId, instance, failure, cpu, wallStart);
+  else reply(callId, instance, { outcome, failure }, cpu, wallStart, true, instanceId);
   pool.refillSoon();
-  const frame = { t: "result" as const, callId, outcome: result.outcome, failure: result.failure, logs: result.logs, stats: result.stats, rssBytes: process.memoryUsage.rss(), refillMs: pool.refillMsAhead(), instanceGone: gone };
+  if (instance?.alive) sampleHeap(instance);
+}
+
+/** The instance for a call: the live one, the one still starting, or a new one from the pool. */
+async function instanceFor(instanceId: number, worker: WorkerSpec | undefined, addCpu: (ms: number) => void): Promise<WorkerInstance> {
+  const pending = starting.get(instanceId);
+  if (pending) return pending;
+  const live = instances.get(instanceId);
+  if (live) return live;
+  if (!worker) throw new RunEnded("disposed", "Worker instance is gone; the host must resend its code.");
+  const started = startWorker(instanceId, worker);
+  const instance = started.then((s) => s.instance);
+  instance.catch(() => {});
+  starting.set(instanceId, instance);
+  try {
+    const s = await started;
+    addCpu(s.cpuMs);
+    return s.instance;
+  } finally {
+    starting.delete(instanceId);
+  }
+}
+
+/** Sends the call's result frame; `final` says no "done" frame follows. Returns true once sent. */
+function reply(callId: number, instance: WorkerInstance | undefined, result: Pick<CallResult, "outcome" | "failure">, cpuMs: number, wallStart: number, final: boolean, instanceId?: number): boolean {
+  const gone = !instance || !instance.alive;
+  if (final && gone && instanceId !== undefined) instances.delete(instanceId);
+  const frame = {
+    t: "result" as const, callId, final, outcome: result.outcome, failure: result.failure,
+    logs: instance?.takeLogs() ?? [],
+    stats: { cpuMs, wallMs: performance.now() - wallStart, heapBytes: instance?.heapBytes ?? 0 },
+    rssBytes: process.memoryUsage.rss(), refillMs: pool.refillMsAhead(), instanceGone: gone,
+  };
   try {
     send(frame);
   } catch (e) {
@@ -92,7 +110,18 @@ async function handleCall(callId: number, instanceId: number, worker: WorkerSpec
     const error = { name: "DataCloneError", message: `Result could not be sent to the host: ${(e as Error)?.message ?? e}` };
     send({ ...frame, outcome: undefined, failure: { kind: "clone", error }, logs: [] });
   }
-  if (instance?.alive) sampleHeap(instance);
+  return true;
+}
+
+/** The end of a run that replied early: its later logs, final cost, and how the waitUntil work ended. */
+function sendDone(callId: number, instanceId: number, instance: WorkerInstance | undefined, failure: CallResult["failure"], cpuMs: number, wallStart: number): void {
+  const gone = !instance || !instance.alive;
+  if (gone) instances.delete(instanceId);
+  send({
+    t: "done", callId, failure, logs: instance?.takeLogs() ?? [],
+    stats: { cpuMs, wallMs: performance.now() - wallStart, heapBytes: instance?.heapBytes ?? 0 },
+    instanceGone: gone,
+  });
 }
 
 /** Starts a worker in a fresh isolate: synchronously when its top-level code is quick, else async. */
@@ -156,10 +185,6 @@ function outputSize(v: unknown): number {
   } catch {
     return 0;
   }
-}
-
-function emptyStats() {
-  return { cpuMs: 0, wallMs: 0, heapBytes: 0 };
 }
 
 /** Heap figures are read between calls (reading them mid-run would wait for the isolate's lock). */

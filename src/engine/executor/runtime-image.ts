@@ -7,9 +7,17 @@ export interface PreparedIsolate {
   handle: ivm.Reference<Record<string, unknown>>;
 }
 
+/** The executor's callbacks the runtime binds to (see runtime/guest/hooks.ts). */
+export interface HookCallbacks {
+  log: ivm.Callback;
+  reserve: ivm.Callback;
+  call: ivm.Callback;
+  start: ivm.Callback;
+}
+
 export interface RuntimeImage {
   readonly kind: "snapshot" | "evaluate";
-  create(memoryMb: number, log: ivm.Callback, reserve: ivm.Callback): PreparedIsolate;
+  create(memoryMb: number, hooks: HookCallbacks): PreparedIsolate;
 }
 
 const GLOBAL = "__mayfly_runtime";
@@ -33,14 +41,14 @@ export class SnapshotImage implements RuntimeImage {
     );
   }
 
-  create(memoryMb: number, log: ivm.Callback, reserve: ivm.Callback): PreparedIsolate {
+  create(memoryMb: number, hooks: HookCallbacks): PreparedIsolate {
     const isolate = new ivm.Isolate({ memoryLimit: memoryMb, snapshot: this.snapshot });
     const context = isolate.createContextSync();
     const api = context.global.getSync(GLOBAL, { reference: true }) as ivm.Reference<Record<string, unknown>>;
     // Guest code must never find the setup API: it leaves the global object before anything else runs.
     context.global.deleteSync(GLOBAL);
     call(api, "warmUp");
-    return { isolate, context, handle: bindHooks(api, log, reserve) };
+    return { isolate, context, handle: bindHooks(api, hooks) };
   }
 }
 
@@ -62,7 +70,7 @@ export class EvaluatedImage implements RuntimeImage {
     this.code = runtimeCode;
   }
 
-  create(memoryMb: number, log: ivm.Callback, reserve: ivm.Callback): PreparedIsolate {
+  create(memoryMb: number, hooks: HookCallbacks): PreparedIsolate {
     const isolate = new ivm.Isolate({ memoryLimit: memoryMb });
     const context = isolate.createContextSync();
     const script = isolate.compileScriptSync(this.code, {
@@ -75,13 +83,13 @@ export class EvaluatedImage implements RuntimeImage {
     script.release();
     call(api, "prepare");
     call(api, "warmUp");
-    return { isolate, context, handle: bindHooks(api, log, reserve) };
+    return { isolate, context, handle: bindHooks(api, hooks) };
   }
 }
 
-function bindHooks(api: ivm.Reference<Record<string, unknown>>, log: ivm.Callback, reserve: ivm.Callback): ivm.Reference<Record<string, unknown>> {
+function bindHooks(api: ivm.Reference<Record<string, unknown>>, hooks: HookCallbacks): ivm.Reference<Record<string, unknown>> {
   const bind = api.getSync("bind", { reference: true }) as ivm.Reference<Function>;
-  const handle = bind.applySync(undefined, [log, reserve], { result: { reference: true } }) as ivm.Reference<Record<string, unknown>>;
+  const handle = bind.applySync(undefined, [hooks.log, hooks.reserve, hooks.call, hooks.start], { result: { reference: true } }) as ivm.Reference<Record<string, unknown>>;
   bind.release();
   api.release();
   return handle;
@@ -107,7 +115,8 @@ async function selfTest(image: RuntimeImage): Promise<void> {
   const lines: string[] = [];
   const log = new ivm.Callback((level: string, message: string) => (lines.push(`${level}:${message}`), true));
   const reserve = new ivm.Callback(() => true);
-  const { isolate, context, handle } = image.create(32, log, reserve);
+  const none = new ivm.Callback(() => ({ ok: false, error: { name: "Error", message: "no services in the self-test" } }));
+  const { isolate, context, handle } = image.create(32, { log, reserve, call: none, start: none });
   try {
     const probe = context.evalSync(`JSON.stringify([typeof globalThis.${GLOBAL}, typeof WebAssembly.Module, typeof SharedArrayBuffer, typeof Response, typeof Date.now(), (() => { try { new WebAssembly.Module(new Uint8Array(8)); return "compiled"; } catch (e) { return e.name; } })()])`);
     const expected = JSON.stringify(["undefined", "function", "undefined", "function", "number", "CompileError"]);

@@ -23,13 +23,14 @@ export class Watchdog {
     this.intervalMs = intervalMs;
   }
 
-  watch(instance: WorkerInstance, limits: Limits): () => number {
+  /** Starts watching; the returned function stops it and gives the CPU ms used (`peek` reads it live). */
+  watch(instance: WorkerInstance, limits: Limits): (() => number) & { peek(): number } {
     const cpuStart = instance.isolate.cpuTime;
     const wallTimer = setTimeout(() => instance.end(new RunEnded("wallMs", `Worker exceeded wall-clock time limit of ${limits.wallMs} ms.`)), limits.wallMs);
     const w: Watched = { instance, cpuStart, limits, wallTimer };
     this.watched.add(w);
     this.timer ??= setInterval(() => this.tick(), this.intervalMs);
-    return () => {
+    const stop = () => {
       clearTimeout(wallTimer);
       this.watched.delete(w);
       if (this.watched.size === 0 && this.timer) {
@@ -38,6 +39,7 @@ export class Watchdog {
       }
       return cpuMs(instance, cpuStart);
     };
+    return Object.assign(stop, { peek: () => cpuMs(instance, cpuStart) });
   }
 
   private tick(): void {

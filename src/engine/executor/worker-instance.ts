@@ -145,6 +145,26 @@ export class WorkerInstance {
     return outcome;
   }
 
+  /** Whether ctx.waitUntil work is still pending after the response. */
+  hasPendingWork(): boolean {
+    if (!this.alive) return false;
+    return (this.fresh.runtime.getSync("hasPendingWork", { reference: true }) as ivm.Reference<() => boolean>).applySync(undefined, []) as boolean;
+  }
+
+  /** Waits for the pending waitUntil work (bounded by the watchdog's limits). */
+  async drain(): Promise<void> {
+    const drain = this.fresh.runtime.getSync("drain", { reference: true }) as ivm.Reference<() => Promise<void>>;
+    await this.guarded(() => drain.apply(undefined, [], { result: { promise: true } }));
+    if (this.endedBy) throw this.endedBy;
+  }
+
+  /** The run is over: cancel its timers and other host tasks so nothing of it fires later. */
+  endRun(): void {
+    this.fresh.slot.services.cancelAll();
+    if (!this.alive) return;
+    (this.fresh.runtime.getSync("endRun", { reference: true }) as ivm.Reference<() => void>).applySync(undefined, []);
+  }
+
   takeLogs(): LogLine[] {
     return this.fresh.slot.takeLogs();
   }

@@ -3,9 +3,27 @@
  * code cannot time side channels with it. The executor sets the time at each event it delivers.
  */
 let now = 0;
+/** performance.timeOrigin: the clock when the worker started. */
+let origin = 0;
 
 export function setClock(ms: number): void {
   now = ms;
+}
+
+/** Called once per worker, at start: performance.now() counts from here. */
+export function setTimeOrigin(ms: number): void {
+  origin = ms;
+  now = ms;
+}
+
+/** `performance` (HR-Time §4): now() is frozen with Date.now(), in whole milliseconds. */
+export function installPerformance(g: typeof globalThis): void {
+  const performance = {
+    now: () => now - origin,
+    get timeOrigin() { return origin; },
+    toJSON() { return { timeOrigin: origin }; },
+  };
+  Object.defineProperty(g, "performance", { value: performance, writable: true, configurable: true });
 }
 
 export function installFrozenDate(g: typeof globalThis): void {

@@ -64,12 +64,31 @@ function safeString(v: unknown): string {
   try { return String(v); } catch { return "[unprintable value]"; }
 }
 
+/** Promises handed to ctx.waitUntil: the run stays alive until they settle (within the wall limit). */
+const waiting = new Set<Promise<unknown>>();
+
 function makeCtx(props: unknown): ExecutionContext {
   return {
-    waitUntil(promise: Promise<unknown>) { Promise.resolve(promise).catch(() => {}); },
+    waitUntil(promise: Promise<unknown>) {
+      const p = Promise.resolve(promise).then(() => {}, (e) => {
+        (globalThis as { console?: { error(...a: unknown[]): void } }).console?.error("Uncaught (in waitUntil)", e);
+      });
+      waiting.add(p);
+      p.then(() => waiting.delete(p));
+    },
     passThroughOnException() {},
     props,
   };
+}
+
+/** Resolves once every waitUntil promise has settled, including ones added while waiting. */
+export async function drain(): Promise<void> {
+  while (waiting.size) await Promise.all([...waiting]);
+}
+
+/** Whether the run has work left after its response (the executor then waits for drain()). */
+export function hasPendingWork(): boolean {
+  return waiting.size > 0;
 }
 
 function isClass(v: unknown): v is new (...args: unknown[]) => Record<string, unknown> {

@@ -8,6 +8,10 @@ export interface HostHooks {
   log(level: string, message: string): boolean;
   /** Accounts for memory that V8's heap limit does not see (resizable buffers, Wasm memory). */
   reserve(bytes: number, what: string): boolean;
+  /** A synchronous host service call (see host-calls.ts); arguments and result are copies. */
+  call(service: string, op: string, args: unknown[]): unknown;
+  /** Starts an asynchronous host service task; its result is delivered later to settle(). */
+  start(service: string, op: string, args: unknown[], ticket: number): unknown;
 }
 
 let hooks: HostHooks | undefined;

@@ -4,14 +4,18 @@
  * `bind()` attaches the executor's hooks and returns its private handle. The first two can run once into
  * a V8 snapshot. Nothing here is reachable from guest code except the Web APIs it installs.
  */
-import { installFrozenDate, setClock } from "./clock.ts";
+import { installFrozenDate, installPerformance, setTimeOrigin } from "./clock.ts";
+import { installCrypto } from "./crypto.ts";
+import { installStructuredClone } from "./structured-clone.ts";
+import { clearAllTimers, installTimers } from "./timers.ts";
 import { installConsole } from "./console.ts";
 import { installCloudflareWorkers } from "./cloudflare-workers.ts";
-import { dispatch, setEnv, setMain } from "./dispatch.ts";
+import { dispatch, drain, hasPendingWork, setEnv, setMain } from "./dispatch.ts";
 import { Request, Response } from "./fetch-api.ts";
 import { installFetchApi } from "./fetch-api.ts";
 import { compileWasm, disableCodeGeneration, guardWebAssembly, harden, removeSharedMemory } from "./hardening.ts";
 import { setHooks, type HostHooks } from "./hooks.ts";
+import { settle } from "./host-calls.ts";
 
 export interface StartOptions {
   flags: string[];
@@ -29,6 +33,10 @@ export function prepare(): void {
   installConsole(g);
   installFetchApi(g);
   installFrozenDate(g);
+  installPerformance(g);
+  installTimers(g);
+  installCrypto(g);
+  installStructuredClone(g);
   harden(g);
 }
 
@@ -36,8 +44,8 @@ export function prepare(): void {
  * Attaches this isolate's hooks and returns the executor's handle. Shared memory and WebAssembly are
  * dealt with here rather than in prepare(): V8 adds them to each context it restores from a snapshot.
  */
-export function bind(log: HostHooks["log"], reserve: HostHooks["reserve"]) {
-  setHooks({ log, reserve });
+export function bind(log: HostHooks["log"], reserve: HostHooks["reserve"], call: HostHooks["call"], start: HostHooks["start"]) {
+  setHooks({ log, reserve, call, start });
   removeSharedMemory(g);
   guardWebAssembly(g);
   return handle;
@@ -60,7 +68,7 @@ const handle = {
   /** Binds the worker's env and flags. Called once, after the isolate is taken, before guest code. */
   start(opts: StartOptions): void {
     setEnv(opts.env);
-    setClock(opts.now);
+    setTimeOrigin(opts.now);
     installCloudflareWorkers(opts.env);
     if (!opts.flags.includes("allow_eval")) disableCodeGeneration(g);
   },
@@ -71,4 +79,9 @@ const handle = {
   },
   setMain,
   dispatch,
+  settle,
+  hasPendingWork,
+  drain,
+  /** The run is over (the executor has cancelled its host tasks): forget local timer state. */
+  endRun: clearAllTimers,
 };
