@@ -5,6 +5,15 @@ import type { ExecutorToHost, HostToExecutor } from "./protocol.ts";
 import type { ExecutorConfig } from "./executor/main.ts";
 
 export type DoneFrame = Extract<ExecutorToHost, { t: "done" }>;
+export type StreamFailure = Extract<ExecutorToHost, { t: "res-error" }>["failure"];
+
+/** Per-call options for bodies that stream. */
+export interface CallStreams {
+  /** A request body sent a chunk at a time, as the executor asks for it. */
+  requestBody?: ReadableStream<Uint8Array>;
+  /** The error a streamed response body fails with, from the executor's failure report. */
+  failureToError?: (failure: StreamFailure) => Error;
+}
 /** A call's reply; when the run goes on after it (waitUntil), `done` settles when the run ends. */
 export type ResultFrame = Extract<ExecutorToHost, { t: "result" }> & { done?: Promise<DoneFrame> };
 
@@ -27,6 +36,10 @@ export class ExecutorProcess {
   private readonly pending = new Map<number, { resolve: (r: ResultFrame) => void; reject: (e: Error) => void }>();
   /** Calls that replied but whose run goes on (waitUntil), until their "done" frame. */
   private readonly running = new Map<number, { resolve: (r: DoneFrame) => void; reject: (e: Error) => void }>();
+  /** Streamed request bodies being read, and streamed response bodies being filled, by call id. */
+  private readonly requestBodies = new Map<number, ReadableStreamDefaultReader<Uint8Array>>();
+  private readonly responseBodies = new Map<number, { controller: ReadableStreamDefaultController<Uint8Array>; pulled?: () => void; toError: (f: StreamFailure) => Error }>();
+  private readonly streamOptions = new Map<number, CallStreams>();
   private nextCallId = 1;
   /** Instances started here: counted toward recycling. */
   instancesStarted = 0;
@@ -69,16 +82,61 @@ export class ExecutorProcess {
     return !this.dead && !this.draining;
   }
 
-  call(frame: Omit<Extract<HostToExecutor, { t: "call" }>, "callId">): Promise<ResultFrame> {
+  call(frame: Omit<Extract<HostToExecutor, { t: "call" }>, "callId">, streams: CallStreams = {}): Promise<ResultFrame> {
     if (this.dead) return Promise.reject(new ExecutorCrashedError("Executor process is gone."));
     const callId = this.nextCallId++;
     if (frame.worker) this.instancesStarted++;
+    if (streams.requestBody) this.requestBodies.set(callId, streams.requestBody.getReader());
+    if (streams.requestBody || streams.failureToError) this.streamOptions.set(callId, streams);
     return new Promise((resolve, reject) => {
       this.pending.set(callId, { resolve, reject });
       this.child.send({ ...frame, callId } satisfies HostToExecutor, (err) => {
         if (err && this.pending.delete(callId)) reject(new ExecutorCrashedError(`Could not reach executor: ${err.message}`));
       });
     });
+  }
+
+  /** Answers the executor's pull with the next chunk of a streamed request body. */
+  private async sendRequestChunk(callId: number): Promise<void> {
+    const reader = this.requestBodies.get(callId);
+    if (!reader) return;
+    try {
+      const { done, value } = await reader.read();
+      if (this.dead) return;
+      if (done) {
+        this.requestBodies.delete(callId);
+        this.child.send({ t: "req-end", callId } satisfies HostToExecutor, () => {});
+      } else {
+        this.child.send({ t: "req-chunk", callId, data: value } satisfies HostToExecutor, () => {});
+      }
+    } catch (e) {
+      this.requestBodies.delete(callId);
+      if (!this.dead) this.child.send({ t: "req-error", callId, message: (e as Error)?.message ?? String(e) } satisfies HostToExecutor, () => {});
+    }
+  }
+
+  /** A streamed response: its body becomes a host ReadableStream that pulls chunk by chunk. */
+  private attachResponseBody(m: Extract<ExecutorToHost, { t: "result" }>): void {
+    const value = m.outcome?.ok ? (m.outcome.value as { streamed?: boolean; bodyStream?: ReadableStream<Uint8Array> } | null) : null;
+    if (!value?.streamed) return;
+    const callId = m.callId;
+    const toError = this.streamOptions.get(callId)?.failureToError ?? ((f: StreamFailure) => new Error(f.error.message));
+    value.bodyStream = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.responseBodies.set(callId, { controller, toError });
+      },
+      // One chunk of credit per read: the executor never runs ahead of the reader.
+      pull: () => new Promise<void>((resolve) => {
+        const r = this.responseBodies.get(callId);
+        if (!r) return resolve();
+        r.pulled = () => { r.pulled = undefined; resolve(); };
+        this.child.send({ t: "res-pull", callId } satisfies HostToExecutor, () => {});
+      }),
+      cancel: () => {
+        this.responseBodies.delete(callId);
+        if (!this.dead) this.child.send({ t: "res-cancel", callId } satisfies HostToExecutor, () => {});
+      },
+    }, { highWaterMark: 0 });
   }
 
   disposeInstance(instanceId: number): void {
@@ -90,6 +148,25 @@ export class ExecutorProcess {
   }
 
   private onMessage(m: ExecutorToHost): void {
+    switch (m.t) {
+      case "req-pull":
+        return void this.sendRequestChunk(m.callId);
+      case "res-chunk": {
+        const r = this.responseBodies.get(m.callId);
+        r?.controller.enqueue(m.data);
+        r?.pulled?.();
+        return;
+      }
+      case "res-end":
+      case "res-error": {
+        const r = this.responseBodies.get(m.callId);
+        this.responseBodies.delete(m.callId);
+        if (m.t === "res-end") r?.controller.close();
+        else r?.controller.error(r.toError(m.failure));
+        r?.pulled?.();
+        return;
+      }
+    }
     if (m.t === "done") {
       const r = this.running.get(m.callId);
       this.running.delete(m.callId);
@@ -103,6 +180,10 @@ export class ExecutorProcess {
     const p = this.pending.get(m.callId);
     if (!p) return;
     this.pending.delete(m.callId);
+    this.attachResponseBody(m);
+    this.requestBodies.get(m.callId)?.cancel().catch(() => {});
+    this.requestBodies.delete(m.callId);
+    this.streamOptions.delete(m.callId);
     if (m.final) return p.resolve(m);
     const done = new Promise<DoneFrame>((resolve, reject) => this.running.set(m.callId, { resolve, reject }));
     done.catch(() => {});
@@ -115,8 +196,12 @@ export class ExecutorProcess {
     const err = new ExecutorCrashedError(`The executor process running this worker died (${reason}); the worker's in-flight calls failed. Other workers are unaffected.`);
     for (const p of this.pending.values()) p.reject(err);
     for (const r of this.running.values()) r.reject(err);
+    for (const r of this.responseBodies.values()) r.controller.error(err);
+    for (const r of this.requestBodies.values()) r.cancel(err).catch(() => {});
     this.pending.clear();
     this.running.clear();
+    this.responseBodies.clear();
+    this.requestBodies.clear();
     this.onExit(this, reason);
   }
 }

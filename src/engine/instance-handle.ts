@@ -1,6 +1,6 @@
 import type { Invocation } from "../runtime/index.ts";
 import { ExecutorCrashedError } from "../errors.ts";
-import type { ResultFrame, ExecutorProcess } from "./executor-process.ts";
+import type { CallStreams, ResultFrame, ExecutorProcess } from "./executor-process.ts";
 import type { WorkerSpec } from "./protocol.ts";
 import type { Supervisor } from "./supervisor.ts";
 
@@ -32,17 +32,17 @@ export class InstanceHandle {
     return this.proc !== undefined && !this.proc.dead;
   }
 
-  async call(invocation: Invocation): Promise<ResultFrame> {
+  async call(invocation: Invocation, streams?: CallStreams): Promise<ResultFrame> {
     this.active++;
     try {
-      return await this.callOnce(invocation);
+      return await this.callOnce(invocation, streams);
     } finally {
       this.active--;
       this.lastUsed = Date.now();
     }
   }
 
-  private async callOnce(invocation: Invocation): Promise<ResultFrame> {
+  private async callOnce(invocation: Invocation, streams?: CallStreams): Promise<ResultFrame> {
     if (this.proc?.draining) this.release();
     let proc = this.proc;
     let worker: WorkerSpec | undefined;
@@ -60,7 +60,7 @@ export class InstanceHandle {
       if (worker) this.proc = proc;
     }
     try {
-      const result = await proc.call({ t: "call", instanceId: this.id, worker, invocation });
+      const result = await proc.call({ t: "call", instanceId: this.id, worker, invocation }, streams);
       if (result.instanceGone && this.proc === proc) this.proc = undefined;
       this.heapBytes = result.stats.heapBytes;
       result.done?.then(

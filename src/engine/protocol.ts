@@ -17,17 +17,28 @@ export interface WorkerSpec {
 
 export type HostToExecutor =
   | { t: "call"; callId: number; instanceId: number; worker?: WorkerSpec; invocation: Invocation }
-  | { t: "dispose"; instanceId: number };
+  | { t: "dispose"; instanceId: number }
+  // A streamed request body, sent a chunk at a time when the executor asks (req-pull).
+  | { t: "req-chunk"; callId: number; data: Uint8Array }
+  | { t: "req-end"; callId: number }
+  | { t: "req-error"; callId: number; message: string }
+  // Credit for one more response chunk; or the host's reader went away.
+  | { t: "res-pull"; callId: number }
+  | { t: "res-cancel"; callId: number };
 
 export interface LogLine { level: string; message: string; time: number }
 
 /** Why a call failed, when it did not fail with the guest's own error. */
-export type FailureKind = "startup" | "cpuMs" | "wallMs" | "memoryMb" | "output" | "logs" | "clone" | "disposed" | "internal";
+export type FailureKind = "startup" | "cpuMs" | "wallMs" | "memoryMb" | "output" | "logs" | "clone" | "stream" | "disposed" | "internal";
 
 export interface CallStats { cpuMs: number; wallMs: number; heapBytes: number }
 
 export type ExecutorToHost =
   | { t: "ready"; pid: number; runtime: "snapshot" | "evaluate" }
+  | { t: "req-pull"; callId: number }
+  | { t: "res-chunk"; callId: number; data: Uint8Array }
+  | { t: "res-end"; callId: number }
+  | { t: "res-error"; callId: number; failure: { kind: FailureKind; error: WireError; detail?: string } }
   | {
       t: "result";
       callId: number;

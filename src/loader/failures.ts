@@ -11,6 +11,9 @@ export function failureToError(failure: NonNullable<ResultFrame["failure"]>, lim
   switch (failure.kind) {
     case "startup":
       return { error: remoteError(failure.error), outcome: "startupError" };
+    case "stream":
+      // The guest's own response body stream failed: its error, as the guest raised it.
+      return { error: remoteError(failure.error), outcome: "exception" };
     case "cpuMs":
       return { error: new CpuTimeLimitError(limits.cpuMs), outcome: "exceededCpu" };
     case "wallMs":

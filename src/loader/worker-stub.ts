@@ -63,8 +63,8 @@ export class WorkerStub {
     const props = options.props;
     const target = {
       fetch: async (input: RequestInfo | URL, init?: RequestInit) => {
-        const request = await toWireRequest(input, init);
-        const value = await this.#invoke({ kind: "fetch", entrypoint, props, request });
+        const { wire: request, body } = await toWireRequest(input, init);
+        const value = await this.#invoke({ kind: "fetch", entrypoint, props, request }, body);
         return fromWireResponse(value as Parameters<typeof fromWireResponse>[0]);
       },
     };
@@ -95,7 +95,7 @@ export class WorkerStub {
     this.#backing.then((b) => b.handle.release(), () => {});
   }
 
-  async #invoke(inv: Invocation): Promise<unknown> {
+  async #invoke(inv: Invocation, requestBody?: ReadableStream<Uint8Array>): Promise<unknown> {
     if (this.#disposed) throw new WorkerDisposedError("This worker stub was disposed.");
     const { handle, limits } = await this.#backing;
     const report: RunReport = {
@@ -105,7 +105,10 @@ export class WorkerStub {
     const started = performance.now();
     let finish = () => this.#hooks.onRun?.(report);
     try {
-      const result = await handle.call(inv);
+      const result = await handle.call(inv, {
+        requestBody,
+        failureToError: (failure) => failureToError(failure, limits).error,
+      });
       report.logs = result.logs;
       report.cpuMs = result.stats.cpuMs;
       report.wallMs = result.stats.wallMs;

@@ -6,6 +6,7 @@ import { buildRuntimeScript } from "../../runtime/index.ts";
 import type { ExecutorToHost, HostToExecutor, WorkerSpec } from "../protocol.ts";
 import type { Invocation } from "../../runtime/index.ts";
 import { IsolatePool } from "./isolate-pool.ts";
+import { bodies } from "./body-streams.ts";
 import { selectRuntimeImage } from "./runtime-image.ts";
 import { Watchdog } from "./watchdog.ts";
 import { RunEnded, SyncBudgetExceeded, WorkerInstance, type CallResult } from "./worker-instance.ts";
@@ -27,6 +28,14 @@ if (fallbackReason && config.snapshot) process.stderr.write(`mayfly executor: ev
 const pool = new IsolatePool(image, config.poolSize, config.defaultMemoryMb);
 const watchdog = new Watchdog(config.watchdogIntervalMs);
 const instances = new Map<number, WorkerInstance>();
+/** The instance serving each fetch call, for ending it when its streamed output passes the limit. */
+const callInstances = new Map<number, WorkerInstance>();
+bodies.configure(send);
+bodies.onOutputExceeded = (callId) => {
+  const instance = callInstances.get(callId);
+  const limit = instance?.spec.limits.outputBytes ?? 0;
+  instance?.end(new RunEnded("output", `Worker exceeded output limit of ${limit} bytes.`, "streamed response body"));
+};
 /** Startup of each instance id, awaited by calls that arrive while it is still starting. */
 const starting = new Map<number, Promise<WorkerInstance>>();
 
@@ -44,6 +53,11 @@ async function handleCall(callId: number, instanceId: number, worker: WorkerSpec
   let outcome: CallResult["outcome"];
   try {
     instance = await instanceFor(instanceId, worker, (ms) => (cpu += ms));
+    if (inv.kind === "fetch") {
+      bodies.open(callId, instance.servicesToken, instance.spec.limits.outputBytes);
+      callInstances.set(callId, instance);
+      inv = { ...inv, stream: callId };
+    }
     if (instance.active++ === 0) instance.resetLogBudget();
     const stop = watchdog.watch(instance, instance.spec.limits);
     try {
@@ -66,6 +80,9 @@ async function handleCall(callId: number, instanceId: number, worker: WorkerSpec
     if (ended.kind === "startup") instance?.end(ended);
     instance ??= instances.get(instanceId);
   }
+  // A response body still open now failed with the run (or was never finished by the guest).
+  bodies.close(callId, failure ?? { kind: "stream", error: { name: "TypeError", message: "The worker's response body ended without being closed." } });
+  callInstances.delete(callId);
   if (replied) sendDone(callId, instanceId, instance, failure, cpu, wallStart);
   else reply(callId, instance, { outcome, failure }, cpu, wallStart, true, instanceId);
   pool.refillSoon();
@@ -219,6 +236,16 @@ process.on("message", (msg: HostToExecutor) => {
   } else if (msg.t === "dispose") {
     instances.get(msg.instanceId)?.dispose();
     instances.delete(msg.instanceId);
+  } else if (msg.t === "req-chunk") {
+    bodies.requestChunk(msg.callId, msg.data);
+  } else if (msg.t === "req-end") {
+    bodies.requestEnd(msg.callId);
+  } else if (msg.t === "req-error") {
+    bodies.requestEnd(msg.callId, msg.message);
+  } else if (msg.t === "res-pull") {
+    bodies.responsePull(msg.callId);
+  } else if (msg.t === "res-cancel") {
+    bodies.responseCancel(msg.callId);
   }
 });
 process.on("disconnect", () => process.exit(0));

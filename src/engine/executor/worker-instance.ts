@@ -60,6 +60,11 @@ export class WorkerInstance {
     };
   }
 
+  /** This isolate's identity for executor-wide resources such as body streams. */
+  get servicesToken(): object {
+    return this.fresh.slot.services.token;
+  }
+
   get isolate(): ivm.Isolate {
     return this.fresh.isolate;
   }

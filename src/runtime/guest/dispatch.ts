@@ -2,12 +2,16 @@ import type { ExecutionContext } from "./cloudflare-workers.ts";
 import { Headers, Request, Response, bodyBytes, type HeaderList } from "./fetch-api.ts";
 import { setClock } from "./clock.ts";
 
-/** A request as it crosses the boundary: plain data only. */
-export interface WireRequest { url: string; method: string; headers: HeaderList; body: Uint8Array | null }
-export interface WireResponse { status: number; statusText: string; headers: HeaderList; body: Uint8Array | null }
+/**
+ * A request as it crosses the boundary: plain data only. With `streamed`, the body is not in `body`
+ * but arrives a chunk at a time through the body host service, under the invocation's `stream` key.
+ */
+export interface WireRequest { url: string; method: string; headers: HeaderList; body: Uint8Array | null; streamed?: boolean }
+/** A response as it crosses the boundary; with `streamed`, its body follows through the body service. */
+export interface WireResponse { status: number; statusText: string; headers: HeaderList; body: Uint8Array | null; streamed?: boolean }
 
 export type Invocation =
-  | { kind: "fetch"; entrypoint: string | null; props: unknown; request: WireRequest }
+  | { kind: "fetch"; entrypoint: string | null; props: unknown; request: WireRequest; stream?: number }
   | { kind: "rpc"; entrypoint: string | null; props: unknown; method: string; args: unknown[] };
 
 export interface WireError { name: string; message: string; stack?: string }
@@ -79,6 +83,13 @@ function makeCtx(props: unknown): ExecutionContext {
     passThroughOnException() {},
     props,
   };
+}
+
+/** Keeps the run alive until `work` settles (a response body still streaming out). */
+export function keepAlive(work: Promise<unknown>): void {
+  const p = work.then(() => {}, () => {});
+  waiting.add(p);
+  p.then(() => waiting.delete(p));
 }
 
 /** Resolves once every waitUntil promise has settled, including ones added while waiting. */

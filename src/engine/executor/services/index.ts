@@ -9,6 +9,7 @@
 import { timers } from "./timers.ts";
 import { structuredCloneService } from "./structured-clone.ts";
 import { random } from "./random.ts";
+import { body } from "./body.ts";
 
 export type Envelope = { ok: true; value: unknown } | { ok: false; error: { name: string; message: string } };
 
@@ -33,6 +34,7 @@ export const SERVICES: Record<string, Service> = {
   timers,
   structuredClone: structuredCloneService,
   random,
+  body,
 };
 
 /** The services of one isolate: dispatches guest calls, tracks async tasks, cancels them on demand. */
@@ -45,6 +47,11 @@ export class IsolateServices {
 
   constructor(registry: Record<string, Service> = SERVICES) {
     this.registry = registry;
+  }
+
+  /** Identifies this isolate to executor-wide resources (body streams) without exposing anything. */
+  get token(): object {
+    return this.state;
   }
 
   call(service: string, op: string, args: unknown[]): Envelope {
