@@ -1,4 +1,5 @@
-import type { WorkerCode } from "../src/index.ts";
+import { after, before } from "node:test";
+import { WorkerLoader, type RunReport, type WorkerCode, type WorkerLoaderOptions } from "../src/index.ts";
 
 /** A one-module worker from its source, with the compatibility date every test uses. */
 export function worker(source: string, extra: Partial<WorkerCode> = {}): WorkerCode {
@@ -8,4 +9,18 @@ export function worker(source: string, extra: Partial<WorkerCode> = {}): WorkerC
 export async function fetchText(stub: { getEntrypoint(): { fetch(u: string, i?: RequestInit): Promise<Response> } }, url = "http://worker/", init?: RequestInit): Promise<string> {
   const res = await stub.getEntrypoint().fetch(url, init);
   return res.text();
+}
+
+/**
+ * One loader for a test file: started before its tests, closed after them, with every RunReport kept.
+ * Use `ctx.loader` inside tests (it exists once `before` has run).
+ */
+export function useLoader(options: WorkerLoaderOptions = {}): { loader: WorkerLoader; reports: RunReport[] } {
+  const ctx = { loader: undefined as unknown as WorkerLoader, reports: [] as RunReport[] };
+  before(async () => {
+    ctx.loader = new WorkerLoader({ ...options, onRun: (r) => ctx.reports.push(r) });
+    await ctx.loader.ready();
+  });
+  after(() => ctx.loader.close());
+  return ctx;
 }

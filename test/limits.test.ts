@@ -1,25 +1,20 @@
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import {
   CpuTimeLimitError, MemoryLimitError, OutputLimitError, WallTimeLimitError, WorkerLoader, type RunReport,
 } from "../src/index.ts";
-import { fetchText, worker } from "./helpers.ts";
+import { fetchText, useLoader, worker } from "./helpers.ts";
 
-let loader: WorkerLoader;
-const reports: RunReport[] = [];
-before(async () => {
-  loader = new WorkerLoader({ executors: 2, onRun: (r) => reports.push(r) });
-  await loader.ready();
-});
-after(() => loader.close());
+const ctx = useLoader({ executors: 2 });
+const reports = ctx.reports;
 
 /** After every breach, the engine must still serve a plain worker. */
 async function stillServes(): Promise<void> {
-  assert.equal(await fetchText(loader.load(worker(`export default { fetch() { return new Response("alive") } }`))), "alive");
+  assert.equal(await fetchText(ctx.loader.load(worker(`export default { fetch() { return new Response("alive") } }`))), "alive");
 }
 
 function handler(body: string, limits: Record<string, number>) {
-  return loader.load(worker(`export default { async fetch(request, env, ctx) { ${body} } }`, { limits }));
+  return ctx.loader.load(worker(`export default { async fetch(request, env, ctx) { ${body} } }`, { limits }));
 }
 
 describe("CPU time", () => {
@@ -35,7 +30,7 @@ describe("CPU time", () => {
   });
 
   test("a busy loop at startup (top-level code) is ended too", async () => {
-    const stub = loader.load(worker(`while (true) {} export default {}`, { limits: { cpuMs: 50 } }));
+    const stub = ctx.loader.load(worker(`while (true) {} export default {}`, { limits: { cpuMs: 50 } }));
     await assert.rejects(fetchText(stub), CpuTimeLimitError);
     await stillServes();
   });
@@ -46,7 +41,7 @@ describe("CPU time", () => {
   });
 
   test("a worker ended by a limit starts afresh on its next call", async () => {
-    const stub = loader.load(worker(`let n = 0; export default { fetch(r) { n++; if (r.url.endsWith("spin")) while (true) {} return new Response(String(n)) } }`, { limits: { cpuMs: 50 } }));
+    const stub = ctx.loader.load(worker(`let n = 0; export default { fetch(r) { n++; if (r.url.endsWith("spin")) while (true) {} return new Response(String(n)) } }`, { limits: { cpuMs: 50 } }));
     assert.equal(await fetchText(stub, "http://w/a"), "1");
     await assert.rejects(fetchText(stub, "http://w/spin"), CpuTimeLimitError);
     assert.equal(await fetchText(stub, "http://w/a"), "1", "a fresh isolate: module state starts over");
@@ -115,7 +110,7 @@ describe("output", () => {
   });
 
   test("an RPC result larger than outputBytes is refused", async () => {
-    const stub = loader.load(worker(`export class Big { get() { return "x".repeat(300000) } } export default {}`, { limits: { outputBytes: 100_000 } }));
+    const stub = ctx.loader.load(worker(`export class Big { get() { return "x".repeat(300000) } } export default {}`, { limits: { outputBytes: 100_000 } }));
     await assert.rejects(stub.getEntrypoint("Big").get(), OutputLimitError);
   });
 
@@ -131,7 +126,7 @@ describe("isolation between tenants", () => {
   test("a runaway tenant does not stall others on the same loader", async () => {
     const runaway = fetchText(handler("while (true) {}", { cpuMs: 1500 })).catch((e) => e);
     const started = performance.now();
-    for (let i = 0; i < 10; i++) assert.equal(await fetchText(loader.load(worker(`export default { fetch() { return new Response("ok") } }`))), "ok");
+    for (let i = 0; i < 10; i++) assert.equal(await fetchText(ctx.loader.load(worker(`export default { fetch() { return new Response("ok") } }`))), "ok");
     const elapsed = performance.now() - started;
     assert.ok(elapsed < 1500, `10 other runs finished while the runaway spun (${elapsed.toFixed(0)} ms)`);
     assert.ok((await runaway) instanceof CpuTimeLimitError);
@@ -141,7 +136,7 @@ describe("isolation between tenants", () => {
 describe("startup", () => {
   test("top-level code slower than the synchronous start budget is restarted asynchronously, once", async () => {
     reports.length = 0;
-    const stub = loader.load(worker(`
+    const stub = ctx.loader.load(worker(`
       let n = 0; const t = Date.now(); let x = 0; for (let i = 0; i < 3e7; i++) x = (x + i) | 0;
       console.log("top-level ran");
       export default { fetch() { return new Response(String(++n) + " " + (x !== 0.5)) } }`, { limits: { cpuMs: 5000 } }));
@@ -151,7 +146,7 @@ describe("startup", () => {
   });
 
   test("a top-level infinite loop still ends with CpuTimeLimitError after the async restart", async () => {
-    const stub = loader.load(worker(`for (;;) {} export default {}`, { limits: { cpuMs: 100 } }));
+    const stub = ctx.loader.load(worker(`for (;;) {} export default {}`, { limits: { cpuMs: 100 } }));
     await assert.rejects(fetchText(stub), CpuTimeLimitError);
     await stillServes();
   });

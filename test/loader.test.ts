@@ -1,19 +1,14 @@
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { DataCloneError, InvalidWorkerCodeError, WorkerDisposedError, WorkerLoader, type RunReport } from "../src/index.ts";
-import { fetchText, worker } from "./helpers.ts";
+import { fetchText, useLoader, worker } from "./helpers.ts";
 
-let loader: WorkerLoader;
-const reports: RunReport[] = [];
-before(async () => {
-  loader = new WorkerLoader({ executors: 2, onRun: (r) => reports.push(r) });
-  await loader.ready();
-});
-after(() => loader.close());
+const ctx = useLoader({ executors: 2 });
+const reports = ctx.reports;
 
 describe("load() and fetch()", () => {
   test("a worker's fetch handler answers with a standard Response in the host", async () => {
-    const stub = loader.load(worker(`export default {
+    const stub = ctx.loader.load(worker(`export default {
       async fetch(request, env, ctx) {
         const body = await request.text();
         return new Response(request.method + " " + request.url + " " + body + " " + request.headers.get("x-a"), {
@@ -29,25 +24,25 @@ describe("load() and fetch()", () => {
   });
 
   test("a Request object can be passed as input", async () => {
-    const stub = loader.load(worker(`export default { fetch(r) { return new Response(r.method + r.url) } }`));
+    const stub = ctx.loader.load(worker(`export default { fetch(r) { return new Response(r.method + r.url) } }`));
     const res = await stub.getEntrypoint().fetch(new Request("http://worker/x", { method: "DELETE" }));
     assert.equal(await res.text(), "DELETEhttp://worker/x");
   });
 
   test("Response.json and binary bodies cross intact", async () => {
-    const stub = loader.load(worker(`export default { async fetch(r) {
+    const stub = ctx.loader.load(worker(`export default { async fetch(r) {
       const bytes = new Uint8Array(await r.arrayBuffer());
       return new Response(bytes.map((b) => 255 - b)); } }`));
     const res = await stub.getEntrypoint().fetch("http://w/", { method: "PUT", body: new Uint8Array([0, 1, 254]) });
     assert.deepEqual(new Uint8Array(await res.arrayBuffer()), new Uint8Array([255, 254, 1]));
-    const j = loader.load(worker(`export default { fetch() { return Response.json({ a: [1, "é"] }) } }`));
+    const j = ctx.loader.load(worker(`export default { fetch() { return Response.json({ a: [1, "é"] }) } }`));
     const jr = await j.getEntrypoint().fetch("http://w/");
     assert.equal(jr.headers.get("content-type"), "application/json");
     assert.deepEqual(await jr.json(), { a: [1, "é"] });
   });
 
   test("env values arrive by structured clone, ctx.props carries props", async () => {
-    const stub = loader.load(worker(`export default { fetch(r, env, ctx) {
+    const stub = ctx.loader.load(worker(`export default { fetch(r, env, ctx) {
       return Response.json({ name: env.NAME, n: env.CONF.n, d: env.WHEN instanceof Date, m: env.MAP.get("k"), props: ctx.props }) } }`,
       { env: { NAME: "x", CONF: { n: [1, 2] }, WHEN: new Date(0), MAP: new Map([["k", "v"]]) } }));
     const res = await stub.getEntrypoint(null, { props: { user: "ada" } }).fetch("http://w/");
@@ -55,19 +50,19 @@ describe("load() and fetch()", () => {
   });
 
   test("a stub keeps its isolate between calls: module state persists", async () => {
-    const stub = loader.load(worker(`let n = 0; export default { fetch() { return new Response(String(++n)) } }`));
+    const stub = ctx.loader.load(worker(`let n = 0; export default { fetch() { return new Response(String(++n)) } }`));
     assert.equal(await fetchText(stub), "1");
     assert.equal(await fetchText(stub), "2");
   });
 
   test("every load() gets a fresh isolate: no state shared between workers", async () => {
     const src = `globalThis.count = (globalThis.count ?? 0) + 1; export default { fetch() { return new Response(String(globalThis.count)) } }`;
-    for (let i = 0; i < 3; i++) assert.equal(await fetchText(loader.load(worker(src))), "1");
+    for (let i = 0; i < 3; i++) assert.equal(await fetchText(ctx.loader.load(worker(src))), "1");
   });
 
   test("console output is captured per run, in order, with levels", async () => {
     reports.length = 0;
-    const stub = loader.load(worker(`export default { fetch() { console.log("a", 1, { b: 2 }); console.warn("w"); console.error(new TypeError("t")); return new Response("") } }`));
+    const stub = ctx.loader.load(worker(`export default { fetch() { console.log("a", 1, { b: 2 }); console.warn("w"); console.error(new TypeError("t")); return new Response("") } }`));
     await fetchText(stub);
     const logs = reports.at(-1)!.logs;
     assert.deepEqual(logs.map((l) => l.level), ["log", "warn", "error"]);
@@ -79,7 +74,7 @@ describe("load() and fetch()", () => {
 
 describe("modules", () => {
   test("TypeScript modules are accepted directly and import each other by relative path", async () => {
-    const stub = loader.load({
+    const stub = ctx.loader.load({
       compatibilityDate: "2025-06-01",
       mainModule: "src/main.ts",
       modules: {
@@ -96,7 +91,7 @@ describe("modules", () => {
   test("text, data, json, cjs and wasm modules", async () => {
     // (module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))
     const wasm = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 7, 1, 96, 2, 127, 127, 1, 127, 3, 2, 1, 0, 7, 7, 1, 3, 97, 100, 100, 0, 0, 10, 9, 1, 7, 0, 32, 0, 32, 1, 106, 11]);
-    const stub = loader.load({
+    const stub = ctx.loader.load({
       compatibilityDate: "2025-06-01",
       mainModule: "main.js",
       modules: {
@@ -115,12 +110,12 @@ describe("modules", () => {
   });
 
   test("a CommonJS main module can be the entrypoint", async () => {
-    const stub = loader.load({ compatibilityDate: "2025-06-01", mainModule: "main.cjs", modules: { "main.cjs": { cjs: `module.exports = { fetch() { return new Response("from cjs") } }` } } });
+    const stub = ctx.loader.load({ compatibilityDate: "2025-06-01", mainModule: "main.cjs", modules: { "main.cjs": { cjs: `module.exports = { fetch() { return new Response("from cjs") } }` } } });
     assert.equal(await fetchText(stub), "from cjs");
   });
 
   test("importing a module outside the worker's modules fails at start with the specifier named", async () => {
-    const stub = loader.load(worker(`import fs from "node:fs"; export default { fetch() { return new Response("") } }`));
+    const stub = ctx.loader.load(worker(`import fs from "node:fs"; export default { fetch() { return new Response("") } }`));
     await assert.rejects(fetchText(stub), (e: Error) => /Failed to start Worker: .*node:fs/.test(e.message) && (e as { remote?: boolean }).remote === true);
   });
 });
@@ -140,13 +135,13 @@ describe("entrypoints and RPC", () => {
     export const plain = { mul(a, b) { return a * b } };`;
 
   test("class-based WorkerEntrypoint written for Cloudflare runs unchanged (this.env, this.ctx)", async () => {
-    const stub = loader.load(worker(src, { env: { WHO: "env" } }));
+    const stub = ctx.loader.load(worker(src, { env: { WHO: "env" } }));
     assert.equal(await fetchText({ getEntrypoint: () => stub.getEntrypoint(null, { props: { p: 1 } }) }), 'default env {"p":1}');
     assert.equal(await stub.getEntrypoint().hello("bob"), "hi bob");
   });
 
   test("named entrypoints expose their methods as RPC", async () => {
-    const stub = loader.load(worker(src));
+    const stub = ctx.loader.load(worker(src));
     const maths = stub.getEntrypoint<{ add(a: number, b: number): number; slow(x: number): { x: number; when: Date; bytes: Uint8Array }; whoami(): unknown }>("Maths", { props: { tenant: "t1" } });
     assert.equal(await maths.add(1, 2), 3);
     const r = await maths.slow(7);
@@ -158,40 +153,40 @@ describe("entrypoints and RPC", () => {
   });
 
   test("guest errors keep name and message and are marked remote", async () => {
-    const stub = loader.load(worker(src));
+    const stub = ctx.loader.load(worker(src));
     await assert.rejects(stub.getEntrypoint("Maths").boom(), (e: Error) => e instanceof RangeError && e.name === "RangeError" && e.message === "too big" && (e as { remote?: boolean }).remote === true);
   });
 
   test("unknown entrypoint, unknown method and missing fetch get clear errors", async () => {
-    const stub = loader.load(worker(src));
+    const stub = ctx.loader.load(worker(src));
     await assert.rejects(stub.getEntrypoint("Nope").add(1), /Worker has no entrypoint named "Nope"/);
     await assert.rejects(stub.getEntrypoint("Maths").nope(), /The RPC receiver does not implement the method "nope"/);
     await assert.rejects(stub.getEntrypoint("Maths").constructor(), /does not implement the method "constructor"/);
     await assert.rejects((stub.getEntrypoint("Maths") as { toString(): unknown }).toString() as Promise<unknown>, /does not implement the method "toString"/);
     await assert.rejects(stub.getEntrypoint("Maths").fetch("http://w/"), /Handler does not export a fetch\(\) function/);
-    const noDefault = loader.load(worker(`export const x = 1;`));
+    const noDefault = ctx.loader.load(worker(`export const x = 1;`));
     await assert.rejects(fetchText(noDefault), /no default export/);
   });
 
   test("a throw at startup gives 'Failed to start Worker' with the guest's message", async () => {
-    const stub = loader.load(worker(`throw new TypeError("bad config"); export default {}`));
+    const stub = ctx.loader.load(worker(`throw new TypeError("bad config"); export default {}`));
     await assert.rejects(fetchText(stub), (e: Error) => e.name === "TypeError" && e.message === "Failed to start Worker: bad config");
     assert.equal(reports.at(-1)!.outcome, "startupError");
   });
 
   test("a handler that throws rejects the host fetch with the guest error", async () => {
-    const stub = loader.load(worker(`export default { fetch() { throw new SyntaxError("nope") } }`));
+    const stub = ctx.loader.load(worker(`export default { fetch() { throw new SyntaxError("nope") } }`));
     await assert.rejects(fetchText(stub), { name: "SyntaxError", message: "nope" });
-    assert.equal(await fetchText(loader.load(worker(`export default { fetch() { return new Response("still fine") } }`))), "still fine");
+    assert.equal(await fetchText(ctx.loader.load(worker(`export default { fetch() { return new Response("still fine") } }`))), "still fine");
   });
 
   test("a fetch handler returning something other than a Response is an error", async () => {
-    const stub = loader.load(worker(`export default { fetch() { return "str" } }`));
+    const stub = ctx.loader.load(worker(`export default { fetch() { return "str" } }`));
     await assert.rejects(fetchText(stub), /did not resolve to 'Response'/);
   });
 
   test("the entrypoint fetcher is not thenable", async () => {
-    const ep = loader.load(worker(`export default { fetch() { return new Response("") } }`)).getEntrypoint();
+    const ep = ctx.loader.load(worker(`export default { fetch() { return new Response("") } }`)).getEntrypoint();
     const awaited = await ep;
     assert.equal(awaited, ep);
   });
@@ -199,29 +194,29 @@ describe("entrypoints and RPC", () => {
 
 describe("validation at load()", () => {
   test("empty modules, two types, missing mainModule, bad names are refused synchronously", () => {
-    assert.throws(() => loader.load({ compatibilityDate: "2025-06-01", mainModule: "a.js", modules: {} }), (e: Error) => e instanceof InvalidWorkerCodeError && /at least one module/.test(e.message));
-    assert.throws(() => loader.load({ compatibilityDate: "2025-06-01", mainModule: "a.js", modules: { "a.js": { js: "", text: "" } as never } }), /exactly one of/);
-    assert.throws(() => loader.load({ compatibilityDate: "2025-06-01", mainModule: "b.js", modules: { "a.js": "" } }), /main module "b.js" is not among/);
-    assert.throws(() => loader.load({ compatibilityDate: "2025-06-01", modules: { "a.js": "" } } as never), (e: Error) => e.name === "InvalidWorkerCodeError" && /mainModule/.test(e.message));
-    assert.throws(() => loader.load({ compatibilityDate: "2025-06-01", mainModule: "a.txt", modules: { "a.txt": "x" } }), /only allowed for \.js, \.mjs and \.ts/);
-    assert.throws(() => loader.load({ compatibilityDate: "2025-06-01", mainModule: "../a.js", modules: { "../a.js": "" } }), /relative path/);
-    assert.throws(() => loader.load({ compatibilityDate: "2025-06-01", mainModule: "t.txt", modules: { "t.txt": { text: "x" } } }), /must be a JavaScript or TypeScript module/);
-    assert.throws(() => loader.load({ compatibilityDate: "06/01/2025", mainModule: "a.js", modules: { "a.js": "" } }), /compatibilityDate/);
-    assert.throws(() => loader.load({ compatibilityDate: "2025-06-01", mainModule: "a.js", modules: { "a.js": { wasm: new Uint8Array([1, 2]) } } }), /not a valid WebAssembly module/);
+    assert.throws(() => ctx.loader.load({ compatibilityDate: "2025-06-01", mainModule: "a.js", modules: {} }), (e: Error) => e instanceof InvalidWorkerCodeError && /at least one module/.test(e.message));
+    assert.throws(() => ctx.loader.load({ compatibilityDate: "2025-06-01", mainModule: "a.js", modules: { "a.js": { js: "", text: "" } as never } }), /exactly one of/);
+    assert.throws(() => ctx.loader.load({ compatibilityDate: "2025-06-01", mainModule: "b.js", modules: { "a.js": "" } }), /main module "b.js" is not among/);
+    assert.throws(() => ctx.loader.load({ compatibilityDate: "2025-06-01", modules: { "a.js": "" } } as never), (e: Error) => e.name === "InvalidWorkerCodeError" && /mainModule/.test(e.message));
+    assert.throws(() => ctx.loader.load({ compatibilityDate: "2025-06-01", mainModule: "a.txt", modules: { "a.txt": "x" } }), /only allowed for \.js, \.mjs and \.ts/);
+    assert.throws(() => ctx.loader.load({ compatibilityDate: "2025-06-01", mainModule: "../a.js", modules: { "../a.js": "" } }), /relative path/);
+    assert.throws(() => ctx.loader.load({ compatibilityDate: "2025-06-01", mainModule: "t.txt", modules: { "t.txt": { text: "x" } } }), /must be a JavaScript or TypeScript module/);
+    assert.throws(() => ctx.loader.load({ compatibilityDate: "06/01/2025", mainModule: "a.js", modules: { "a.js": "" } }), /compatibilityDate/);
+    assert.throws(() => ctx.loader.load({ compatibilityDate: "2025-06-01", mainModule: "a.js", modules: { "a.js": { wasm: new Uint8Array([1, 2]) } } }), /not a valid WebAssembly module/);
   });
 
   test("a TypeScript syntax error is reported with its position", () => {
-    assert.throws(() => loader.load({ compatibilityDate: "2025-06-01", mainModule: "a.ts", modules: { "a.ts": "const x: number = ;" } }), /a\.ts:1:\d+.*could not be transpiled/);
+    assert.throws(() => ctx.loader.load({ compatibilityDate: "2025-06-01", mainModule: "a.ts", modules: { "a.ts": "const x: number = ;" } }), /a\.ts:1:\d+.*could not be transpiled/);
   });
 
   test("functions and class instances in env are refused with a DataCloneError naming the path", () => {
     class Thing { x = 1; }
-    assert.throws(() => loader.load(worker("", { env: { F: () => 1 } })), (e: Error) => e instanceof DataCloneError && e.name === "DataCloneError" && /env\.F/.test(e.message));
-    assert.throws(() => loader.load(worker("", { env: { deep: { t: new Thing() } } })), (e: Error) => e instanceof DataCloneError && /env\.deep\.t: an instance of class Thing/.test(e.message));
+    assert.throws(() => ctx.loader.load(worker("", { env: { F: () => 1 } })), (e: Error) => e instanceof DataCloneError && e.name === "DataCloneError" && /env\.F/.test(e.message));
+    assert.throws(() => ctx.loader.load(worker("", { env: { deep: { t: new Thing() } } })), (e: Error) => e instanceof DataCloneError && /env\.deep\.t: an instance of class Thing/.test(e.message));
   });
 
   test("limits above the loader's ceiling are refused", () => {
-    assert.throws(() => loader.load(worker("", { limits: { memoryMb: 100_000 } })), /maxMemoryMb/);
+    assert.throws(() => ctx.loader.load(worker("", { limits: { memoryMb: 100_000 } })), /maxMemoryMb/);
   });
 });
 
@@ -229,25 +224,25 @@ describe("get(id) cache", () => {
   test("getCode is called once per live id; calls reuse the warm isolate", async () => {
     let calls = 0;
     const getCode = () => { calls++; return worker(`let n = 0; export default { fetch() { return new Response(String(++n)) } }`); };
-    assert.equal(await fetchText(loader.get("counter", getCode)), "1");
-    assert.equal(await fetchText(loader.get("counter", getCode)), "2");
+    assert.equal(await fetchText(ctx.loader.get("counter", getCode)), "1");
+    assert.equal(await fetchText(ctx.loader.get("counter", getCode)), "2");
     assert.equal(calls, 1);
   });
 
   test("async getCode works, concurrent get() share one getCode call", async () => {
     let calls = 0;
     const getCode = async () => { calls++; await new Promise((r) => setTimeout(r, 10)); return worker(`export default { fetch() { return new Response("async") } }`); };
-    const [a, b] = await Promise.all([fetchText(loader.get("async-id", getCode)), fetchText(loader.get("async-id", getCode))]);
+    const [a, b] = await Promise.all([fetchText(ctx.loader.get("async-id", getCode)), fetchText(ctx.loader.get("async-id", getCode))]);
     assert.deepEqual([a, b, calls], ["async", "async", 1]);
   });
 
   test("getCode errors reach the caller and the id is not cached", async () => {
     let calls = 0;
     const failing = () => { calls++; throw new Error("no code for you"); };
-    await assert.rejects(fetchText(loader.get("bad", failing)), /no code for you/);
-    await assert.rejects(fetchText(loader.get("bad", async () => { calls++; throw new Error("async no"); })), /async no/);
+    await assert.rejects(fetchText(ctx.loader.get("bad", failing)), /no code for you/);
+    await assert.rejects(fetchText(ctx.loader.get("bad", async () => { calls++; throw new Error("async no"); })), /async no/);
     assert.equal(calls, 2);
-    await assert.rejects(fetchText(loader.get("bad2", () => ({ compatibilityDate: "2025-06-01", mainModule: "x.js", modules: {} }))), InvalidWorkerCodeError);
+    await assert.rejects(fetchText(ctx.loader.get("bad2", () => ({ compatibilityDate: "2025-06-01", mainModule: "x.js", modules: {} }))), InvalidWorkerCodeError);
   });
 
   test("eviction is bounded by count (LRU)", async () => {
@@ -286,7 +281,7 @@ describe("get(id) cache", () => {
 
 describe("lifecycle", () => {
   test("a disposed stub refuses calls with WorkerDisposedError", async () => {
-    const stub = loader.load(worker(`export default { fetch() { return new Response("x") } }`));
+    const stub = ctx.loader.load(worker(`export default { fetch() { return new Response("x") } }`));
     await fetchText(stub);
     stub.dispose();
     await assert.rejects(fetchText(stub), WorkerDisposedError);

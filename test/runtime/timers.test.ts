@@ -1,18 +1,13 @@
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { WallTimeLimitError, WorkerLoader, type RunReport } from "../../src/index.ts";
-import { fetchText, worker } from "../helpers.ts";
+import { fetchText, useLoader, worker } from "../helpers.ts";
 
-let loader: WorkerLoader;
-const reports: RunReport[] = [];
-before(async () => {
-  loader = new WorkerLoader({ executors: 1, onRun: (r) => reports.push(r) });
-  await loader.ready();
-});
-after(() => loader.close());
+const ctx = useLoader({ executors: 1 });
+const reports = ctx.reports;
 
 async function json(body: string, extra = {}): Promise<unknown> {
-  const stub = loader.load(worker(`export default { async fetch(request, env, ctx) { ${body} } }`, extra));
+  const stub = ctx.loader.load(worker(`export default { async fetch(request, env, ctx) { ${body} } }`, extra));
   return JSON.parse(await fetchText(stub));
 }
 
@@ -53,7 +48,7 @@ describe("timers (HTML §8.6)", () => {
 
   test("no timer fires after the run ends", async () => {
     reports.length = 0;
-    const stub = loader.load(worker(`export default { fetch() { setTimeout(() => console.log("late"), 30); return new Response("now") } }`));
+    const stub = ctx.loader.load(worker(`export default { fetch() { setTimeout(() => console.log("late"), 30); return new Response("now") } }`));
     assert.equal(await fetchText(stub), "now");
     await sleep(80);
     assert.equal(await fetchText(stub), "now", "the same isolate still serves");
@@ -62,7 +57,7 @@ describe("timers (HTML §8.6)", () => {
   });
 
   test("a run awaiting a timer longer than its wall limit ends with WallTimeLimitError", async () => {
-    const stub = loader.load(worker(`export default { async fetch() { await new Promise((r) => setTimeout(r, 10_000)); return new Response("") } }`, { limits: { wallMs: 100 } }));
+    const stub = ctx.loader.load(worker(`export default { async fetch() { await new Promise((r) => setTimeout(r, 10_000)); return new Response("") } }`, { limits: { wallMs: 100 } }));
     await assert.rejects(fetchText(stub), WallTimeLimitError);
   });
 });
@@ -70,7 +65,7 @@ describe("timers (HTML §8.6)", () => {
 describe("ctx.waitUntil", () => {
   test("the response leaves at once; the run stays alive for waitUntil work, whose logs reach the report", async () => {
     reports.length = 0;
-    const stub = loader.load(worker(`export default { fetch(r, env, ctx) {
+    const stub = ctx.loader.load(worker(`export default { fetch(r, env, ctx) {
       ctx.waitUntil(new Promise((done) => setTimeout(() => { console.log("after response"); done(); }, 50)));
       return new Response("early") } }`));
     const t0 = performance.now();
@@ -85,7 +80,7 @@ describe("ctx.waitUntil", () => {
 
   test("waitUntil work past the wall limit is ended and reported as exceededWall", async () => {
     reports.length = 0;
-    const stub = loader.load(worker(`export default { fetch(r, env, ctx) {
+    const stub = ctx.loader.load(worker(`export default { fetch(r, env, ctx) {
       ctx.waitUntil(new Promise(() => {})); return new Response("ok") } }`, { limits: { wallMs: 100 } }));
     assert.equal(await fetchText(stub), "ok");
     for (let i = 0; i < 50 && reports.length === 0; i++) await sleep(10);
