@@ -6,13 +6,16 @@
  */
 import { installFrozenDate, installPerformance, setTimeOrigin } from "./clock.ts";
 import { installCrypto } from "./crypto.ts";
+import { installSubtle } from "./subtle.ts";
 import { installStructuredClone } from "./structured-clone.ts";
 import { clearAllTimers, installTimers } from "./timers.ts";
 import { installConsole } from "./console.ts";
+import { installWebGlobals } from "./web-globals.ts";
 import { installCloudflareWorkers } from "./cloudflare-workers.ts";
 import { dispatch, drain, hasPendingWork, setEnv, setMain } from "./dispatch.ts";
 import { Request, Response } from "./fetch-api.ts";
 import { installFetchApi } from "./fetch-api.ts";
+import { installUrl } from "./url.ts";
 import { compileWasm, disableCodeGeneration, guardWebAssembly, harden, removeSharedMemory } from "./hardening.ts";
 import { setHooks, type HostHooks } from "./hooks.ts";
 import { settle } from "./host-calls.ts";
@@ -31,11 +34,14 @@ const BLOBS_KEY = "mayfly.blobs";
 /** Installs the Web APIs and removes ambient authority. Needs no hooks, so it can run into a snapshot. */
 export function prepare(): void {
   installConsole(g);
+  installWebGlobals(g);
   installFetchApi(g);
+  installUrl(g);
   installFrozenDate(g);
   installPerformance(g);
   installTimers(g);
   installCrypto(g);
+  installSubtle(g);
   installStructuredClone(g);
   harden(g);
 }

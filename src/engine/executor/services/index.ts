@@ -9,7 +9,9 @@
 import { timers } from "./timers.ts";
 import { structuredCloneService } from "./structured-clone.ts";
 import { random } from "./random.ts";
+import { url } from "./url.ts";
 import { body } from "./body.ts";
+import { subtleService } from "./subtle.ts";
 
 export type Envelope = { ok: true; value: unknown } | { ok: false; error: { name: string; message: string } };
 
@@ -34,7 +36,9 @@ export const SERVICES: Record<string, Service> = {
   timers,
   structuredClone: structuredCloneService,
   random,
+  url,
   body,
+  subtle: subtleService,
 };
 
 /** The services of one isolate: dispatches guest calls, tracks async tasks, cancels them on demand. */
