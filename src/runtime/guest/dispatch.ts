@@ -1,5 +1,5 @@
 import type { ExecutionContext } from "./cloudflare-workers.ts";
-import { Headers, Request, Response, bodyBytes, type HeaderList } from "./fetch-api.ts";
+import { Response, bodyBytes, incomingRequest, responseHead, type HeaderList } from "./fetch-api.ts";
 import { setClock } from "./clock.ts";
 
 /**
@@ -125,10 +125,15 @@ async function dispatchFetch(inv: Extract<Invocation, { kind: "fetch" }>): Promi
   const handler = target.fetch;
   if (typeof handler !== "function") throw new TypeError("Handler does not export a fetch() function.");
   const r = inv.request;
-  const request = new Request(r.url, { method: r.method, headers: r.headers, body: r.body });
+  // As on Workers, the incoming request's headers are immutable.
+  const request = incomingRequest(r.url, r.method, r.headers, r.body);
   const result: unknown = isObject ? await handler.call(target, request, workerEnv, ctx) : await handler.call(target, request);
   if (!(result instanceof Response)) throw new TypeError("Incorrect type for Promise: the Promise did not resolve to 'Response'.");
-  const wire = { __proto__: null, status: result.status, statusText: result.statusText, headers: Headers.toList(result.headers), body: bodyBytes(result) } as WireResponse;
+  // Read from the Response's internal state; a streamed body is read whole (bodies cross buffered).
+  const head = responseHead(result);
+  if (head.isError) throw new TypeError("Return value from serve handler must not be an error response (like Response.error()).");
+  const body = await bodyBytes(result);
+  const wire = { __proto__: null, status: head.status, statusText: head.statusText, headers: head.headers, body } as WireResponse;
   return { __proto__: null, wire } as unknown as { wire: WireResponse };
 }
 
