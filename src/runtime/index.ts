@@ -18,6 +18,9 @@ export function buildRuntimeScript(): string {
     target: "es2023",
     platform: "neutral",
     minifySyntax: true,
+    minifyWhitespace: true,
+    // Bundling renames clashing classes (AbortController2, _Request); guest code sees real names.
+    keepNames: true,
     legalComments: "none",
   });
   const code = out.outputFiles[0]!.text;

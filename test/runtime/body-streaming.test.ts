@@ -39,19 +39,23 @@ async function drainCount(body: ReadableStream<Uint8Array>): Promise<number> {
 const executorRss = () => loader.engine.stats().executors.reduce((s, e) => s + e.rssBytes, 0);
 
 describe("streamed bodies (Fetch §5: request and response bodies are streams)", () => {
-  test("a 100 MB request body streams into the isolate without being buffered", async () => {
+  test("a 300 MB request body streams into the isolate without being buffered", async () => {
     const stub = loader.load(worker(`export default { async fetch(request) {
       let n = 0; const reader = request.body.getReader();
       for (;;) { const { done, value } = await reader.read(); if (done) break; n += value.byteLength; }
-      return new Response(String(n)) } }`, { limits: { cpuMs: 30_000, wallMs: 60_000 } }));
-    await (await stub.getEntrypoint().fetch("http://w/", { method: "POST", body: "warm" })).text();
+      return new Response(String(n)) } }`, { limits: { cpuMs: 30_000, wallMs: 60_000, memoryMb: 32 } }));
+    // The isolate has 32 MB: had the body been buffered inside it, the run would end with MemoryLimitError.
+    // A first 20 MB pass warms the path (stream classes, allocator arenas) before RSS is compared.
+    await (await stub.getEntrypoint().fetch("http://w/", { method: "POST", body: producer(20 * MB), duplex: "half" } as RequestInit)).text();
     const before = executorRss();
     const hostBefore = process.memoryUsage.rss();
-    const res = await stub.getEntrypoint().fetch("http://w/", { method: "POST", body: producer(100 * MB), duplex: "half" } as RequestInit);
-    assert.equal(await res.text(), String(100 * MB));
+    const res = await stub.getEntrypoint().fetch("http://w/", { method: "POST", body: producer(300 * MB), duplex: "half" } as RequestInit);
+    assert.equal(await res.text(), String(300 * MB));
+    // Garbage chunks awaiting GC account for some growth (V8 collects external memory in ~64 MB steps);
+    // a buffered body would add all 300 MB.
     const growth = (executorRss() - before) / MB;
-    assert.ok(growth < 60, `executor RSS grew ${growth.toFixed(1)} MB for a 100 MB body`);
-    assert.ok((process.memoryUsage.rss() - hostBefore) / MB < 60, "host RSS stayed below the body size");
+    assert.ok(growth < 120, `executor RSS grew ${growth.toFixed(1)} MB for a 300 MB body`);
+    assert.ok((process.memoryUsage.rss() - hostBefore) / MB < 120, "host RSS stayed well below the body size");
   });
 
   test("a 100 MB response body streams out of the isolate to the host reader", async () => {

@@ -111,3 +111,17 @@ describe("structuredClone, crypto randomness, performance", () => {
     assert.deepEqual(o.errs, ["TypeError", "QuotaExceededError"]);
   });
 });
+
+describe("unhandled rejections", () => {
+  test("are logged as Uncaught (in promise) and do not fail the run, in the handler or in waitUntil work", async () => {
+    reports.length = 0;
+    const stub = ctx.loader.load(worker(`export default { fetch(r, env, ctx) {
+      Promise.reject(new Error("first"));
+      ctx.waitUntil(new Promise((done) => setTimeout(() => { Promise.reject(new Error("later")); setTimeout(done, 5); }, 5)));
+      return new Response("fine") } }`));
+    assert.equal(await fetchText(stub), "fine");
+    for (let i = 0; i < 50 && reports.length === 0; i++) await sleep(10);
+    assert.equal(reports[0]!.outcome, "ok");
+    assert.deepEqual(reports[0]!.logs.map((l) => l.message), ["Uncaught (in promise) first", "Uncaught (in promise) later"]);
+  });
+});

@@ -98,8 +98,11 @@ export class IsolatePool {
     const settle = handle.getSync("settle", { reference: true }) as ivm.Reference<Function>;
     slot.services.deliver = (ticket, envelope) => {
       if (isolate.isDisposed) return;
-      // Delivered when the isolate is free; a disposed isolate simply drops it.
-      settle.apply(undefined, [ticket, new ivm.ExternalCopy(envelope).copyInto({ release: true }), Date.now()]).catch(() => {});
+      // Delivered when the isolate is free; a disposed isolate simply drops it. The only other way
+      // this call fails is a promise rejection the guest left unhandled while it ran: logged, as on Workers.
+      settle.apply(undefined, [ticket, new ivm.ExternalCopy(envelope).copyInto({ release: true }), Date.now()]).catch((e: Error) => {
+        if (!isolate.isDisposed) slot.log("error", `Uncaught (in promise) ${e?.message ?? String(e)}`);
+      });
     };
     this.createMs = 0.8 * this.createMs + 0.2 * (performance.now() - started);
     this.created++;

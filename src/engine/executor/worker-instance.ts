@@ -38,10 +38,11 @@ export class RunEnded extends Error {
  */
 export class WorkerInstance {
   private readonly fresh: FreshIsolate;
-  private dispatchRef!: ivm.Reference<(inv: unknown, now: number) => Promise<Outcome>>;
+  private dispatchRef!: ivm.Reference<(inv: unknown, now: number, token: number) => Promise<Outcome>>;
   /** Why the isolate was ended, when mayfly ended it; every pending call reports this. */
   endedBy: RunEnded | undefined;
   active = 0;
+  private nextToken = 1;
   lastUsed = Date.now();
   heapBytes = 0;
 
@@ -122,22 +123,22 @@ export class WorkerInstance {
     }
     const setMain = runtime.getSync("setMain", { reference: true }) as ivm.Reference<Function>;
     setMain.applySync(undefined, [main.namespace.derefInto()]);
-    this.dispatchRef = runtime.getSync("dispatch", { reference: true }) as ivm.Reference<(inv: unknown, now: number) => Promise<Outcome>>;
+    this.dispatchRef = runtime.getSync("dispatch", { reference: true }) as ivm.Reference<(inv: unknown, now: number, token: number) => Promise<Outcome>>;
   }
 
   /** Runs one invocation; never throws for guest behaviour, only reports. */
   async call(inv: Invocation): Promise<Outcome> {
     this.lastUsed = Date.now();
+    const token = this.nextToken++;
     const arg = new ivm.ExternalCopy(inv).copyInto({ release: true });
     let outcome: Outcome;
     try {
       outcome = (await this.guarded(() =>
-        this.dispatchRef.apply(undefined, [arg, Date.now()], { result: { promise: true, copy: true } }),
+        this.dispatchRef.apply(undefined, [arg, Date.now(), token], { result: { promise: true, copy: true } }),
       )) as Outcome;
     } catch (e) {
       if (e instanceof RunEnded || !this.alive) throw e;
-      // The isolate is fine; its value could not be copied (a function, a Proxy, an accessor...).
-      throw new RunEnded("clone", `The worker's result could not be cloned out of the isolate: ${(e as Error)?.message ?? e}`);
+      outcome = await this.recoverOutcome(token, e);
     }
     if (this.fresh.slot.breach) this.fresh.slot.onBreach();
     if (this.endedBy) throw this.endedBy;
@@ -150,6 +151,32 @@ export class WorkerInstance {
     return outcome;
   }
 
+  /**
+   * The dispatch call was rejected although the isolate lives: either guest code left a promise
+   * rejection unhandled (isolated-vm then rejects whatever call is running), which is logged as
+   * Workers do and the outcome fetched again; or the result cannot be copied out, which fails the
+   * same way every time and is reported as a DataCloneError.
+   */
+  private async recoverOutcome(token: number, first: unknown): Promise<Outcome> {
+    const awaitOutcome = this.fresh.runtime.getSync("awaitOutcome", { reference: true }) as ivm.Reference<(t: number) => Promise<Outcome>>;
+    const uncaught = (e: unknown) => this.fresh.slot.log("error", `Uncaught (in promise) ${(e as Error)?.message ?? String(e)}`);
+    let last = first;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        const outcome = (await this.guarded(() => awaitOutcome.apply(undefined, [token], { result: { promise: true, copy: true } }))) as Outcome;
+        uncaught(last);
+        return outcome;
+      } catch (e) {
+        if (e instanceof RunEnded || !this.alive) throw e;
+        // The same failure again: the result itself cannot be copied.
+        if (((e as Error)?.message ?? String(e)) === ((last as Error)?.message ?? String(last))) break;
+        uncaught(last);
+        last = e;
+      }
+    }
+    throw new RunEnded("clone", `The worker's result could not be cloned out of the isolate: ${(last as Error)?.message ?? last}`);
+  }
+
   /** Whether ctx.waitUntil work is still pending after the response. */
   hasPendingWork(): boolean {
     if (!this.alive) return false;
@@ -159,7 +186,16 @@ export class WorkerInstance {
   /** Waits for the pending waitUntil work (bounded by the watchdog's limits). */
   async drain(): Promise<void> {
     const drain = this.fresh.runtime.getSync("drain", { reference: true }) as ivm.Reference<() => Promise<void>>;
-    await this.guarded(() => drain.apply(undefined, [], { result: { promise: true } }));
+    // An unhandled rejection in the waitUntil work rejects this call (see recoverOutcome): log it, wait on.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.guarded(() => drain.apply(undefined, [], { result: { promise: true } }));
+        break;
+      } catch (e) {
+        if (e instanceof RunEnded || !this.alive || attempt >= 100) throw e;
+        this.fresh.slot.log("error", `Uncaught (in promise) ${(e as Error)?.message ?? String(e)}`);
+      }
+    }
     if (this.endedBy) throw this.endedBy;
   }
 

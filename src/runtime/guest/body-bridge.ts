@@ -4,12 +4,12 @@
  * when the guest reads, a response chunk is sent when the host reader has room.
  */
 import { callHost, startHostTask } from "./host-calls.ts";
-
-type Streams = { ReadableStream: typeof ReadableStream };
+import { streams } from "./streams.ts";
 
 /** The request body of the call `key`, as a ReadableStream of bytes. */
 export function incomingBody(key: number): ReadableStream<Uint8Array> {
-  const { ReadableStream: RS } = globalThis as unknown as Streams;
+  // The runtime's own class, not the global, which guest code may have replaced.
+  const RS = streams().ReadableStream as unknown as typeof ReadableStream;
   return new RS<Uint8Array>({
     async pull(controller) {
       const chunk = await startHostTask<Uint8Array | null>("body", "read", key).promise;

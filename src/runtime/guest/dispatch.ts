@@ -1,5 +1,6 @@
 import type { ExecutionContext } from "./cloudflare-workers.ts";
-import { Response, bodyBytes, incomingRequest, responseHead, type HeaderList } from "./fetch-api.ts";
+import { Response, bodyBytes, incomingRequest, responseHead, takeBodySource, type HeaderList } from "./fetch-api.ts";
+import { incomingBody, sendBody } from "./body-bridge.ts";
 import { setClock } from "./clock.ts";
 
 /**
@@ -30,7 +31,29 @@ export function setMain(ns: Record<string, unknown>): void {
   mainNamespace = ns;
 }
 
-export async function dispatch(inv: Invocation, now: number): Promise<Outcome> {
+/**
+ * Recent outcomes by call token. isolated-vm rejects the executor's call when guest code leaves a
+ * promise rejection unhandled, even though the dispatch itself completed; the executor then fetches
+ * the outcome here (awaitOutcome). Bounded: only the most recent calls are kept.
+ */
+const outcomes = new Map<number, Promise<Outcome>>();
+const KEPT_OUTCOMES = 256;
+
+export function dispatch(inv: Invocation, now: number, token: number): Promise<Outcome> {
+  const outcome = run(inv, now);
+  outcomes.set(token, outcome);
+  if (outcomes.size > KEPT_OUTCOMES) outcomes.delete(outcomes.keys().next().value!);
+  return outcome;
+}
+
+/** The outcome of call `token`, or a runtime error outcome if it is no longer known. */
+export function awaitOutcome(token: number): Promise<Outcome> {
+  const outcome = outcomes.get(token);
+  outcomes.delete(token);
+  return outcome ?? Promise.resolve({ __proto__: null, ok: false, error: { name: "Error", message: "The call's outcome was lost." } } as Outcome);
+}
+
+async function run(inv: Invocation, now: number): Promise<Outcome> {
   setClock(now);
   try {
     // Replies have a null prototype: a guest that defines Object.prototype.then must not be able to
@@ -125,15 +148,27 @@ async function dispatchFetch(inv: Extract<Invocation, { kind: "fetch" }>): Promi
   const handler = target.fetch;
   if (typeof handler !== "function") throw new TypeError("Handler does not export a fetch() function.");
   const r = inv.request;
+  // A large or unsized request body arrives as a stream, pulled from the host as the guest reads it.
+  const body = r.streamed && inv.stream !== undefined ? incomingBody(inv.stream) : r.body;
   // As on Workers, the incoming request's headers are immutable.
-  const request = incomingRequest(r.url, r.method, r.headers, r.body);
+  const request = incomingRequest(r.url, r.method, r.headers, body);
   const result: unknown = isObject ? await handler.call(target, request, workerEnv, ctx) : await handler.call(target, request);
   if (!(result instanceof Response)) throw new TypeError("Incorrect type for Promise: the Promise did not resolve to 'Response'.");
-  // Read from the Response's internal state; a streamed body is read whole (bodies cross buffered).
+  // Read from the Response's internal state, so a guest cannot fake what crosses.
   const head = responseHead(result);
   if (head.isError) throw new TypeError("Return value from serve handler must not be an error response (like Response.error()).");
-  const body = await bodyBytes(result);
-  const wire = { __proto__: null, status: head.status, statusText: head.statusText, headers: head.headers, body } as WireResponse;
+  const source = takeBodySource(result);
+  const wire = { __proto__: null, status: head.status, statusText: head.statusText, headers: head.headers, body: null } as WireResponse;
+  if (source instanceof Uint8Array) {
+    // Buffered bytes cross in the reply itself.
+    wire.body = source.byteOffset === 0 && source.byteLength === source.buffer.byteLength ? source : source.slice();
+  } else if (source !== null && inv.stream !== undefined) {
+    // A stream flows out a chunk at a time; the run stays alive until it has been sent.
+    wire.streamed = true;
+    keepAlive(sendBody(source, inv.stream));
+  } else if (source !== null) {
+    wire.body = await bodyBytes(result);
+  }
   return { __proto__: null, wire } as unknown as { wire: WireResponse };
 }
 

@@ -12,7 +12,7 @@ import { clearAllTimers, installTimers } from "./timers.ts";
 import { installConsole } from "./console.ts";
 import { installWebGlobals } from "./web-globals.ts";
 import { installCloudflareWorkers } from "./cloudflare-workers.ts";
-import { dispatch, drain, hasPendingWork, setEnv, setMain } from "./dispatch.ts";
+import { awaitOutcome, dispatch, drain, hasPendingWork, setEnv, setMain } from "./dispatch.ts";
 import { Request, Response } from "./fetch-api.ts";
 import { installFetchApi } from "./fetch-api.ts";
 import { installUrl } from "./url.ts";
@@ -64,8 +64,8 @@ export function bind(log: HostHooks["log"], reserve: HostHooks["reserve"], call:
  */
 export function warmUp(): void {
   setMain({ default: { fetch: async (r: Request) => Response.json({ url: r.url, body: await r.text() }, { headers: { "x-warm": "1" } }) } });
-  void dispatch({ kind: "fetch", entrypoint: null, props: undefined, request: { url: "http://warm.up/", method: "POST", headers: [["content-type", "text/plain"]], body: new Uint8Array([104, 105]) } }, 0);
-  void dispatch({ kind: "rpc", entrypoint: null, props: undefined, method: "missing", args: [] }, 0);
+  void dispatch({ kind: "fetch", entrypoint: null, props: undefined, request: { url: "http://warm.up/", method: "POST", headers: [["content-type", "text/plain"]], body: new Uint8Array([104, 105]) } }, 0, 0).then(() => awaitOutcome(0));
+  void dispatch({ kind: "rpc", entrypoint: null, props: undefined, method: "missing", args: [] }, 0, -1).then(() => awaitOutcome(-1));
   setMain({});
 }
 
@@ -85,6 +85,7 @@ const handle = {
   },
   setMain,
   dispatch,
+  awaitOutcome,
   settle,
   hasPendingWork,
   drain,
