@@ -2,7 +2,8 @@
  * Executor process entry. Runs with --no-node-snapshot (isolated-vm requires it). Isolates live only
  * here: a guest that aborts V8 takes down this process, never the host.
  */
-import { buildRuntimeScript } from "../../runtime/index.ts";
+import { buildRuntime } from "../../runtime/index.ts";
+import { setRuntimeModules } from "./services/runtime-modules.ts";
 import type { ExecutorToHost, HostToExecutor, WorkerSpec } from "../protocol.ts";
 import type { Invocation } from "../../runtime/index.ts";
 import { IsolatePool } from "./isolate-pool.ts";
@@ -23,7 +24,9 @@ export interface ExecutorConfig {
 
 // The supervisor passes the configuration as the first argument; nothing is read from the environment.
 const config = JSON.parse(process.argv[2] ?? "{}") as ExecutorConfig;
-const { image, fallbackReason } = await selectRuntimeImage(buildRuntimeScript(), config.snapshot);
+const runtime = buildRuntime();
+setRuntimeModules(runtime.lazyModules);
+const { image, fallbackReason } = await selectRuntimeImage(runtime.script, config.snapshot);
 if (fallbackReason && config.snapshot) process.stderr.write(`mayfly executor: evaluating the runtime per isolate (${fallbackReason})\n`);
 const pool = new IsolatePool(image, config.poolSize, config.defaultMemoryMb);
 const watchdog = new Watchdog(config.watchdogIntervalMs);

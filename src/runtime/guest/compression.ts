@@ -12,13 +12,13 @@ import type * as Codecs from "./fflate.ts";
 import { defineGlobals } from "./install.ts";
 import { newTransform, viewBytes } from "./streams.ts";
 
-declare const require: (id: string) => unknown;
+import { loadModule } from "./lazy-modules.ts";
 
 let codecs: typeof Codecs | undefined;
 
-/** fflate's codecs, evaluated on first use (the `.js` path resolves to fflate.ts in src and fflate.js in dist). */
+/** fflate's codecs, loaded on first use (a lazy module, see lazy-modules.ts). */
 function fflate(): typeof Codecs {
-  return (codecs ??= require("./fflate.js") as typeof Codecs);
+  return (codecs ??= loadModule<typeof Codecs>("fflate"));
 }
 
 type Format = "gzip" | "deflate" | "deflate-raw";

@@ -13,7 +13,7 @@ import { DOMException } from "./dom-exception.ts";
 import { defineGlobals } from "./install.ts";
 import { utf8Encode } from "./utf8.ts";
 
-declare const require: (id: string) => unknown;
+import { loadModule } from "./lazy-modules.ts";
 
 export interface StreamClasses {
   ReadableStream: typeof globalThis.ReadableStream;
@@ -58,8 +58,7 @@ function loadPolyfill(): StreamClasses {
   const swap = saved?.value !== DOMException;
   if (swap) Reflect.defineProperty(g, "DOMException", { value: DOMException, writable: true, configurable: true });
   try {
-    // The `.js` path resolves to web-streams.ts in src and to web-streams.js in dist.
-    const mod = require("./web-streams.js") as typeof Ponyfill;
+    const mod = loadModule<typeof Ponyfill>("web-streams");
     const out = {} as Record<string, unknown>;
     for (const name of STREAM_GLOBALS) out[name] = (mod as unknown as Record<string, unknown>)[name];
     return out as unknown as StreamClasses;

@@ -8,6 +8,7 @@
  * urlpattern-polyfill package, which works on top of this URL (it reads the global `URL` when called).
  */
 import { callHost } from "./host-calls.ts";
+import { loadModule } from "./lazy-modules.ts";
 import { utf8Decode, utf8Encode } from "./utf8.ts";
 
 interface UrlRecord {
@@ -541,12 +542,11 @@ Object.defineProperty(ParamsIterator.prototype, "next", { enumerable: true });
 Object.defineProperty(ParamsIterator.prototype, Symbol.toStringTag, { value: "URLSearchParams Iterator", configurable: true });
 
 /**
- * Loads urlpattern-polyfill (~27 kB of source, 1 class and ~100 functions). `require` is resolved by
- * esbuild when the runtime is bundled: the package's CommonJS build becomes a lazily run module, so
- * its code only runs (and its objects only exist) in isolates that use URLPattern.
+ * Loads urlpattern-polyfill (~27 kB of source) as a lazy module (see lazy-modules.ts): its code only
+ * exists, and runs, in isolates that use URLPattern.
  */
 function loadURLPattern(): unknown {
-  return (require("urlpattern-polyfill/urlpattern") as { URLPattern: unknown }).URLPattern;
+  return loadModule<{ URLPattern: unknown }>("urlpattern").URLPattern;
 }
 
 /**

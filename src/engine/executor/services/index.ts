@@ -11,6 +11,7 @@ import { structuredCloneService } from "./structured-clone.ts";
 import { random } from "./random.ts";
 import { url } from "./url.ts";
 import { body } from "./body.ts";
+import { runtimeModules } from "./runtime-modules.ts";
 import { subtleService } from "./subtle.ts";
 
 export type Envelope = { ok: true; value: unknown } | { ok: false; error: { name: string; message: string } };
@@ -38,6 +39,7 @@ export const SERVICES: Record<string, Service> = {
   random,
   url,
   body,
+  runtime: runtimeModules,
   subtle: subtleService,
 };
 
