@@ -125,3 +125,18 @@ describe("unhandled rejections", () => {
     assert.deepEqual(reports[0]!.logs.map((l) => l.message), ["Uncaught (in promise) first", "Uncaught (in promise) later"]);
   });
 });
+
+describe("timer quota", () => {
+  test("more than 10,000 pending timers are refused, without harm to the executor", async () => {
+    const out = await json(`
+      const ids = [];
+      let error = null;
+      try { for (let i = 0; i < 10_050; i++) ids.push(setTimeout(() => {}, 60_000)); } catch (e) { error = e.name + ": " + e.message; }
+      const pending = ids.length;
+      ids.slice(0, 100).forEach(clearTimeout);
+      const again = await new Promise((r) => setTimeout(() => r("fired"), 5));
+      return Response.json({ pending, error, again })`, { limits: { cpuMs: 5000 } });
+    assert.deepEqual(out, { pending: 10_000, error: "RangeError: Too many pending timers (at most 10000).", again: "fired" });
+    assert.equal(await fetchText(ctx.loader.load(worker(`export default { fetch() { return new Response("fine") } }`))), "fine");
+  });
+});

@@ -14,6 +14,9 @@ interface Timer {
 const active = new Map<number, Timer>();
 let nextId = 1;
 
+/** As in the executor's timer service (which enforces it too): pending timers per isolate. */
+const MAX_PENDING_TIMERS = 10_000;
+
 function schedule(id: number, callback: (...args: unknown[]) => void, ms: number, args: unknown[], repeat: boolean): void {
   const { ticket, promise } = startHostTask<void>("timers", "sleep", ms);
   active.set(id, { ticket, repeat });
@@ -44,8 +47,13 @@ function delay(ms: unknown): number {
   return Number.isFinite(n) && n > 0 ? n : 0;
 }
 
+function checkQuota(): void {
+  if (active.size >= MAX_PENDING_TIMERS) throw new RangeError(`Too many pending timers (at most ${MAX_PENDING_TIMERS}).`);
+}
+
 export function setTimeout(callback: unknown, ms?: unknown, ...args: unknown[]): number {
   checkCallback(callback);
+  checkQuota();
   const id = nextId++;
   schedule(id, callback, delay(ms), args, false);
   return id;
@@ -53,6 +61,7 @@ export function setTimeout(callback: unknown, ms?: unknown, ...args: unknown[]):
 
 export function setInterval(callback: unknown, ms?: unknown, ...args: unknown[]): number {
   checkCallback(callback);
+  checkQuota();
   const id = nextId++;
   schedule(id, callback, delay(ms), args, true);
   return id;
