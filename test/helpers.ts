@@ -24,3 +24,13 @@ export function useLoader(options: WorkerLoaderOptions = {}): { loader: WorkerLo
   after(() => ctx.loader.close());
   return ctx;
 }
+
+/** A worker's response body as JSON, or an error that shows what came back instead. */
+export async function responseJson(res: Response): Promise<any> {
+  const text = await res.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error(`not JSON (status ${res.status}): ${text}`);
+  }
+}

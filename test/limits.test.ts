@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  CpuTimeLimitError, MemoryLimitError, OutputLimitError, WallTimeLimitError, WorkerLoader, type RunReport,
+  CpuTimeLimitError, MemoryLimitError, OutputLimitError, WallTimeLimitError, WorkerLoader,
 } from "../src/index.ts";
 import { fetchText, useLoader, worker } from "./helpers.ts";
 

@@ -2,31 +2,21 @@
  * Blob and File (W3C File API §3, §4) and FormData (XHR Standard §4) inside the isolate, driven
  * through the public API: each worker answers with JSON that the host checks.
  */
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { WorkerLoader } from "../../src/index.ts";
-import { worker } from "../helpers.ts";
 
-let loader: WorkerLoader;
-before(async () => {
-  loader = new WorkerLoader({ executors: 1 });
-  await loader.ready();
-});
-after(() => loader.close());
+import { responseJson, useLoader, worker } from "../helpers.ts";
+
+const ctx = useLoader({ executors: 1 });
 
 const PRELUDE = `
 const caught = async (f) => { try { await f(); return "no error"; } catch (e) { return e.name; } };
 `;
 
 async function json(body: string): Promise<any> {
-  const stub = loader.load(worker(`${PRELUDE} export default { async fetch(request, env, ctx) { ${body} } }`));
+  const stub = ctx.loader.load(worker(`${PRELUDE} export default { async fetch(request, env, ctx) { ${body} } }`));
   const res = await stub.getEntrypoint().fetch("http://w/");
-  const text = await res.text();
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new Error(`not JSON (status ${res.status}): ${text}`);
-  }
+  return responseJson(res);
 }
 
 describe("Blob (File API §3)", () => {

@@ -1,15 +1,10 @@
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { OutputLimitError, WallTimeLimitError, WorkerLoader } from "../../src/index.ts";
-import { worker } from "../helpers.ts";
+import { OutputLimitError, WallTimeLimitError } from "../../src/index.ts";
+import { useLoader, worker } from "../helpers.ts";
 
 /** Bodies stream across host → executor → isolate and back: 100 MB never sits whole anywhere. */
-let loader: WorkerLoader;
-before(async () => {
-  loader = new WorkerLoader({ executors: 1 });
-  await loader.ready();
-});
-after(() => loader.close());
+const ctx = useLoader({ executors: 1 });
 
 const MB = 1024 * 1024;
 const CHUNK = 64 * 1024;
@@ -36,11 +31,11 @@ async function drainCount(body: ReadableStream<Uint8Array>): Promise<number> {
   }
 }
 
-const executorRss = () => loader.engine.stats().executors.reduce((s, e) => s + e.rssBytes, 0);
+const executorRss = () => ctx.loader.engine.stats().executors.reduce((s, e) => s + e.rssBytes, 0);
 
 describe("streamed bodies (Fetch §5: request and response bodies are streams)", () => {
   test("a 300 MB request body streams into the isolate without being buffered", async () => {
-    const stub = loader.load(worker(`export default { async fetch(request) {
+    const stub = ctx.loader.load(worker(`export default { async fetch(request) {
       let n = 0; const reader = request.body.getReader();
       for (;;) { const { done, value } = await reader.read(); if (done) break; n += value.byteLength; }
       return new Response(String(n)) } }`, { limits: { cpuMs: 30_000, wallMs: 60_000, memoryMb: 32 } }));
@@ -59,7 +54,7 @@ describe("streamed bodies (Fetch §5: request and response bodies are streams)",
   });
 
   test("a 100 MB response body streams out of the isolate to the host reader", async () => {
-    const stub = loader.load(worker(`export default { fetch() {
+    const stub = ctx.loader.load(worker(`export default { fetch() {
       let sent = 0; const total = ${100 * MB};
       return new Response(new ReadableStream({ pull(c) {
         if (sent >= total) return c.close();
@@ -72,14 +67,14 @@ describe("streamed bodies (Fetch §5: request and response bodies are streams)",
   });
 
   test("a streamed response past outputBytes fails the host's read with OutputLimitError", async () => {
-    const stub = loader.load(worker(`export default { fetch() {
+    const stub = ctx.loader.load(worker(`export default { fetch() {
       return new Response(new ReadableStream({ pull(c) { c.enqueue(new Uint8Array(${CHUNK})) } })) } }`, { limits: { outputBytes: 1 * MB } }));
     const res = await stub.getEntrypoint().fetch("http://w/");
     await assert.rejects(drainCount(res.body!), OutputLimitError);
   });
 
   test("a guest stream that errors midway errors the host's read with the guest's error", async () => {
-    const stub = loader.load(worker(`export default { fetch() {
+    const stub = ctx.loader.load(worker(`export default { fetch() {
       let n = 0;
       return new Response(new ReadableStream({ pull(c) { if (++n > 3) c.error(new RangeError("broken stream")); else c.enqueue(new Uint8Array(10)) } })) } }`));
     const res = await stub.getEntrypoint().fetch("http://w/");
@@ -87,14 +82,14 @@ describe("streamed bodies (Fetch §5: request and response bodies are streams)",
   });
 
   test("a response body that never ends is cut by the wall limit", async () => {
-    const stub = loader.load(worker(`export default { fetch() {
+    const stub = ctx.loader.load(worker(`export default { fetch() {
       return new Response(new ReadableStream({ start(c) { c.enqueue(new Uint8Array(5)) }, pull() { return new Promise(() => {}) } })) } }`, { limits: { wallMs: 200 } }));
     const res = await stub.getEntrypoint().fetch("http://w/");
     await assert.rejects(drainCount(res.body!), WallTimeLimitError);
   });
 
   test("the host cancelling its read ends the guest's stream; the worker keeps serving", async () => {
-    const stub = loader.load(worker(`let cancelled = 0; export default { fetch(r) {
+    const stub = ctx.loader.load(worker(`let cancelled = 0; export default { fetch(r) {
       if (r.url.endsWith("/status")) return new Response(String(cancelled));
       return new Response(new ReadableStream({ pull(c) { c.enqueue(new Uint8Array(1000)) }, cancel() { cancelled++ } })) } }`));
     const res = await stub.getEntrypoint().fetch("http://w/");

@@ -4,20 +4,15 @@
  * an algorithm", then the algorithm sections by name). Each test runs the crypto in a worker's fetch
  * handler and checks its JSON answer here, against known-answer vectors or Node's own crypto.
  */
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createCipheriv, createHash, createHmac, generateKeyPairSync, sign as nodeSign, verify as nodeVerify, webcrypto } from "node:crypto";
-import { WorkerLoader } from "../../src/index.ts";
+
 import { MAX_INFLIGHT_BYTES, subtleService } from "../../src/engine/executor/services/subtle.ts";
 import type { ServiceState } from "../../src/engine/executor/services/index.ts";
-import { fetchText, worker } from "../helpers.ts";
+import { fetchText, useLoader, worker } from "../helpers.ts";
 
-let loader: WorkerLoader;
-before(async () => {
-  loader = new WorkerLoader({ executors: 1 });
-  await loader.ready();
-});
-after(() => loader.close());
+const ctx = useLoader({ executors: 1 });
 
 /** Helpers every test worker has: hex in and out, ASCII bytes, and the name of what a promise rejects with. */
 const PRELUDE = `
@@ -33,7 +28,7 @@ function source(body: string): string {
 }
 
 async function run(body: string): Promise<any> {
-  const stub = loader.load(worker(source(body)));
+  const stub = ctx.loader.load(worker(source(body)));
   const text = await fetchText(stub);
   try {
     return JSON.parse(text);
@@ -520,8 +515,8 @@ describe("CryptoKey handles cannot be forged or carried (§13 CryptoKey)", () =>
         key ??= await subtle.importKey("raw", ascii("${secret}"), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
         return Response.json(hex(await subtle.sign("HMAC", key, ascii("same data"))));
       } }`);
-    const a = loader.load(make("secret-a"));
-    const b = loader.load(make("secret-b"));
+    const a = ctx.loader.load(make("secret-a"));
+    const b = ctx.loader.load(make("secret-b"));
     const mac = (s: string) => createHmac("sha256", s).update("same data").digest("hex");
     for (let i = 0; i < 2; i++) {
       assert.equal(JSON.parse(await fetchText(a)), mac("secret-a"));

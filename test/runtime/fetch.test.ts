@@ -3,17 +3,12 @@
  * §5.3 Body mixin), Request (§5.4) and Response (§5.5), driven through the public API: each worker
  * answers with JSON (or a body) that the host checks.
  */
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { WorkerLoader } from "../../src/index.ts";
-import { worker } from "../helpers.ts";
 
-let loader: WorkerLoader;
-before(async () => {
-  loader = new WorkerLoader({ executors: 1 });
-  await loader.ready();
-});
-after(() => loader.close());
+import { responseJson, useLoader, worker } from "../helpers.ts";
+
+const ctx = useLoader({ executors: 1 });
 
 /** Guest helpers: `caught(f)` is the name of what f throws (or rejects with), else "no error". */
 const PRELUDE = `
@@ -23,18 +18,13 @@ const message = async (f) => { try { await f(); return "no error"; } catch (e) {
 
 /** Runs `body` as a fetch handler (request, env, ctx in scope) and returns the host's Response. */
 async function respond(body: string, init?: RequestInit, url = "http://w/"): Promise<Response> {
-  const stub = loader.load(worker(`${PRELUDE} export default { async fetch(request, env, ctx) { ${body} } }`));
+  const stub = ctx.loader.load(worker(`${PRELUDE} export default { async fetch(request, env, ctx) { ${body} } }`));
   return stub.getEntrypoint().fetch(url, init);
 }
 
 async function json(body: string, init?: RequestInit, url?: string): Promise<any> {
   const res = await respond(body, init, url);
-  const text = await res.text();
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new Error(`not JSON (status ${res.status}): ${text}`);
-  }
+  return responseJson(res);
 }
 
 describe("Headers (Fetch §5.1)", () => {
@@ -405,7 +395,7 @@ describe("Body mixin (Fetch §5.3)", () => {
   });
 
   test("a Blob, DataView or stream body crosses to the host intact", async () => {
-    const stub = loader.load(worker(`export default { fetch(request) {
+    const stub = ctx.loader.load(worker(`export default { fetch(request) {
       if (request.url.endsWith("/blob")) return new Response(new Blob(["bl", new Uint8Array([111, 98])], { type: "x/y" }));
       if (request.url.endsWith("/dv")) { const b = new Uint8Array([0, 100, 118, 0]); return new Response(new DataView(b.buffer, 1, 2)); }
       return new Response(new ReadableStream({ start(c) { c.enqueue(new Uint8Array([115, 116])); c.enqueue(new Uint8Array([114, 101, 97, 109])); c.close(); } })); } }`));
@@ -419,7 +409,7 @@ describe("Body mixin (Fetch §5.3)", () => {
 
 describe("the issue's 'done when' scenario", () => {
   test("a worker reads a JSON request body and streams its response through an upper-casing TransformStream", async () => {
-    const stub = loader.load(worker(`export default {
+    const stub = ctx.loader.load(worker(`export default {
       async fetch(request) {
         const { name, items } = await request.json();
         const upper = new TransformStream({

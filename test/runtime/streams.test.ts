@@ -4,18 +4,13 @@
  * Standard's TextEncoderStream/TextDecoderStream, and the Compression Streams Standard
  * (CompressionStream §5, DecompressionStream §6), cross-checked against node:zlib.
  */
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { deflateRawSync, deflateSync, gunzipSync, gzipSync, inflateRawSync, inflateSync } from "node:zlib";
-import { WorkerLoader } from "../../src/index.ts";
-import { worker } from "../helpers.ts";
 
-let loader: WorkerLoader;
-before(async () => {
-  loader = new WorkerLoader({ executors: 1 });
-  await loader.ready();
-});
-after(() => loader.close());
+import { responseJson, useLoader, worker } from "../helpers.ts";
+
+const ctx = useLoader({ executors: 1 });
 
 const PRELUDE = `
 const caught = async (f) => { try { await f(); return "no error"; } catch (e) { return e && typeof e.name === "string" ? e.name : String(e); } };
@@ -24,18 +19,13 @@ const tick = () => new Promise((r) => setTimeout(r, 0));
 `;
 
 async function respond(body: string, init?: RequestInit): Promise<Response> {
-  const stub = loader.load(worker(`${PRELUDE} export default { async fetch(request, env, ctx) { ${body} } }`));
+  const stub = ctx.loader.load(worker(`${PRELUDE} export default { async fetch(request, env, ctx) { ${body} } }`));
   return stub.getEntrypoint().fetch("http://w/", init);
 }
 
 async function json(body: string, init?: RequestInit): Promise<any> {
   const res = await respond(body, init);
-  const text = await res.text();
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new Error(`not JSON (status ${res.status}): ${text}`);
-  }
+  return responseJson(res);
 }
 
 describe("globals", () => {

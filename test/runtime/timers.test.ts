@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { WallTimeLimitError, WorkerLoader, type RunReport } from "../../src/index.ts";
+import { WallTimeLimitError } from "../../src/index.ts";
 import { fetchText, useLoader, worker } from "../helpers.ts";
 
 const ctx = useLoader({ executors: 1 });

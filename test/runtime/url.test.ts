@@ -4,21 +4,16 @@
  * around it: the urlencoded parser and serializer, URLSearchParams' operations, the link between a URL
  * and its searchParams, the static methods, errors, and the globals' shape.
  */
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { WorkerLoader } from "../../src/index.ts";
-import { fetchText, worker } from "../helpers.ts";
 
-let loader: WorkerLoader;
-before(async () => {
-  loader = new WorkerLoader({ executors: 1 });
-  await loader.ready();
-});
-after(() => loader.close());
+import { fetchText, useLoader, worker } from "../helpers.ts";
+
+const ctx = useLoader({ executors: 1 });
 
 /** Runs `body` as a fetch handler and returns the JSON of what it returns. */
 async function run(body: string): Promise<unknown> {
-  const stub = loader.load(worker(`
+  const stub = ctx.loader.load(worker(`
     const attempt = (f) => { try { return f() } catch (e) { return (e instanceof TypeError ? "TypeError" : "not a TypeError") + ": " + e.message } };
     export default { async fetch(request) { return Response.json((() => { ${body} })()) } }`));
   return JSON.parse(await fetchText(stub));
