@@ -5,56 +5,17 @@
  */
 import { DECODE_ERROR, decodeUtf8Chunk, encodeInto, newDecoderState, utf8Encode, type Utf8DecoderState } from "./utf8.ts";
 import { requireArgs, toDictionary } from "./events.ts";
+import { typedArrayName, viewBytes } from "./buffer-source.ts";
 
 /** Encoding §4.2 "get an encoding": the labels of UTF-8 (the "Encodings" table). */
 const UTF8_LABELS = new Set(["unicode-1-1-utf-8", "unicode11utf8", "unicode20utf8", "utf-8", "utf8", "x-unicode20utf8"]);
 
-/** Captured before guest code runs, so a guest cannot redirect our buffer handling. */
-const isView = ArrayBuffer.isView;
-const arrayBufferByteLength = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, "byteLength")!.get!;
-const viewBuffer = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, "buffer")!.get!;
-const viewByteOffset = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, "byteOffset")!.get!;
-const viewByteLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, "byteLength")!.get!;
-const dataViewBuffer = Object.getOwnPropertyDescriptor(DataView.prototype, "buffer")!.get!;
-const dataViewByteOffset = Object.getOwnPropertyDescriptor(DataView.prototype, "byteOffset")!.get!;
-const dataViewByteLength = Object.getOwnPropertyDescriptor(DataView.prototype, "byteLength")!.get!;
-const uint8ArrayTag = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, Symbol.toStringTag)!.get!;
-
-function isArrayBuffer(v: unknown): v is ArrayBuffer {
-  try {
-    arrayBufferByteLength.call(v);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Web IDL AllowSharedBufferSource (an ArrayBuffer or any ArrayBufferView) as a Uint8Array over the same bytes. */
 function bufferSourceBytes(input: unknown, what: string): Uint8Array {
-  if (isView(input)) {
-    // A typed array has a [Symbol.toStringTag] (from %TypedArray%.prototype); a DataView does not.
-    // A view on a detached buffer has length 0: "get a copy of the bytes" gives an empty sequence.
-    return uint8ArrayTag.call(input) !== undefined ? typedArrayBytes(input as Uint8Array) : dataViewBytes(input as DataView);
-  }
-  if (isArrayBuffer(input)) return arrayBufferByteLength.call(input) === 0 ? new Uint8Array(0) : new Uint8Array(input);
+  const bytes = viewBytes(input);
+  if (bytes) return bytes;
   if (typeof SharedArrayBuffer === "function" && input instanceof SharedArrayBuffer) return new Uint8Array(input);
   throw new TypeError(`${what}: The provided value is not of type '(ArrayBuffer or ArrayBufferView)'.`);
-}
-
-/** A fresh Uint8Array over a typed array's bytes, read through the intrinsic getters (not the guest's). */
-function typedArrayBytes(view: ArrayBufferView): Uint8Array {
-  const length = viewByteLength.call(view) as number;
-  return length === 0 ? new Uint8Array(0) : new Uint8Array(viewBuffer.call(view) as ArrayBuffer, viewByteOffset.call(view) as number, length);
-}
-
-function dataViewBytes(view: DataView): Uint8Array {
-  let length: number;
-  try {
-    length = dataViewByteLength.call(view) as number;
-  } catch {
-    return new Uint8Array(0); // DataView's byteLength throws once its buffer is detached
-  }
-  return length === 0 ? new Uint8Array(0) : new Uint8Array(dataViewBuffer.call(view) as ArrayBuffer, dataViewByteOffset.call(view) as number, length);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -143,11 +104,11 @@ export class TextEncoder {
   encodeInto(source: string, destination: Uint8Array): { read: number; written: number } {
     requireArgs(arguments.length, 2, "'encodeInto' on 'TextEncoder'");
     const s = `${source as unknown as string}`;
-    if (!isView(destination) || uint8ArrayTag.call(destination) !== "Uint8Array") {
+    if (typedArrayName(destination) !== "Uint8Array") {
       throw new TypeError("Failed to execute 'encodeInto' on 'TextEncoder': parameter 2 is not of type 'Uint8Array'.");
     }
     // A view of our own over the destination's bytes: its length is the real one, whatever the guest defined.
-    return encodeInto(s, typedArrayBytes(destination), 0);
+    return encodeInto(s, viewBytes(destination)!, 0);
   }
 }
 

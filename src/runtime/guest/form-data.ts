@@ -9,6 +9,7 @@ import { Blob, File, blobBytes, fileFromBytes } from "./blob.ts";
 import { getRandomValues } from "./crypto.ts";
 import { defineGlobals } from "./install.ts";
 import { concatBytes } from "./streams.ts";
+import { percentDecode, parseUrlencoded as parseUrlencodedString } from "./url.ts";
 import { utf8Decode, utf8Encode } from "./utf8.ts";
 
 export type FormDataEntryValue = string | File;
@@ -243,59 +244,13 @@ export function parseMimeType(input: string): MimeType | null {
 // ---------------------------------------------------------------------------------------------------
 // Parsing bodies for formData()
 
-/** application/x-www-form-urlencoded parsing (URL Standard §5.1), through the global URLSearchParams when present. */
+/**
+ * application/x-www-form-urlencoded parsing (URL Standard §5.1), by url.ts's parser (never the global
+ * URLSearchParams, which guest code may replace). Decoding the bytes first is equivalent: invalid
+ * UTF-8 becomes U+FFFD either way.
+ */
 export function parseUrlencoded(bytes: Uint8Array): Entry[] {
-  const USP = (globalThis as { URLSearchParams?: new (init: string) => Iterable<[string, string]> }).URLSearchParams;
-  if (typeof USP === "function") return [...new USP(utf8Decode(bytes))];
-  const out: Entry[] = [];
-  for (const sequence of splitBytes(bytes, 0x26)) {
-    if (sequence.length === 0) continue;
-    const eq = sequence.indexOf(0x3d);
-    const name = eq < 0 ? sequence : sequence.subarray(0, eq);
-    const value = eq < 0 ? new Uint8Array(0) : sequence.subarray(eq + 1);
-    out.push([utf8Decode(percentDecode(name)), utf8Decode(percentDecode(value))]);
-  }
-  return out;
-}
-
-function splitBytes(bytes: Uint8Array, sep: number): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  let start = 0;
-  for (let i = 0; i <= bytes.length; i++) {
-    if (i === bytes.length || bytes[i] === sep) {
-      out.push(bytes.subarray(start, i));
-      start = i + 1;
-    }
-  }
-  return out;
-}
-
-function hexValue(b: number | undefined): number {
-  if (b === undefined) return -1;
-  if (b >= 0x30 && b <= 0x39) return b - 0x30;
-  if (b >= 0x41 && b <= 0x46) return b - 0x37;
-  if (b >= 0x61 && b <= 0x66) return b - 0x57;
-  return -1;
-}
-
-/** URL Standard "percent-decode", with "+" read as a space first (as the urlencoded parser does). */
-function percentDecode(bytes: Uint8Array): Uint8Array {
-  const out = new Uint8Array(bytes.length);
-  let j = 0;
-  for (let i = 0; i < bytes.length; i++) {
-    const b = bytes[i]!;
-    if (b === 0x25) {
-      const hi = hexValue(bytes[i + 1]);
-      const lo = hexValue(bytes[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out[j++] = hi * 16 + lo;
-        i += 2;
-        continue;
-      }
-    }
-    out[j++] = b === 0x2b ? 0x20 : b;
-  }
-  return out.subarray(0, j);
+  return parseUrlencodedString(utf8Decode(bytes));
 }
 
 /** The first index of `pattern` in `bytes` at or after `from`, or -1. */

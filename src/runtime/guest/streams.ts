@@ -123,48 +123,9 @@ export function bytesStream(bytes: Uint8Array): ReadableStream<Uint8Array> {
   }) as ReadableStream<Uint8Array>;
 }
 
-const arrayBufferByteLength = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, "byteLength")!.get!;
-const viewBuffer = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, "buffer")!.get!;
-const viewByteOffset = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, "byteOffset")!.get!;
-const viewByteLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, "byteLength")!.get!;
-const typedArrayTag = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, Symbol.toStringTag)!.get!;
-const dataViewBuffer = Object.getOwnPropertyDescriptor(DataView.prototype, "buffer")!.get!;
-const dataViewByteOffset = Object.getOwnPropertyDescriptor(DataView.prototype, "byteOffset")!.get!;
-const dataViewByteLength = Object.getOwnPropertyDescriptor(DataView.prototype, "byteLength")!.get!;
-const isView = ArrayBuffer.isView;
+import { copyBytes, viewBytes } from "./buffer-source.ts";
 
-function isArrayBuffer(v: unknown): v is ArrayBuffer {
-  try {
-    arrayBufferByteLength.call(v);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Web IDL BufferSource as a Uint8Array over the same memory (no copy), read through the intrinsic
- * getters so a guest's overrides cannot misreport a view's extent; undefined if `v` is not one.
- */
-export function viewBytes(v: unknown): Uint8Array | undefined {
-  if (isView(v)) {
-    if (typedArrayTag.call(v) !== undefined) {
-      return new Uint8Array(viewBuffer.call(v) as ArrayBuffer, viewByteOffset.call(v) as number, viewByteLength.call(v) as number);
-    }
-    try {
-      return new Uint8Array(dataViewBuffer.call(v) as ArrayBuffer, dataViewByteOffset.call(v) as number, dataViewByteLength.call(v) as number);
-    } catch {
-      return new Uint8Array(0); // a DataView on a detached buffer
-    }
-  }
-  if (isArrayBuffer(v)) return new Uint8Array(v);
-  return undefined;
-}
-
-/** A copy of a BufferSource's bytes, or undefined if `v` is not one. */
-export function copyBytes(v: unknown): Uint8Array | undefined {
-  return viewBytes(v)?.slice();
-}
+export { copyBytes, viewBytes };
 
 /** Joins chunks into one Uint8Array (the chunk itself when there is just one). */
 export function concatBytes(chunks: Uint8Array[], total?: number): Uint8Array {

@@ -13,6 +13,7 @@
 import { crypto } from "./crypto.ts";
 import { DOMException } from "./dom-exception.ts";
 import { callHost, startHostTask } from "./host-calls.ts";
+import { copyBytes, isArrayBuffer } from "./buffer-source.ts";
 
 type Dict = Record<string, unknown>;
 
@@ -25,17 +26,6 @@ const weakMapGet = WeakMap.prototype.get;
 const weakMapSet = WeakMap.prototype.set;
 const isView = ArrayBuffer.isView;
 const U8 = Uint8Array;
-const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype) as object;
-const getter = (o: object, k: PropertyKey) => Object.getOwnPropertyDescriptor(o, k)!.get!;
-const arrayBufferByteLength = getter(ArrayBuffer.prototype, "byteLength");
-const viewBuffer = getter(TypedArrayPrototype, "buffer");
-const viewByteOffset = getter(TypedArrayPrototype, "byteOffset");
-const viewByteLength = getter(TypedArrayPrototype, "byteLength");
-const viewTag = getter(TypedArrayPrototype, Symbol.toStringTag);
-const dataViewBuffer = getter(DataView.prototype, "buffer");
-const dataViewByteOffset = getter(DataView.prototype, "byteOffset");
-const dataViewByteLength = getter(DataView.prototype, "byteLength");
-const typedArraySet = (TypedArrayPrototype as { set: Function }).set;
 const FinalizationRegistryCtor = typeof FinalizationRegistry === "function" ? FinalizationRegistry : undefined;
 
 function domError(message: string, name: string): Error {
@@ -72,38 +62,11 @@ function unsignedLong(v: unknown): number {
   return n < 0 ? n + 2 ** 32 : n;
 }
 
-function isArrayBuffer(v: unknown): v is ArrayBuffer {
-  try {
-    apply(arrayBufferByteLength, v, []);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function copyOf(buffer: ArrayBuffer, offset: number, length: number): Uint8Array {
-  const out = new U8(length);
-  if (length > 0) apply(typedArraySet, out, [new U8(buffer, offset, length)]);
-  return out;
-}
-
 /** Web IDL BufferSource, then "get a copy of the bytes held by the buffer source" (a detached one is empty). */
 function bufferSource(v: unknown, what: string): Uint8Array {
-  if (isView(v)) {
-    if (apply(viewTag, v, []) !== undefined) {
-      const length = apply(viewByteLength, v, []) as number;
-      return length === 0 ? new U8(0) : copyOf(apply(viewBuffer, v, []) as ArrayBuffer, apply(viewByteOffset, v, []) as number, length);
-    }
-    let length: number;
-    try {
-      length = apply(dataViewByteLength, v, []) as number;
-    } catch {
-      return new U8(0);
-    }
-    return length === 0 ? new U8(0) : copyOf(apply(dataViewBuffer, v, []) as ArrayBuffer, apply(dataViewByteOffset, v, []) as number, length);
-  }
-  if (isArrayBuffer(v)) return copyOf(v, 0, apply(arrayBufferByteLength, v, []) as number);
-  throw new TypeError(`${what} is not of type '(ArrayBuffer or ArrayBufferView)'.`);
+  const bytes = copyBytes(v);
+  if (!bytes) throw new TypeError(`${what} is not of type '(ArrayBuffer or ArrayBufferView)'.`);
+  return bytes;
 }
 
 /** Web IDL `(object or DOMString)` (AlgorithmIdentifier): an object stays, anything else becomes a string. */

@@ -80,7 +80,7 @@ function hexValue(b: number): number {
 }
 
 /** URL Standard §1.3 percent-decode: "%" and two hex digits is a byte; anything else stays as it is. */
-function percentDecode(bytes: Uint8Array): Uint8Array {
+export function percentDecode(bytes: Uint8Array): Uint8Array {
   const out = new Uint8Array(bytes.length);
   let n = 0;
   for (let i = 0; i < bytes.length; i++) {
