@@ -10,20 +10,9 @@
 import { callHost } from "./host-calls.ts";
 import { loadModule } from "./lazy-modules.ts";
 import { utf8Decode, utf8Encode } from "./utf8.ts";
+// The record the executor's url service returns: the guest keeps it as its URL's state.
+import type { UrlRecord } from "../../engine/executor/services/url.ts";
 
-interface UrlRecord {
-  href: string;
-  origin: string;
-  protocol: string;
-  username: string;
-  password: string;
-  host: string;
-  hostname: string;
-  port: string;
-  pathname: string;
-  search: string;
-  hash: string;
-}
 
 type Pair = [string, string];
 
