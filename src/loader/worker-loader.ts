@@ -45,6 +45,7 @@ export class WorkerLoader {
 
   /** Resolves once every executor is up with a warm isolate pool (optional: calls wait anyway). */
   ready(): Promise<void> {
+    warmHostPaths();
     return this.engine.ready();
   }
 
@@ -170,4 +171,18 @@ function estimateBytes(stub: WorkerStub): number {
 function lastUsed(stub: WorkerStub): number | undefined {
   const b = handles.get(stub);
   return b?.handle.live && b.handle.active === 0 ? b.handle.lastUsed : undefined;
+}
+
+/**
+ * The first Request/Response a Node process builds loads undici (~30 ms), and the first TypeScript
+ * transform starts esbuild's service (~100 ms): ready() pays both, once per process, so a first
+ * request does not.
+ */
+let hostWarmed = false;
+function warmHostPaths(): void {
+  if (hostWarmed) return;
+  hostWarmed = true;
+  void new Request("http://warm.up/", { method: "POST", body: "x" }).arrayBuffer();
+  void new Response("x").text();
+  transpileModules([{ name: "warm.ts", type: "esm", content: "export const x: number = 1;" }]);
 }

@@ -7,6 +7,7 @@ import { setRuntimeModules } from "./services/runtime-modules.ts";
 import type { ExecutorToHost, HostToExecutor, WorkerSpec } from "../protocol.ts";
 import type { Invocation } from "../../runtime/index.ts";
 import { IsolatePool } from "./isolate-pool.ts";
+import { DEFAULT_LIMITS } from "../limits.ts";
 import { bodies } from "./body-streams.ts";
 import { selectRuntimeImage } from "./runtime-image.ts";
 import { Watchdog } from "./watchdog.ts";
@@ -144,6 +145,30 @@ function sendDone(callId: number, instanceId: number, instance: WorkerInstance |
   });
 }
 
+/**
+ * Runs one trivial worker through the whole executor path before reporting ready: the executor's own
+ * code (and isolated-vm's threads) are cold in a new process, which cost the first real request
+ * ~15 ms of CPU. Its isolate is disposed like any other.
+ */
+async function warmUpExecutor(): Promise<void> {
+  const spec: WorkerSpec = {
+    mainModule: "warm.js",
+    modules: [{ name: "warm.js", type: "esm", content: "export default { fetch(r) { console.log(r.url); return Response.json({ ok: true }) } }" }],
+    env: {}, compatibilityFlags: [], limits: { ...DEFAULT_LIMITS, memoryMb: config.defaultMemoryMb },
+  };
+  const instance = new WorkerInstance(pool.take(spec.limits.memoryMb), spec);
+  try {
+    await instance.start("sync");
+    await instance.call({ kind: "fetch", entrypoint: null, props: undefined, request: { url: "http://warm.up/", method: "GET", headers: [], body: null } });
+    instance.takeLogs();
+  } catch {
+    // A failed warm-up only means a slower first request; real requests report their own errors.
+  } finally {
+    instance.endRun();
+    instance.dispose();
+  }
+}
+
 /** Starts a worker in a fresh isolate: synchronously when its top-level code is quick, else async. */
 async function startWorker(instanceId: number, spec: WorkerSpec): Promise<{ instance: WorkerInstance; cpuMs: number }> {
   let instance = new WorkerInstance(pool.take(spec.limits.memoryMb), spec);
@@ -254,4 +279,5 @@ process.on("message", (msg: HostToExecutor) => {
 process.on("disconnect", () => process.exit(0));
 setInterval(checkRss, 50).unref();
 pool.warm();
+await warmUpExecutor();
 send({ t: "ready", pid: process.pid, runtime: image.kind });
