@@ -1,6 +1,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { ExecutorCrashedError } from "../errors.ts";
+import { callCapability } from "./capability-router.ts";
 import type { ExecutorToHost, HostToExecutor } from "./protocol.ts";
 import type { ExecutorConfig } from "./executor/main.ts";
 
@@ -96,6 +97,19 @@ export class ExecutorProcess {
     });
   }
 
+  /** Runs a guest's capability call in the host and sends the envelope back. */
+  private async answerCapability(m: Extract<ExecutorToHost, { t: "cap-call" }>): Promise<void> {
+    const envelope = await callCapability(m.instanceId, m.capId, m.method, m.args);
+    if (this.dead) return;
+    try {
+      this.child.send({ t: "cap-result", reqId: m.reqId, envelope } satisfies HostToExecutor, () => {});
+    } catch (e) {
+      // The host's answer could not be serialized (a function, a class instance's methods...).
+      const error = { name: "DataCloneError", message: `The binding's result could not be cloned: ${(e as Error)?.message ?? e}` };
+      this.child.send({ t: "cap-result", reqId: m.reqId, envelope: { ok: false, error } } satisfies HostToExecutor, () => {});
+    }
+  }
+
   /** Answers the executor's pull with the next chunk of a streamed request body. */
   private async sendRequestChunk(callId: number): Promise<void> {
     const reader = this.requestBodies.get(callId);
@@ -149,6 +163,8 @@ export class ExecutorProcess {
 
   private onMessage(m: ExecutorToHost): void {
     switch (m.t) {
+      case "cap-call":
+        return void this.answerCapability(m);
       case "req-pull":
         return void this.sendRequestChunk(m.callId);
       case "res-chunk": {

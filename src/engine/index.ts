@@ -2,6 +2,7 @@ import { availableParallelism } from "node:os";
 import { InstanceHandle } from "./instance-handle.ts";
 import type { WorkerSpec } from "./protocol.ts";
 import { Supervisor } from "./supervisor.ts";
+import type { CapabilityLookup } from "./capability-router.ts";
 
 export interface EngineOptions {
   /** Executor processes (default: one per CPU core). */
@@ -53,8 +54,8 @@ export class Engine {
     return this.supervisor.ready();
   }
 
-  createInstance(spec: WorkerSpec): InstanceHandle {
-    return new InstanceHandle(this.supervisor, spec);
+  createInstance(spec: WorkerSpec, capabilities?: CapabilityLookup): InstanceHandle {
+    return new InstanceHandle(this.supervisor, spec, capabilities);
   }
 
   /** Executor pids and counters, for tests, metrics and the benchmark. */

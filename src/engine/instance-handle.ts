@@ -3,6 +3,7 @@ import { ExecutorCrashedError } from "../errors.ts";
 import type { CallStreams, ResultFrame, ExecutorProcess } from "./executor-process.ts";
 import type { WorkerSpec } from "./protocol.ts";
 import type { Supervisor } from "./supervisor.ts";
+import { registerCapabilities, unregisterCapabilities, type CapabilityLookup } from "./capability-router.ts";
 
 let nextInstanceId = 1;
 
@@ -23,9 +24,22 @@ export class InstanceHandle {
   private readonly supervisor: Supervisor;
   private readonly spec: WorkerSpec;
 
-  constructor(supervisor: Supervisor, spec: WorkerSpec) {
+  constructor(supervisor: Supervisor, spec: WorkerSpec, capabilities?: CapabilityLookup) {
     this.supervisor = supervisor;
     this.spec = spec;
+    if (capabilities) {
+      this.capabilities = capabilities;
+      registerCapabilities(this.id, capabilities);
+    }
+  }
+
+  /** Kept so the router's weak reference to this worker's capabilities lives as long as the handle. */
+  readonly capabilities: CapabilityLookup | undefined;
+
+  /** The worker is gone for good: its isolate is freed and its capabilities can no longer be called. */
+  close(): void {
+    this.release();
+    unregisterCapabilities(this.id);
   }
 
   get live(): boolean {

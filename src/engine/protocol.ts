@@ -13,6 +13,8 @@ export interface WorkerSpec {
   env: Record<string, unknown>;
   compatibilityFlags: string[];
   limits: Limits;
+  /** The capability id of globalOutbound, when the worker has one (see bindings/capability.ts). */
+  globalOutbound?: number;
 }
 
 export type HostToExecutor =
@@ -24,7 +26,11 @@ export type HostToExecutor =
   | { t: "req-error"; callId: number; message: string }
   // Credit for one more response chunk; or the host's reader went away.
   | { t: "res-pull"; callId: number }
-  | { t: "res-cancel"; callId: number };
+  | { t: "res-cancel"; callId: number }
+  // The answer to a capability call (never a rejection: an envelope).
+  | { t: "cap-result"; reqId: number; envelope: CapEnvelope };
+
+export type CapEnvelope = { ok: true; value: unknown } | { ok: false; error: { name: string; message: string } };
 
 export interface LogLine { level: string; message: string; time: number }
 
@@ -36,6 +42,8 @@ export interface CallStats { cpuMs: number; wallMs: number; heapBytes: number }
 export type ExecutorToHost =
   | { t: "ready"; pid: number; runtime: "snapshot" | "evaluate" }
   | { t: "req-pull"; callId: number }
+  // A guest calls a capability of its worker (a binding in env, or globalOutbound).
+  | { t: "cap-call"; reqId: number; instanceId: number; capId: number; method: string; args: unknown[] }
   | { t: "res-chunk"; callId: number; data: Uint8Array }
   | { t: "res-end"; callId: number }
   | { t: "res-error"; callId: number; failure: { kind: FailureKind; error: WireError; detail?: string } }

@@ -18,9 +18,13 @@ export interface WorkerCode {
   compatibilityFlags?: string[];
   mainModule: string;
   modules: Record<string, ModuleSource>;
+  /** Plain data (by structured clone) and bindings: rpc(...), a fetcher, another worker's entrypoint. */
   env?: Record<string, unknown>;
-  /** `null` (the default): the worker has no network at all. */
-  globalOutbound?: null;
+  /**
+   * `null` (the default): the worker has no network at all. Or a gateway every global `fetch()` goes
+   * to: any object with a `fetch(request)` method, or another worker's entrypoint.
+   */
+  globalOutbound?: null | { fetch(request: Request): Promise<Response> | Response };
   limits?: Partial<Limits>;
 }
 
@@ -54,7 +58,12 @@ const workerCodeSchema = z.object({
   mainModule: z.string({ error: "WorkerCode.mainModule is required" }).min(1),
   modules: z.record(z.string(), z.unknown()),
   env: z.record(z.string(), z.unknown()).optional(),
-  globalOutbound: z.null().optional(),
+  globalOutbound: z.union([
+    z.null(),
+    z.custom<{ fetch(request: Request): Promise<Response> }>((v) => typeof (v as { fetch?: unknown } | null)?.fetch === "function", {
+      message: "globalOutbound must be null or an object with a fetch(request) method",
+    }),
+  ]).optional(),
   limits: limitsSchema.optional(),
 });
 

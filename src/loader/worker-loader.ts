@@ -1,7 +1,8 @@
 import { Engine, type EngineOptions } from "../engine/index.ts";
 import { resolveLimits, type Limits } from "../engine/limits.ts";
 import { InvalidWorkerCodeError, WorkerDisposedError } from "../errors.ts";
-import { assertCloneableEnv } from "./env.ts";
+import { bindEnv } from "./env.ts";
+import { CapabilityTable, asCapability } from "../bindings/capability.ts";
 import type { RunReport } from "./run-report.ts";
 import { transpileModules } from "./transpile.ts";
 import { normalizeWorkerCode, type WorkerCode } from "./worker-code.ts";
@@ -98,7 +99,10 @@ export class WorkerLoader {
 
   private prepare(code: WorkerCode): StubBacking {
     const { code: wc, modules } = normalizeWorkerCode(code);
-    assertCloneableEnv(wc.env);
+    const capabilities = new CapabilityTable();
+    const env = bindEnv(wc.env ?? {}, capabilities);
+    const outbound = wc.globalOutbound ? asCapability(wc.globalOutbound, "globalOutbound") : undefined;
+    const globalOutbound = outbound ? capabilities.add(outbound).__mayflyCapability : undefined;
     const limits = resolveLimits(this.opts.limits, wc.limits);
     if (limits.memoryMb > this.engine.maxMemoryMb) {
       throw new InvalidWorkerCodeError(`limits.memoryMb ${limits.memoryMb} is above this loader's maxMemoryMb (${this.engine.maxMemoryMb}).`);
@@ -106,10 +110,11 @@ export class WorkerLoader {
     const handle = this.engine.createInstance({
       mainModule: wc.mainModule,
       modules: transpileModules(modules),
-      env: wc.env ?? {},
+      env,
       compatibilityFlags: wc.compatibilityFlags ?? [],
       limits,
-    });
+      globalOutbound,
+    }, capabilities.size ? capabilities : undefined);
     return { handle, limits };
   }
 

@@ -1,6 +1,7 @@
 import type { Invocation } from "../runtime/index.ts";
 import type { InstanceHandle } from "../engine/index.ts";
 import type { DoneFrame } from "../engine/executor-process.ts";
+import { BINDING, fetcherCapability, type Fetchable } from "../bindings/capability.ts";
 import type { Limits } from "../engine/limits.ts";
 import { WorkerDisposedError, remoteError } from "../errors.ts";
 import { failureToError, outcomeOfThrown } from "./failures.ts";
@@ -68,21 +69,24 @@ export class WorkerStub {
         return fromWireResponse(value as Parameters<typeof fromWireResponse>[0]);
       },
     };
-    return new Proxy(target, {
+    const proxy: Fetcher<T> = new Proxy(target, {
       get: (t, prop) => {
         if (prop === "fetch") return t.fetch;
+        // Placed in another worker's env, an entrypoint is a service binding: fetch and RPC both cross.
+        if (prop === BINDING) return () => fetcherCapability(proxy as unknown as Fetchable, "service binding", "service", proxy);
         // Not thenable: `await ep` must give the fetcher itself, as on Cloudflare.
         if (typeof prop !== "string" || prop === "then") return undefined;
         return (...args: unknown[]) => this.#invoke({ kind: "rpc", entrypoint, props, method: prop, args });
       },
     }) as unknown as Fetcher<T>;
+    return proxy;
   }
 
   /** Frees the isolate now; later calls fail with WorkerDisposedError. */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    this.#backing.then((b) => b.handle.release(), () => {});
+    this.#backing.then((b) => b.handle.close(), () => {});
     this.#hooks.onDispose?.();
   }
 

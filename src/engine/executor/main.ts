@@ -9,6 +9,9 @@ import type { Invocation } from "../../runtime/index.ts";
 import { IsolatePool } from "./isolate-pool.ts";
 import { DEFAULT_LIMITS } from "../limits.ts";
 import { bodies } from "./body-streams.ts";
+import { capabilityCalls } from "./capability-calls.ts";
+import { INSTANCE_ID } from "./services/capabilities.ts";
+import type { ServiceState } from "./services/index.ts";
 import { selectRuntimeImage } from "./runtime-image.ts";
 import { Watchdog } from "./watchdog.ts";
 import { RunEnded, SyncBudgetExceeded, WorkerInstance, type CallResult } from "./worker-instance.ts";
@@ -35,6 +38,7 @@ const instances = new Map<number, WorkerInstance>();
 /** The instance serving each fetch call, for ending it when its streamed output passes the limit. */
 const callInstances = new Map<number, WorkerInstance>();
 bodies.configure(send);
+capabilityCalls.configure(send);
 bodies.onOutputExceeded = (callId) => {
   const instance = callInstances.get(callId);
   const limit = instance?.spec.limits.outputBytes ?? 0;
@@ -171,19 +175,25 @@ async function warmUpExecutor(): Promise<void> {
 
 /** Starts a worker in a fresh isolate: synchronously when its top-level code is quick, else async. */
 async function startWorker(instanceId: number, spec: WorkerSpec): Promise<{ instance: WorkerInstance; cpuMs: number }> {
-  let instance = new WorkerInstance(pool.take(spec.limits.memoryMb), spec);
-  instances.set(instanceId, instance);
+  let instance = newInstance(instanceId, spec);
   let cpuMs = 0;
   try {
     cpuMs += await startInstance(instance, "sync");
   } catch (e) {
     if (!(e instanceof SyncBudgetExceeded)) throw e;
     instance.end(new RunEnded("disposed", "Restarted asynchronously."));
-    instance = new WorkerInstance(pool.take(spec.limits.memoryMb), spec);
-    instances.set(instanceId, instance);
+    instance = newInstance(instanceId, spec);
     cpuMs += await startInstance(instance, "async");
   }
   return { instance, cpuMs };
+}
+
+/** A worker instance on a fresh isolate, whose services know which instance they serve. */
+function newInstance(instanceId: number, spec: WorkerSpec): WorkerInstance {
+  const instance = new WorkerInstance(pool.take(spec.limits.memoryMb), spec);
+  (instance.servicesToken as ServiceState).store.set(INSTANCE_ID, instanceId);
+  instances.set(instanceId, instance);
+  return instance;
 }
 
 /** Runs the module graph's top-level code under the watchdog; resolves to the CPU ms it took. */
@@ -274,6 +284,8 @@ process.on("message", (msg: HostToExecutor) => {
     bodies.responsePull(msg.callId);
   } else if (msg.t === "res-cancel") {
     bodies.responseCancel(msg.callId);
+  } else if (msg.t === "cap-result") {
+    capabilityCalls.answer(msg.reqId, msg.envelope);
   }
 });
 process.on("disconnect", () => process.exit(0));

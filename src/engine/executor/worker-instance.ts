@@ -84,7 +84,7 @@ export class WorkerInstance {
     const { isolate, context, runtime } = this.fresh;
     const spec = this.spec;
     const start = runtime.getSync("start", { reference: true }) as ivm.Reference<Function>;
-    start.applySync(undefined, [new ivm.ExternalCopy({ flags: spec.compatibilityFlags, env: spec.env, now: Date.now() }).copyInto({ release: true })]);
+    start.applySync(undefined, [new ivm.ExternalCopy({ flags: spec.compatibilityFlags, env: spec.env, now: Date.now(), outbound: spec.globalOutbound }).copyInto({ release: true })]);
     const putBlob = runtime.getSync("putBlob", { reference: true }) as ivm.Reference<Function>;
     for (const m of spec.modules) {
       if (m.type === "data" || m.type === "wasm") {

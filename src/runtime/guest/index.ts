@@ -19,11 +19,14 @@ import { installUrl } from "./url.ts";
 import { compileWasm, disableCodeGeneration, guardWebAssembly, harden, removeSharedMemory } from "./hardening.ts";
 import { setHooks, type HostHooks } from "./hooks.ts";
 import { settle } from "./host-calls.ts";
+import { fetchThrough, materializeEnv } from "./capabilities.ts";
 
 export interface StartOptions {
   flags: string[];
   env: Record<string, unknown>;
   now: number;
+  /** The capability id of globalOutbound, if the worker has one. */
+  outbound?: number;
 }
 
 const g = globalThis;
@@ -73,9 +76,21 @@ export function warmUp(): void {
 const handle = {
   /** Binds the worker's env and flags. Called once, after the isolate is taken, before guest code. */
   start(opts: StartOptions): void {
-    setEnv(opts.env);
+    const env = materializeEnv(opts.env);
+    setEnv(env);
     setTimeOrigin(opts.now);
-    installCloudflareWorkers(opts.env);
+    installCloudflareWorkers(env);
+    const outbound = opts.outbound;
+    if (outbound !== undefined) {
+      // Every global fetch() goes to the gateway the host granted; none reaches a socket from here.
+      Object.defineProperty(g, "fetch", {
+        value: function fetch(input: unknown, init?: unknown) {
+          return fetchThrough(outbound, input, init);
+        },
+        writable: true,
+        configurable: true,
+      });
+    }
     if (!opts.flags.includes("allow_eval")) disableCodeGeneration(g);
   },
   /** Makes a `{ data }` or `{ wasm }` module's value available to its synthesized module source. */

@@ -12,6 +12,7 @@ import { random } from "./random.ts";
 import { url } from "./url.ts";
 import { body } from "./body.ts";
 import { runtimeModules } from "./runtime-modules.ts";
+import { capabilities } from "./capabilities.ts";
 import { subtleService } from "./subtle.ts";
 
 export type Envelope = { ok: true; value: unknown } | { ok: false; error: { name: string; message: string } };
@@ -40,6 +41,7 @@ export const SERVICES: Record<string, Service> = {
   url,
   body,
   runtime: runtimeModules,
+  cap: capabilities,
   subtle: subtleService,
 };
 

@@ -1,0 +1,57 @@
+/**
+ * Stubs for the worker's capabilities (bindings in env, globalOutbound). The host replaced each
+ * binding by a descriptor naming it in the worker's own capability table; here each becomes a stub
+ * whose calls cross back to the host by copy (the "cap" host service). Nothing of the host is here.
+ */
+import { startHostTask } from "./host-calls.ts";
+import { Request, Response } from "./fetch-api.ts";
+
+interface Descriptor {
+  __mayflyCapability: number;
+  kind: "rpc" | "fetcher" | "service";
+}
+
+type WireResponse = { status: number; statusText: string; headers: [string, string][]; body: Uint8Array | null };
+
+function isDescriptor(v: unknown): v is Descriptor {
+  return typeof v === "object" && v !== null && typeof (v as Descriptor).__mayflyCapability === "number";
+}
+
+function callCapability(id: number, method: string, args: unknown[]): Promise<unknown> {
+  return startHostTask<unknown>("cap", "call", id, method, args).promise;
+}
+
+/** The env the worker sees: data as it came, each binding replaced by its stub. */
+export function materializeEnv(env: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(env)) {
+    const value = env[key];
+    out[key] = isDescriptor(value) ? stubFor(value) : value;
+  }
+  return out;
+}
+
+function stubFor(d: Descriptor): unknown {
+  const id = d.__mayflyCapability;
+  if (d.kind === "fetcher") return Object.freeze({ fetch: (input: unknown, init?: unknown) => fetchThrough(id, input, init) });
+  // rpc (an object's methods, or a function called directly) and service (fetch plus RPC methods).
+  return new Proxy(function binding() {}, {
+    apply: (_t, _this, args: unknown[]) => callCapability(id, "call", args),
+    get: (_t, prop) => {
+      if (typeof prop !== "string" || prop === "then") return undefined; // not thenable
+      if (prop === "fetch" && d.kind === "service") return (input: unknown, init?: unknown) => fetchThrough(id, input, init);
+      return (...args: unknown[]) => callCapability(id, prop, args);
+    },
+  });
+}
+
+/** A fetch() through a fetcher capability: the request crosses by copy, the response comes back. */
+export async function fetchThrough(id: number, input: unknown, init?: unknown): Promise<Response> {
+  const request = new Request(input as string, init as ConstructorParameters<typeof Request>[1]);
+  const body = request.body ? new Uint8Array(await request.arrayBuffer()) : null;
+  const wire = { url: request.url, method: request.method, headers: [...request.headers] as [string, string][], body };
+  const r = (await callCapability(id, "fetch", [wire])) as WireResponse;
+  // Fetch §2.2.3: a null body status has no body.
+  const nullBody = r.status === 101 || r.status === 103 || r.status === 204 || r.status === 205 || r.status === 304;
+  return new Response(nullBody ? null : r.body, { status: r.status, statusText: r.statusText, headers: r.headers });
+}
