@@ -10,7 +10,7 @@ import { IsolatePool } from "./isolate-pool.ts";
 import { DEFAULT_LIMITS } from "../limits.ts";
 import { bodies } from "./body-streams.ts";
 import { capabilityCalls } from "./capability-calls.ts";
-import { INSTANCE_ID } from "./services/capabilities.ts";
+import { INSTANCE_ID, SUBREQUEST_LIMIT, SUBREQUESTS } from "./services/capabilities.ts";
 import type { ServiceState } from "./services/index.ts";
 import { selectRuntimeImage } from "./runtime-image.ts";
 import { Watchdog } from "./watchdog.ts";
@@ -66,7 +66,11 @@ async function handleCall(callId: number, instanceId: number, worker: WorkerSpec
       callInstances.set(callId, instance);
       inv = { ...inv, stream: callId };
     }
-    if (instance.active++ === 0) instance.resetLogBudget();
+    if (instance.active++ === 0) {
+      // A new run: fresh log and subrequest budgets.
+      instance.resetLogBudget();
+      (instance.servicesToken as ServiceState).store.set(SUBREQUESTS, 0);
+    }
     const stop = watchdog.watch(instance, instance.spec.limits);
     try {
       outcome = await instance.call(inv);
@@ -191,7 +195,9 @@ async function startWorker(instanceId: number, spec: WorkerSpec): Promise<{ inst
 /** A worker instance on a fresh isolate, whose services know which instance they serve. */
 function newInstance(instanceId: number, spec: WorkerSpec): WorkerInstance {
   const instance = new WorkerInstance(pool.take(spec.limits.memoryMb), spec);
-  (instance.servicesToken as ServiceState).store.set(INSTANCE_ID, instanceId);
+  const store = (instance.servicesToken as ServiceState).store;
+  store.set(INSTANCE_ID, instanceId);
+  store.set(SUBREQUEST_LIMIT, spec.limits.subRequests);
   instances.set(instanceId, instance);
   return instance;
 }

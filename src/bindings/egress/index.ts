@@ -1,0 +1,3 @@
+export { egress, EgressGateway } from "./gateway.ts";
+export { EgressDeniedError } from "./errors.ts";
+export type { EgressPolicy, EgressRule, Lookup } from "./policy.ts";

@@ -1,0 +1,80 @@
+import { z } from "zod";
+
+/** One allowed origin: `https://api.github.com`, `https://*.example.com`, `http://localhost:8080`. */
+const ruleSchema = z.strictObject({
+  origin: z.string().regex(/^https?:\/\/(\*\.)?[a-z0-9.-]+(:\d{1,5})?$/i, "origin must look like https://host, https://*.host or http://host:port"),
+  /** Methods allowed to this origin (default: all but CONNECT/TRACE/TRACK). */
+  methods: z.array(z.string()).optional(),
+  /** Headers the gateway sets on every request to this origin (secrets: never seen by the worker). */
+  headers: z.record(z.string(), z.string()).optional(),
+  /** Allow this origin to resolve to private, loopback or link-local addresses (default false). */
+  allowPrivateAddresses: z.boolean().optional(),
+});
+
+export const egressPolicySchema = z.strictObject({
+  allow: z.array(ruleSchema),
+  /** Largest request body sent, in bytes (default 10 MiB). */
+  maxRequestBytes: z.number().int().positive().optional(),
+  /** Largest response body received, in bytes (default 32 MiB). */
+  maxResponseBytes: z.number().int().positive().optional(),
+  /** Time for one request including redirects, in ms (default 30 s). */
+  timeoutMs: z.number().int().positive().optional(),
+  /** Redirects followed, each checked again (default 5). */
+  maxRedirects: z.number().int().nonnegative().optional(),
+  /** Requests in flight at once through this gateway (default 16). */
+  maxConcurrent: z.number().int().positive().optional(),
+  /** Name resolution, for tests or a private resolver (default: the system's, every address). */
+  lookup: z.custom<Lookup>((v) => typeof v === "function").optional(),
+});
+
+export type Lookup = (hostname: string) => Promise<{ address: string; family: 4 | 6 }[]>;
+export type EgressRule = z.infer<typeof ruleSchema>;
+export type EgressPolicy = z.input<typeof egressPolicySchema>;
+
+export interface ResolvedPolicy {
+  rules: CompiledRule[];
+  maxRequestBytes: number;
+  maxResponseBytes: number;
+  timeoutMs: number;
+  maxRedirects: number;
+  maxConcurrent: number;
+  lookup: Lookup | undefined;
+}
+
+export interface CompiledRule extends EgressRule {
+  protocol: "http:" | "https:";
+  /** Lower-case host; with `wildcard`, the suffix after "*.". */
+  host: string;
+  wildcard: boolean;
+  port: string;
+}
+
+const DEFAULT_PORTS: Record<string, string> = { "http:": "80", "https:": "443" };
+
+export function compilePolicy(input: EgressPolicy): ResolvedPolicy {
+  const p = egressPolicySchema.parse(input);
+  return {
+    rules: p.allow.map(compileRule),
+    maxRequestBytes: p.maxRequestBytes ?? 10 * 1024 * 1024,
+    maxResponseBytes: p.maxResponseBytes ?? 32 * 1024 * 1024,
+    timeoutMs: p.timeoutMs ?? 30_000,
+    maxRedirects: p.maxRedirects ?? 5,
+    maxConcurrent: p.maxConcurrent ?? 16,
+    lookup: p.lookup,
+  };
+}
+
+function compileRule(rule: EgressRule): CompiledRule {
+  const m = /^(https?:)\/\/(\*\.)?([^:/]+)(?::(\d+))?$/i.exec(rule.origin)!;
+  const protocol = m[1]!.toLowerCase() as "http:" | "https:";
+  return { ...rule, protocol, wildcard: !!m[2], host: m[3]!.toLowerCase(), port: m[4] ?? DEFAULT_PORTS[protocol]! };
+}
+
+/** The rule that allows `url` (already WHATWG-parsed), or undefined. A port is the scheme's default unless the rule names another. */
+export function matchRule(rules: CompiledRule[], url: URL): CompiledRule | undefined {
+  const port = url.port || DEFAULT_PORTS[url.protocol];
+  const host = url.hostname.toLowerCase();
+  return rules.find((r) =>
+    r.protocol === url.protocol && r.port === port &&
+    (r.wildcard ? host.endsWith(`.${r.host}`) : host === r.host));
+}

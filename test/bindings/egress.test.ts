@@ -1,0 +1,164 @@
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { EgressDeniedError, egress, type EgressPolicy } from "../../src/index.ts";
+import { responseJson, useLoader, worker } from "../helpers.ts";
+
+/**
+ * A hostile suite against the egress gateway: every refused request must send nothing to the denied
+ * address, which a local listener verifies by counting connections.
+ */
+const ctx = useLoader({ executors: 1 });
+let server: Server;
+let port = 0;
+let connections = 0;
+const seen: { url: string; authorization?: string; cookie?: string }[] = [];
+
+before(async () => {
+  server = createServer((req, res) => {
+    seen.push({ url: req.url!, authorization: req.headers.authorization, cookie: req.headers.cookie });
+    const path = req.url!;
+    if (path === "/redirect-out") return res.writeHead(302, { location: `http://127.0.0.1:${port}/echo` }).end();
+    if (path === "/redirect-same") return res.writeHead(302, { location: "/echo" }).end();
+    if (path === "/redirect-userinfo") return res.writeHead(302, { location: `http://allowed.test@evil.test:${port}/echo` }).end();
+    if (path === "/redirect-other") return res.writeHead(307, { location: `http://other.test:${port}/echo` }).end();
+    if (path === "/big") return res.end(Buffer.alloc(200_000));
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => res.end(JSON.stringify({ method: req.method, url: path, authorization: req.headers.authorization ?? null, body })));
+  });
+  server.on("connection", () => connections++);
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  port = (server.address() as AddressInfo).port;
+});
+after(() => new Promise<void>((r) => server.close(() => r())));
+
+/** Names resolve through this stub: everything points at the local listener. */
+const lookup = async (host: string) => (host.endsWith(".test") ? [{ address: "127.0.0.1", family: 4 as const }] : []);
+
+function policy(extra: Partial<EgressPolicy> = {}): EgressPolicy {
+  return {
+    allow: [
+      { origin: `http://allowed.test:${port}`, methods: ["GET", "POST"], headers: { authorization: "Bearer SECRET" }, allowPrivateAddresses: true },
+      { origin: `http://other.test:${port}`, allowPrivateAddresses: true },
+      { origin: `http://*.wild.test:${port}` },
+      { origin: "https://secure.test" },
+    ],
+    lookup,
+    ...extra,
+  };
+}
+
+/** Runs fetch(url, init) in a worker whose globalOutbound is the gateway; returns what the guest saw. */
+async function guestFetch(url: string, init: Record<string, unknown> = {}, extra: { policy?: Partial<EgressPolicy>; limits?: Record<string, number>; times?: number } = {}): Promise<any> {
+  const stub = ctx.loader.load(worker(`export default { async fetch(request, env) {
+    const out = [];
+    for (let i = 0; i < ${extra.times ?? 1}; i++) {
+      try { const r = await fetch(${JSON.stringify(url)}, ${JSON.stringify(init)}); out.push({ status: r.status, body: await r.text() }) }
+      catch (e) { out.push({ error: e.name, message: e.message }) }
+    }
+    return Response.json({ out, envKeys: Object.keys(env) });
+  } }`, { globalOutbound: egress(policy(extra.policy)), limits: extra.limits }));
+  return responseJson(await stub.getEntrypoint().fetch("http://w/"));
+}
+
+async function refusedWithoutConnecting(url: string, rule: RegExp, init: Record<string, unknown> = {}): Promise<void> {
+  const before = connections;
+  const { out } = await guestFetch(url, init);
+  assert.equal(out[0].error, "EgressDeniedError", `${url}: ${JSON.stringify(out[0])}`);
+  assert.match(out[0].message, rule);
+  assert.equal(connections, before, `nothing was sent for ${url}`);
+}
+
+describe("egress gateway: allowed traffic", () => {
+  test("an allowed origin is reached; the rule's secret is injected and never visible to the worker", async () => {
+    const { out, envKeys } = await guestFetch(`http://allowed.test:${port}/echo?x=1`, { method: "POST", body: "hi" });
+    assert.equal(out[0].status, 200);
+    assert.deepEqual(JSON.parse(out[0].body), { method: "POST", url: "/echo?x=1", authorization: "Bearer SECRET", body: "hi" });
+    assert.deepEqual(envKeys, []);
+  });
+
+  test("a same-origin redirect is followed (and checked again)", async () => {
+    const { out } = await guestFetch(`http://allowed.test:${port}/redirect-same`);
+    assert.equal(JSON.parse(out[0].body).url, "/echo");
+  });
+
+  test("credentials and injected secrets are dropped when a redirect changes origin", async () => {
+    seen.length = 0;
+    const { out } = await guestFetch(`http://allowed.test:${port}/redirect-other`, { headers: { cookie: "a=1" } });
+    assert.equal(out[0].status, 200);
+    assert.equal(seen[0]!.authorization, "Bearer SECRET");
+    assert.equal(seen[1]!.authorization, undefined);
+    assert.equal(seen[1]!.cookie, undefined);
+  });
+});
+
+describe("egress gateway: hostile requests are refused with nothing sent", () => {
+  test("IPv4 in octal, hex and short notation, IPv4-mapped IPv6, loopback, metadata", async () => {
+    for (const url of [`http://0177.0.0.1:${port}/echo`, `http://0x7f.1:${port}/echo`, `http://[::ffff:127.0.0.1]:${port}/echo`, `http://127.0.0.1:${port}/echo`, `http://[::1]:${port}/echo`, "http://169.254.169.254/latest/meta-data/"]) {
+      await refusedWithoutConnecting(url, /allow-list/);
+    }
+  });
+
+  test("a name on the allow-list that resolves to a private address (DNS stub) is refused", async () => {
+    await refusedWithoutConnecting(`http://rebind.wild.test:${port}/echo`, /private-address.*127\.0\.0\.1/);
+  });
+
+  test("userinfo in the URL is refused (https://allowed@evil)", async () => {
+    // The worker's Request already refuses it (Fetch §5.4 step 5.4: a TypeError); nothing leaves.
+    const before = connections;
+    const { out } = await guestFetch(`http://allowed.test@evil.test:${port}/echo`);
+    assert.equal(out[0].error, "TypeError");
+    assert.equal(connections, before);
+    // A redirect that carries userinfo reaches the gateway's own check.
+    const hop = await guestFetch(`http://allowed.test:${port}/redirect-userinfo`);
+    assert.equal(hop.out[0].error, "EgressDeniedError");
+    assert.match(hop.out[0].message, /userinfo/);
+    assert.equal(connections - before, 1, "only the first hop went out");
+  });
+
+  test("https is allowed on its default port only, unless the rule names another", async () => {
+    await refusedWithoutConnecting("https://secure.test:8443/", /allow-list/);
+    await refusedWithoutConnecting(`http://secure.test/`, /allow-list/);
+  });
+
+  test("a method the rule does not allow is refused", async () => {
+    await refusedWithoutConnecting(`http://allowed.test:${port}/echo`, /methods/, { method: "DELETE" });
+  });
+
+  test("forbidden headers are refused; CR/LF never reaches the wire", async () => {
+    await refusedWithoutConnecting(`http://allowed.test:${port}/echo`, /headers/, { headers: { "proxy-authorization": "x" } });
+    const before = connections;
+    const { out } = await guestFetch(`http://allowed.test:${port}/echo`, { headers: { "x-a": "ok\r\nHost: evil" } });
+    assert.equal(out[0].error, "TypeError");
+    assert.equal(connections, before);
+  });
+
+  test("a redirect to a denied origin is refused at the hop; only the first request went out", async () => {
+    const before = connections;
+    const { out } = await guestFetch(`http://allowed.test:${port}/redirect-out`);
+    assert.equal(out[0].error, "EgressDeniedError");
+    assert.match(out[0].message, /allow-list/);
+    assert.equal(connections - before, 1);
+  });
+
+  test("oversized request bodies are refused before sending; oversized responses are cut", async () => {
+    const before = connections;
+    const { out } = await guestFetch(`http://allowed.test:${port}/echo`, { method: "POST", body: "x".repeat(5000) }, { policy: { maxRequestBytes: 1000 } });
+    assert.match(out[0].message, /maxRequestBytes/);
+    assert.equal(connections, before);
+    const big = await guestFetch(`http://allowed.test:${port}/big`, {}, { policy: { maxResponseBytes: 50_000 } });
+    assert.match(big.out[0].message, /maxResponseBytes/);
+  });
+
+  test("more subrequests than limits.subRequests are refused", async () => {
+    const { out } = await guestFetch(`http://allowed.test:${port}/echo`, {}, { limits: { subRequests: 2 }, times: 4 });
+    assert.deepEqual(out.map((o: { status?: number; error?: string }) => o.status ?? o.error), [200, 200, "EgressDeniedError", "EgressDeniedError"]);
+  });
+
+  test("the host can use a gateway directly; refusals are EgressDeniedError with the rule", async () => {
+    const gateway = egress(policy());
+    await assert.rejects(gateway.fetch(new Request(`http://127.0.0.1:${port}/`)), (e: Error) => e instanceof EgressDeniedError && (e as EgressDeniedError).rule === "allow-list");
+  });
+});
