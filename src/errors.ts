@@ -61,6 +61,11 @@ export class ExecutorCrashedError extends MayflyError {
   override name = "ExecutorCrashedError";
 }
 
+/** A storage binding's quota (bytes, keys, rows) would be exceeded; the write did not happen. */
+export class QuotaExceededError extends MayflyError {
+  override name = "QuotaExceededError";
+}
+
 /** The loader (or a stub) was closed or disposed while a call was waiting on it. */
 export class WorkerDisposedError extends MayflyError {
   override name = "WorkerDisposedError";

@@ -5,8 +5,9 @@ export type { WorkerCode, ModuleSource } from "./loader/worker-code.ts";
 export type { RunReport, RunOutcome } from "./loader/run-report.ts";
 export { DEFAULT_LIMITS, type Limits } from "./engine/limits.ts";
 export { rpc, RpcBinding, type RpcOptions } from "./bindings/rpc/index.ts";
+export { kv, KvNamespace, type KvOptions } from "./bindings/kv/index.ts";
 export { egress, EgressGateway, EgressDeniedError, type EgressPolicy, type EgressRule, type Lookup } from "./bindings/egress/index.ts";
 export {
   MayflyError, InvalidWorkerCodeError, DataCloneError, LimitError, CpuTimeLimitError, WallTimeLimitError,
-  MemoryLimitError, OutputLimitError, ExecutorCrashedError, WorkerDisposedError,
+  MemoryLimitError, OutputLimitError, ExecutorCrashedError, WorkerDisposedError, QuotaExceededError,
 } from "./errors.ts";

@@ -7,7 +7,7 @@
  */
 import { DataCloneError } from "../errors.ts";
 
-export type CapabilityKind = "rpc" | "fetcher" | "service";
+export type CapabilityKind = "rpc" | "fetcher" | "service" | "kv";
 
 export interface Capability {
   kind: CapabilityKind;

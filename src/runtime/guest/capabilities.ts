@@ -5,10 +5,12 @@
  */
 import { startHostTask } from "./host-calls.ts";
 import { Request, Response } from "./fetch-api.ts";
+import { copyBytes } from "./buffer-source.ts";
+import { utf8Decode } from "./utf8.ts";
 
 interface Descriptor {
   __mayflyCapability: number;
-  kind: "rpc" | "fetcher" | "service";
+  kind: "rpc" | "fetcher" | "service" | "kv";
 }
 
 type WireResponse = { status: number; statusText: string; headers: [string, string][]; body: Uint8Array | null };
@@ -34,6 +36,7 @@ export function materializeEnv(env: Record<string, unknown>): Record<string, unk
 function stubFor(d: Descriptor): unknown {
   const id = d.__mayflyCapability;
   if (d.kind === "fetcher") return Object.freeze({ fetch: (input: unknown, init?: unknown) => fetchThrough(id, input, init) });
+  if (d.kind === "kv") return kvStub(id);
   // rpc (an object's methods, or a function called directly) and service (fetch plus RPC methods).
   return new Proxy(function binding() {}, {
     apply: (_t, _this, args: unknown[]) => callCapability(id, "call", args),
@@ -54,4 +57,42 @@ export async function fetchThrough(id: number, input: unknown, init?: unknown): 
   // Fetch §2.2.3: a null body status has no body.
   const nullBody = r.status === 101 || r.status === 103 || r.status === 204 || r.status === 205 || r.status === 304;
   return new Response(nullBody ? null : r.body, { status: r.status, statusText: r.statusText, headers: r.headers });
+}
+
+type KvType = "text" | "json" | "arrayBuffer" | "stream";
+
+/** Cloudflare's KVNamespace in the guest: values cross as bytes or strings; types are decoded here. */
+function kvStub(id: number): object {
+  const call = (method: string, ...args: unknown[]) => callCapability(id, method, args);
+  const typeOf = (t: unknown): KvType => (typeof t === "string" ? t : ((t as { type?: KvType } | undefined)?.type ?? "text")) as KvType;
+  const decode = (bytes: Uint8Array | null, type: KvType): unknown => {
+    if (bytes === null) return null;
+    switch (type) {
+      case "text": return utf8Decode(bytes);
+      case "json": return JSON.parse(utf8Decode(bytes));
+      case "arrayBuffer": return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+      case "stream": return new Response(bytes).body;
+      default: throw new TypeError(`Unknown KV value type "${type as string}".`);
+    }
+  };
+  return Object.freeze({
+    async get(key: string, type?: unknown) {
+      return decode((await call("get", key)) as Uint8Array | null, typeOf(type));
+    },
+    async getWithMetadata(key: string, type?: unknown) {
+      const r = (await call("getWithMetadata", key)) as { value: Uint8Array | null; metadata: unknown };
+      return { value: decode(r.value, typeOf(type)), metadata: r.metadata };
+    },
+    async put(key: string, value: unknown, options?: unknown) {
+      // Strings and bytes cross as they are; streams and other bodies are read here first.
+      const v = typeof value === "string" ? value : copyBytes(value) ?? new Uint8Array(await new Response(value as ConstructorParameters<typeof Response>[0]).arrayBuffer());
+      await call("put", key, v, options ?? {});
+    },
+    async delete(key: string) {
+      await call("delete", key);
+    },
+    list(options?: unknown) {
+      return call("list", options ?? {});
+    },
+  });
 }

@@ -1,0 +1,26 @@
+/**
+ * Where storage bindings keep their data, and how their SQLite files are opened: one file per
+ * binding, named from the binding's name by a fixed, escaping-proof rule, so no name can reach
+ * another binding's file or leave the data directory. Writes are durable when acknowledged: WAL with
+ * synchronous=FULL, so a committed write survives a kill -9.
+ */
+import { mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+
+/** A binding name as a file name: [a-z0-9_-] kept, everything else hex-escaped ("." included). */
+export function fileNameFor(name: string): string {
+  if (name.length === 0 || name.length > 128) throw new TypeError("A storage binding name must be 1 to 128 characters.");
+  return [...Buffer.from(name, "utf8")].map((b) => (/[a-z0-9_-]/i.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `.${b.toString(16).padStart(2, "0")}`)).join("");
+}
+
+export function openStore(dataDir: string, kind: string, name: string, options: { readOnly?: boolean } = {}): DatabaseSync {
+  const dir = resolve(dataDir, kind);
+  mkdirSync(dir, { recursive: true });
+  const db = new DatabaseSync(join(dir, `${fileNameFor(name)}.sqlite`), { readOnly: options.readOnly ?? false, timeout: 5_000 });
+  if (!options.readOnly) {
+    db.exec("PRAGMA journal_mode = WAL");
+    db.exec("PRAGMA synchronous = FULL");
+  }
+  return db;
+}
