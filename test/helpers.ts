@@ -1,4 +1,7 @@
 import { after, before } from "node:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { WorkerLoader, type RunReport, type WorkerCode, type WorkerLoaderOptions } from "../src/index.ts";
 
 /** A one-module worker from its source, with the compatibility date every test uses. */
@@ -33,4 +36,17 @@ export async function responseJson(res: Response): Promise<any> {
   } catch {
     throw new Error(`not JSON (status ${res.status}): ${text}`);
   }
+}
+
+/** Loads a worker whose fetch handler has `body`, calls it once and returns its JSON response. */
+export async function runHandler(loader: WorkerLoader, body: string, env: Record<string, unknown>, extra: Partial<WorkerCode> = {}): Promise<any> {
+  const stub = loader.load(worker(`export default { async fetch(request, env, ctx) { ${body} } }`, { env, ...extra }));
+  return responseJson(await stub.getEntrypoint().fetch("http://w/"));
+}
+
+/** A temporary directory for this test file, removed after its tests. */
+export function useTempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }

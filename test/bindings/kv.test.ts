@@ -1,21 +1,16 @@
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { kv } from "../../src/index.ts";
-import { responseJson, useLoader, worker } from "../helpers.ts";
+import { runHandler, useLoader, useTempDir } from "../helpers.ts";
 
 const ctx = useLoader({ executors: 1 });
-const dataDir = mkdtempSync(join(tmpdir(), "mayfly-kv-"));
-after(() => rmSync(dataDir, { recursive: true, force: true }));
+const dataDir = useTempDir("mayfly-kv-");
 
-async function run(body: string, env: Record<string, unknown>): Promise<any> {
-  const stub = ctx.loader.load(worker(`export default { async fetch(request, env, ctx) { ${body} } }`, { env }));
-  return responseJson(await stub.getEntrypoint().fetch("http://w/"));
-}
+const run = (body: string, env: Record<string, unknown>) => runHandler(ctx.loader, body, env);
 
 describe("KV binding (Cloudflare Workers KV API)", () => {
   test("put/get as text, json, arrayBuffer and stream; getWithMetadata; delete", async () => {

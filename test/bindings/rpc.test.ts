@@ -1,14 +1,11 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { DataCloneError, rpc } from "../../src/index.ts";
-import { fetchText, responseJson, useLoader, worker } from "../helpers.ts";
+import { fetchText, runHandler, useLoader, worker } from "../helpers.ts";
 
 const ctx = useLoader({ executors: 1 });
 
-async function run(body: string, env: Record<string, unknown>, extra = {}): Promise<any> {
-  const stub = ctx.loader.load(worker(`export default { async fetch(request, env, ctx) { ${body} } }`, { env, ...extra }));
-  return responseJson(await stub.getEntrypoint().fetch("http://w/"));
-}
+const run = (body: string, env: Record<string, unknown>, extra = {}) => runHandler(ctx.loader, body, env, extra);
 
 describe("rpc() bindings: host objects as stubs in env", () => {
   test("methods cross by structured clone and return promises", async () => {

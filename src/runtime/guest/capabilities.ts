@@ -10,7 +10,7 @@ import { utf8Decode } from "./utf8.ts";
 
 interface Descriptor {
   __mayflyCapability: number;
-  kind: "rpc" | "fetcher" | "service" | "kv";
+  kind: "rpc" | "fetcher" | "service" | "kv" | "d1";
 }
 
 type WireResponse = { status: number; statusText: string; headers: [string, string][]; body: Uint8Array | null };
@@ -37,6 +37,7 @@ function stubFor(d: Descriptor): unknown {
   const id = d.__mayflyCapability;
   if (d.kind === "fetcher") return Object.freeze({ fetch: (input: unknown, init?: unknown) => fetchThrough(id, input, init) });
   if (d.kind === "kv") return kvStub(id);
+  if (d.kind === "d1") return d1Stub(id);
   // rpc (an object's methods, or a function called directly) and service (fetch plus RPC methods).
   return new Proxy(function binding() {}, {
     apply: (_t, _this, args: unknown[]) => callCapability(id, "call", args),
@@ -94,5 +95,49 @@ function kvStub(id: number): object {
     list(options?: unknown) {
       return call("list", options ?? {});
     },
+  });
+}
+
+/**
+ * Cloudflare D1 in the guest: prepare() and bind() build statements here (synchronously, as D1 does);
+ * running them crosses to the host database.
+ */
+function d1Stub(id: number): object {
+  const call = (method: string, ...args: unknown[]) => callCapability(id, method, args);
+  const statements = new WeakMap<object, { sql: string; params: unknown[] }>();
+  class D1PreparedStatement {
+    constructor(sql: string, params: unknown[]) {
+      statements.set(this, { sql, params });
+    }
+    bind(...values: unknown[]): D1PreparedStatement {
+      return new D1PreparedStatement(statements.get(this)!.sql, values);
+    }
+    async first(column?: string): Promise<unknown> {
+      const row = (await call("query", statements.get(this), "first")) as Record<string, unknown> | null;
+      if (column === undefined || row === null) return row;
+      if (!(column in row)) throw new Error(`D1_COLUMN_NOTFOUND: Column not found (${column})`);
+      return row[column];
+    }
+    all(): Promise<unknown> {
+      return call("query", statements.get(this), "all");
+    }
+    run(): Promise<unknown> {
+      return call("query", statements.get(this), "run");
+    }
+    raw(options?: { columnNames?: boolean }): Promise<unknown> {
+      return call("query", statements.get(this), "raw", { columnNames: !!options?.columnNames });
+    }
+  }
+  return Object.freeze({
+    prepare: (sql: string) => new D1PreparedStatement(String(sql), []),
+    batch: (list: unknown[]) => {
+      const queries = Array.from(list, (s) => {
+        const q = statements.get(s as object);
+        if (!q) throw new TypeError("batch() takes statements made by prepare().");
+        return q;
+      });
+      return call("batch", queries);
+    },
+    exec: (sql: string) => call("exec", String(sql)),
   });
 }
