@@ -37,7 +37,8 @@ export interface LogLine { level: string; message: string; time: number }
 /** Why a call failed, when it did not fail with the guest's own error. */
 export type FailureKind = "startup" | "cpuMs" | "wallMs" | "memoryMb" | "output" | "logs" | "clone" | "stream" | "disposed" | "internal";
 
-export interface CallStats { cpuMs: number; wallMs: number; heapBytes: number }
+/** What a call cost; subRequests counts fetches through bindings and globalOutbound in the run. */
+export interface CallStats { cpuMs: number; wallMs: number; heapBytes: number; subRequests: number }
 
 export type ExecutorToHost =
   | { t: "ready"; pid: number; runtime: "snapshot" | "evaluate" }

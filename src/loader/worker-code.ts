@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { InvalidWorkerCodeError } from "../errors.ts";
 import type { Limits } from "../engine/limits.ts";
+import { isTail, type Tail } from "../bindings/tails/index.ts";
 
 /** One module's source, as in Cloudflare's Worker Loader API. */
 export type ModuleSource =
@@ -26,6 +27,8 @@ export interface WorkerCode {
    */
   globalOutbound?: null | { fetch(request: Request): Promise<Response> | Response };
   limits?: Partial<Limits>;
+  /** Receive a TailEvent after each run: host callbacks, objects with tail(events), or worker entrypoints. */
+  tails?: Tail[];
 }
 
 export type ModuleType = "esm" | "cjs" | "text" | "data" | "json" | "wasm";
@@ -65,6 +68,7 @@ const workerCodeSchema = z.object({
     }),
   ]).optional(),
   limits: limitsSchema.optional(),
+  tails: z.array(z.custom<Tail>(isTail, { message: "a tail is a function, an object with tail(events), or a worker entrypoint" })).optional(),
 });
 
 const MODULE_KEYS = ["js", "cjs", "text", "data", "json", "wasm"] as const;

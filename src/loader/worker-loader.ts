@@ -115,7 +115,7 @@ export class WorkerLoader {
       limits,
       globalOutbound,
     }, capabilities.size ? capabilities : undefined);
-    return { handle, limits };
+    return { handle, limits, tails: wc.tails ?? [] };
   }
 
   private track(backing: Promise<StubBacking>, workerId: string | undefined): WorkerStub {

@@ -2,6 +2,7 @@ import type { Invocation } from "../runtime/index.ts";
 import type { InstanceHandle } from "../engine/index.ts";
 import type { DoneFrame } from "../engine/executor-process.ts";
 import { BINDING, fetcherCapability, type Fetchable } from "../bindings/capability.ts";
+import { deliverTails, tailEvent, type Tail } from "../bindings/tails/index.ts";
 import type { Limits } from "../engine/limits.ts";
 import { WorkerDisposedError, remoteError } from "../errors.ts";
 import { failureToError, outcomeOfThrown } from "./failures.ts";
@@ -32,6 +33,7 @@ export interface EntrypointOptions {
 export interface StubBacking {
   handle: InstanceHandle;
   limits: Limits;
+  tails: readonly Tail[];
 }
 
 export interface StubHooks {
@@ -101,13 +103,18 @@ export class WorkerStub {
 
   async #invoke(inv: Invocation, requestBody?: ReadableStream<Uint8Array>): Promise<unknown> {
     if (this.#disposed) throw new WorkerDisposedError("This worker stub was disposed.");
-    const { handle, limits } = await this.#backing;
+    const { handle, limits, tails } = await this.#backing;
     const report: RunReport = {
       workerId: this.#hooks.workerId, entrypoint: inv.entrypoint, kind: inv.kind,
-      method: inv.kind === "rpc" ? inv.method : undefined, outcome: "ok", logs: [], cpuMs: 0, wallMs: 0,
+      method: inv.kind === "rpc" ? inv.method : undefined, outcome: "ok", logs: [], cpuMs: 0, wallMs: 0, subRequests: 0,
     };
     const started = performance.now();
-    let finish = () => this.#hooks.onRun?.(report);
+    const startedAt = Date.now();
+    const emit = () => {
+      this.#hooks.onRun?.(report);
+      if (tails.length) deliverTails(tails, tailEvent(report, startedAt));
+    };
+    let finish = emit;
     try {
       const result = await handle.call(inv, {
         requestBody,
@@ -116,7 +123,8 @@ export class WorkerStub {
       report.logs = result.logs;
       report.cpuMs = result.stats.cpuMs;
       report.wallMs = result.stats.wallMs;
-      if (result.done) finish = this.#reportWhenDone(report, result.done, limits);
+      report.subRequests = result.stats.subRequests;
+      if (result.done) finish = this.#reportWhenDone(report, result.done, limits, emit);
       if (result.failure) {
         const { error, outcome } = failureToError(result.failure, limits);
         report.outcome = outcome;
@@ -139,13 +147,14 @@ export class WorkerStub {
   }
 
   /** For a run that replied early: the report is completed, and delivered, once the run has ended. */
-  #reportWhenDone(report: RunReport, done: Promise<DoneFrame>, limits: Limits): () => void {
+  #reportWhenDone(report: RunReport, done: Promise<DoneFrame>, limits: Limits, emit: () => void): () => void {
     return () => {
       done.then(
         (d) => {
           report.logs = [...report.logs, ...d.logs];
           report.cpuMs = d.stats.cpuMs;
           report.wallMs = d.stats.wallMs;
+          report.subRequests = d.stats.subRequests;
           if (d.failure && report.outcome === "ok") {
             const { error, outcome } = failureToError(d.failure, limits);
             report.outcome = outcome;
@@ -156,7 +165,7 @@ export class WorkerStub {
           if (report.outcome === "ok") report.outcome = outcomeOfThrown(e);
           report.error ??= { name: e.name, message: e.message };
         },
-      ).finally(() => this.#hooks.onRun?.(report));
+      ).finally(emit);
     };
   }
 }

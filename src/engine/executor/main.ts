@@ -128,7 +128,7 @@ function reply(callId: number, instance: WorkerInstance | undefined, result: Pic
   const frame = {
     t: "result" as const, callId, final, outcome: result.outcome, failure: result.failure,
     logs: instance?.takeLogs() ?? [],
-    stats: { cpuMs, wallMs: performance.now() - wallStart, heapBytes: instance?.heapBytes ?? 0 },
+    stats: statsOf(instance, cpuMs, wallStart),
     rssBytes: process.memoryUsage.rss(), refillMs: pool.refillMsAhead(), instanceGone: gone,
   };
   try {
@@ -142,13 +142,18 @@ function reply(callId: number, instance: WorkerInstance | undefined, result: Pic
   return true;
 }
 
+function statsOf(instance: WorkerInstance | undefined, cpuMs: number, wallStart: number) {
+  const subRequests = instance ? Number((instance.servicesToken as ServiceState).store.get(SUBREQUESTS) ?? 0) : 0;
+  return { cpuMs, wallMs: performance.now() - wallStart, heapBytes: instance?.heapBytes ?? 0, subRequests };
+}
+
 /** The end of a run that replied early: its later logs, final cost, and how the waitUntil work ended. */
 function sendDone(callId: number, instanceId: number, instance: WorkerInstance | undefined, failure: CallResult["failure"], cpuMs: number, wallStart: number): void {
   const gone = !instance || !instance.alive;
   if (gone) instances.delete(instanceId);
   send({
     t: "done", callId, failure, logs: instance?.takeLogs() ?? [],
-    stats: { cpuMs, wallMs: performance.now() - wallStart, heapBytes: instance?.heapBytes ?? 0 },
+    stats: statsOf(instance, cpuMs, wallStart),
     instanceGone: gone,
   });
 }

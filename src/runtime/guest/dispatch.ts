@@ -174,12 +174,19 @@ async function dispatchFetch(inv: Extract<Invocation, { kind: "fetch" }>): Promi
 
 const FORBIDDEN_METHODS = new Set(["constructor"]);
 
+/**
+ * Workers event handlers: on a plain-object export they are called as (event, env, ctx), like fetch;
+ * on a WorkerEntrypoint class as methods (this.env, this.ctx).
+ */
+const EVENT_HANDLERS = new Set(["tail", "trace", "scheduled", "queue", "email"]);
+
 async function dispatchRpc(inv: Extract<Invocation, { kind: "rpc" }>): Promise<unknown> {
-  const { target } = resolveEntrypoint(inv.entrypoint, inv.props);
+  const { target, ctx, isObject } = resolveEntrypoint(inv.entrypoint, inv.props);
   const method = inv.method;
   // Only methods reached through the prototype chain below Object.prototype are callable,
   // so `toString`, `__defineGetter__` and friends are never exposed as RPC.
   const fn = FORBIDDEN_METHODS.has(method) || method in Object.prototype ? undefined : target[method];
   if (typeof fn !== "function") throw new TypeError(`The RPC receiver does not implement the method "${method}".`);
-  return await fn.apply(target, inv.args);
+  const args = isObject && EVENT_HANDLERS.has(method) ? [...inv.args, workerEnv, ctx] : inv.args;
+  return await fn.apply(target, args);
 }
