@@ -7,6 +7,7 @@ export { DEFAULT_LIMITS, type Limits } from "./engine/limits.ts";
 export { rpc, RpcBinding, type RpcOptions } from "./bindings/rpc/index.ts";
 export { kv, KvNamespace, type KvOptions } from "./bindings/kv/index.ts";
 export { sql, SqlDatabase, type SqlOptions } from "./bindings/sql/index.ts";
+export { blobBucket, BlobBucket, type BlobBucketOptions, type R2Object } from "./bindings/blob/index.ts";
 export type { Tail, TailEvent } from "./bindings/tails/index.ts";
 export { egress, EgressGateway, EgressDeniedError, type EgressPolicy, type EgressRule, type Lookup } from "./bindings/egress/index.ts";
 export {

@@ -10,7 +10,7 @@ import { utf8Decode } from "./utf8.ts";
 
 interface Descriptor {
   __mayflyCapability: number;
-  kind: "rpc" | "fetcher" | "service" | "kv" | "d1";
+  kind: "rpc" | "fetcher" | "service" | "kv" | "d1" | "r2";
 }
 
 type WireResponse = { status: number; statusText: string; headers: [string, string][]; body: Uint8Array | null };
@@ -38,6 +38,7 @@ function stubFor(d: Descriptor): unknown {
   if (d.kind === "fetcher") return Object.freeze({ fetch: (input: unknown, init?: unknown) => fetchThrough(id, input, init) });
   if (d.kind === "kv") return kvStub(id);
   if (d.kind === "d1") return d1Stub(id);
+  if (d.kind === "r2") return r2Stub(id);
   // rpc (an object's methods, or a function called directly) and service (fetch plus RPC methods).
   return new Proxy(function binding() {}, {
     apply: (_t, _this, args: unknown[]) => callCapability(id, "call", args),
@@ -139,5 +140,37 @@ function d1Stub(id: number): object {
       return call("batch", queries);
     },
     exec: (sql: string) => call("exec", String(sql)),
+  });
+}
+
+/** Cloudflare R2 in the guest: values cross as bytes; a got object's body is read like a Response's. */
+function r2Stub(id: number): object {
+  const call = (method: string, ...args: unknown[]) => callCapability(id, method, args);
+  const toBytes = async (value: unknown): Promise<Uint8Array | string> =>
+    typeof value === "string" ? value : copyBytes(value) ?? new Uint8Array(await new Response(value as ConstructorParameters<typeof Response>[0]).arrayBuffer());
+  return Object.freeze({
+    async put(key: string, value: unknown, options?: unknown) {
+      return call("put", key, await toBytes(value), options ?? {});
+    },
+    async get(key: string, options?: unknown) {
+      const r = (await call("get", key, options ?? {})) as (Record<string, unknown> & { body: Uint8Array }) | null;
+      if (r === null) return null;
+      const { body, ...object } = r;
+      const response = new Response(body);
+      return Object.assign(object, {
+        get body() { return response.body; },
+        get bodyUsed() { return response.bodyUsed; },
+        arrayBuffer: () => response.arrayBuffer(),
+        bytes: () => response.bytes(),
+        text: () => response.text(),
+        json: () => response.json(),
+        blob: () => response.blob(),
+      });
+    },
+    head: (key: string) => call("head", key),
+    async delete(keys: string | string[]) {
+      await call("delete", keys);
+    },
+    list: (options?: unknown) => call("list", options ?? {}),
   });
 }

@@ -1,0 +1,199 @@
+/**
+ * A blob bucket with R2's core API (put, get with ranges, head, delete, list with prefix and delimiter,
+ * customMetadata, httpMetadata, etag). Object bytes are files named by the SHA-256 of the key, so no
+ * key, whatever it contains, can name a path outside its bucket; an SQLite index keeps the metadata.
+ * A put is durable when it returns: the file is fsynced and renamed into place before the index commits.
+ */
+import { createHash, randomUUID } from "node:crypto";
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { DatabaseSync } from "node:sqlite";
+import { QuotaExceededError } from "../../errors.ts";
+import { BINDING, type Bindable, type Capability } from "../capability.ts";
+import { fileNameFor, openStore } from "../storage/sqlite-file.ts";
+
+export interface BlobBucketOptions {
+  name: string;
+  dataDir?: string;
+  quota?: { bytes?: number; objects?: number };
+}
+
+export interface R2Object {
+  key: string;
+  version: string;
+  size: number;
+  etag: string;
+  httpEtag: string;
+  uploaded: Date;
+  httpMetadata: Record<string, string>;
+  customMetadata: Record<string, string>;
+  /** The range served, for a ranged get. */
+  range?: { offset: number; length: number };
+}
+
+export type R2Range = { offset: number; length?: number } | { offset?: number; length: number } | { suffix: number };
+export interface R2PutOptions { httpMetadata?: Record<string, string>; customMetadata?: Record<string, string> }
+export interface R2ListOptions { prefix?: string; delimiter?: string; cursor?: string; limit?: number }
+
+interface Row { key: string; version: string; size: number; etag: string; uploaded: number; http: string; custom: string }
+
+export class BlobBucket implements Bindable {
+  private readonly db: DatabaseSync;
+  private readonly dir: string;
+  private readonly quota: { bytes: number; objects: number };
+
+  constructor(options: BlobBucketOptions) {
+    const dataDir = options.dataDir ?? ".mayfly/data";
+    this.db = openStore(dataDir, "blob", options.name);
+    this.dir = join(resolve(dataDir, "blob"), `${fileNameFor(options.name)}.objects`);
+    mkdirSync(this.dir, { recursive: true });
+    this.db.exec(`CREATE TABLE IF NOT EXISTS objects (
+      key TEXT PRIMARY KEY, version TEXT NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
+      uploaded INTEGER NOT NULL, http TEXT NOT NULL, custom TEXT NOT NULL) WITHOUT ROWID`);
+    this.quota = { bytes: options.quota?.bytes ?? Infinity, objects: options.quota?.objects ?? Infinity };
+  }
+
+  [BINDING](): Capability {
+    return {
+      kind: "r2",
+      call: async (method, args) => {
+        switch (method) {
+          case "put": return this.put(args[0] as string, args[1] as Uint8Array | string, args[2] as R2PutOptions);
+          case "get": {
+            const r = await this.getBytes(args[0] as string, args[1] as { range?: R2Range } | undefined);
+            return r && { ...r.object, body: r.bytes };
+          }
+          case "head": return this.head(args[0] as string);
+          case "delete": return this.delete(args[0] as string | string[]);
+          case "list": return this.list(args[0] as R2ListOptions);
+          default: throw new TypeError(`Buckets have no method ${method}().`);
+        }
+      },
+    };
+  }
+
+  async put(key: string, value: string | ArrayBuffer | ArrayBufferView, options: R2PutOptions = {}): Promise<R2Object> {
+    checkKey(key);
+    const bytes = typeof value === "string" ? Buffer.from(value, "utf8") : ArrayBuffer.isView(value) ? Buffer.from(value.buffer, value.byteOffset, value.byteLength) : Buffer.from(value as ArrayBuffer);
+    const old = this.row(key);
+    const totals = this.db.prepare("SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM objects").get() as { n: number; bytes: number };
+    if (!old && totals.n + 1 > this.quota.objects) throw new QuotaExceededError(`Bucket is limited to ${this.quota.objects} objects.`);
+    if (totals.bytes - (old?.size ?? 0) + bytes.byteLength > this.quota.bytes) throw new QuotaExceededError(`Bucket is limited to ${this.quota.bytes} bytes.`);
+    // Write aside, fsync, rename into place: a reader sees the old object or the new one, never half.
+    const path = this.pathOf(key);
+    const tmp = `${path}.${randomUUID()}.tmp`;
+    const fd = openSync(tmp, "w");
+    try {
+      writeSync(fd, bytes);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+    const row: Row = {
+      key, version: randomUUID().replaceAll("-", ""), size: bytes.byteLength, etag: createHash("md5").update(bytes).digest("hex"),
+      uploaded: Date.now(), http: JSON.stringify(options.httpMetadata ?? {}), custom: JSON.stringify(options.customMetadata ?? {}),
+    };
+    this.db.prepare("INSERT INTO objects VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET version = excluded.version, size = excluded.size, etag = excluded.etag, uploaded = excluded.uploaded, http = excluded.http, custom = excluded.custom")
+      .run(row.key, row.version, row.size, row.etag, row.uploaded, row.http, row.custom);
+    return toObject(row);
+  }
+
+  async head(key: string): Promise<R2Object | null> {
+    checkKey(key);
+    const row = this.row(key);
+    return row ? toObject(row) : null;
+  }
+
+  async get(key: string, options?: { range?: R2Range }): Promise<(R2Object & { body: ReadableStream<Uint8Array>; arrayBuffer(): Promise<ArrayBuffer>; text(): Promise<string> }) | null> {
+    const r = await this.getBytes(key, options);
+    if (!r) return null;
+    const res = new Response(new Uint8Array(r.bytes));
+    return { ...r.object, body: res.body!, arrayBuffer: () => res.arrayBuffer(), text: () => res.text() };
+  }
+
+  async delete(keys: string | string[]): Promise<void> {
+    for (const key of Array.isArray(keys) ? keys : [keys]) {
+      checkKey(key);
+      this.db.prepare("DELETE FROM objects WHERE key = ?").run(key);
+      rmSync(this.pathOf(key), { force: true });
+    }
+  }
+
+  /** R2 list: keys in order; with a delimiter, keys past it under the prefix fold into delimitedPrefixes. */
+  async list(options: R2ListOptions = {}): Promise<{ objects: R2Object[]; truncated: boolean; cursor?: string; delimitedPrefixes: string[] }> {
+    const prefix = options.prefix ?? "";
+    const limit = Math.min(Math.max(1, Math.trunc(options.limit ?? 1000)), 1000);
+    let after = options.cursor ? Buffer.from(options.cursor, "base64url").toString("utf8") : "";
+    const objects: R2Object[] = [];
+    const prefixes = new Set<string>();
+    const stmt = this.db.prepare("SELECT * FROM objects WHERE key > ? AND substr(key, 1, ?) = ? ORDER BY key LIMIT 1");
+    for (;;) {
+      const row = stmt.get(after, prefix.length, prefix) as Row | undefined;
+      if (!row) return { objects, truncated: false, delimitedPrefixes: [...prefixes] };
+      if (objects.length + prefixes.size >= limit) {
+        return { objects, truncated: true, cursor: Buffer.from(after, "utf8").toString("base64url"), delimitedPrefixes: [...prefixes] };
+      }
+      const rest = row.key.slice(prefix.length);
+      const cut = options.delimiter ? rest.indexOf(options.delimiter) : -1;
+      if (cut >= 0) {
+        const folded = prefix + rest.slice(0, cut + options.delimiter!.length);
+        prefixes.add(folded);
+        // Skip every key under this folded prefix at once.
+        after = `${folded}\u{10FFFF}`;
+      } else {
+        objects.push(toObject(row));
+        after = row.key;
+      }
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  private async getBytes(key: string, options?: { range?: R2Range }): Promise<{ object: R2Object; bytes: Uint8Array } | null> {
+    checkKey(key);
+    const row = this.row(key);
+    if (!row) return null;
+    const all = readFileSync(this.pathOf(key));
+    const object = toObject(row);
+    if (!options?.range) return { object, bytes: new Uint8Array(all) };
+    const { offset, length } = resolveRange(options.range, all.byteLength);
+    return { object: { ...object, range: { offset, length } }, bytes: new Uint8Array(all.subarray(offset, offset + length)) };
+  }
+
+  private row(key: string): Row | undefined {
+    return this.db.prepare("SELECT * FROM objects WHERE key = ?").get(key) as Row | undefined;
+  }
+
+  /** A key's file: the SHA-256 of the key, so nothing in a key is ever part of a path. */
+  private pathOf(key: string): string {
+    return join(this.dir, createHash("sha256").update(key, "utf8").digest("hex"));
+  }
+}
+
+export function blobBucket(options: BlobBucketOptions): BlobBucket {
+  return new BlobBucket(options);
+}
+
+function checkKey(key: unknown): asserts key is string {
+  if (typeof key !== "string" || key.length === 0 || Buffer.byteLength(key) > 1024) throw new TypeError("Object keys must be 1 to 1024 bytes.");
+}
+
+function toObject(row: Row): R2Object {
+  return {
+    key: row.key, version: row.version, size: row.size, etag: row.etag, httpEtag: `"${row.etag}"`,
+    uploaded: new Date(row.uploaded), httpMetadata: JSON.parse(row.http), customMetadata: JSON.parse(row.custom),
+  };
+}
+
+function resolveRange(range: R2Range, size: number): { offset: number; length: number } {
+  if ("suffix" in range) {
+    const length = Math.min(Math.max(0, range.suffix), size);
+    return { offset: size - length, length };
+  }
+  const offset = Math.min(Math.max(0, range.offset ?? 0), size);
+  const length = Math.min(Math.max(0, range.length ?? size - offset), size - offset);
+  return { offset, length };
+}

@@ -1,0 +1,71 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { blobBucket } from "../../src/index.ts";
+import { runHandler, useLoader, useTempDir } from "../helpers.ts";
+
+const ctx = useLoader({ executors: 1 });
+const dataDir = useTempDir("mayfly-blob-");
+const run = (body: string, env: Record<string, unknown>) => runHandler(ctx.loader, body, env);
+
+describe("blob bucket binding (Cloudflare R2 core API)", () => {
+  test("put/get/head/delete with metadata, etag and ranges", async () => {
+    const out = await run(`
+      const put = await env.B.put("docs/a.txt", "hello world", { httpMetadata: { contentType: "text/plain" }, customMetadata: { owner: "ada" } });
+      const got = await env.B.get("docs/a.txt");
+      const head = await env.B.head("docs/a.txt");
+      const range = await env.B.get("docs/a.txt", { range: { offset: 6, length: 5 } });
+      const suffix = await env.B.get("docs/a.txt", { range: { suffix: 3 } });
+      await env.B.put("bin", new Uint8Array([0, 1, 2]));
+      const bin = [...new Uint8Array(await (await env.B.get("bin")).arrayBuffer())];
+      await env.B.delete("bin");
+      return Response.json({
+        put: { key: put.key, size: put.size, etag: put.etag, httpEtag: put.httpEtag },
+        text: await got.text(), custom: got.customMetadata, http: got.httpMetadata, uploaded: got.uploaded instanceof Date,
+        headSize: head.size, headHasBody: "body" in head,
+        range: await range.text(), suffix: await new Response(suffix.body).text(), bin,
+        gone: await env.B.get("bin"), missingHead: await env.B.head("nope"),
+      });`, { B: blobBucket({ name: "files", dataDir }) });
+    assert.deepEqual(out, {
+      put: { key: "docs/a.txt", size: 11, etag: "5eb63bbbe01eeed093cb22bb8f5acdc3", httpEtag: '"5eb63bbbe01eeed093cb22bb8f5acdc3"' },
+      text: "hello world", custom: { owner: "ada" }, http: { contentType: "text/plain" }, uploaded: true,
+      headSize: 11, headHasBody: false, range: "world", suffix: "rld", bin: [0, 1, 2], gone: null, missingHead: null,
+    });
+  });
+
+  test("list with prefix, delimiter (folded prefixes), limit and cursor", async () => {
+    const out = await run(`
+      for (const k of ["photos/2024/a.jpg", "photos/2024/b.jpg", "photos/2025/c.jpg", "photos/top.jpg", "readme"]) await env.B.put(k, "x");
+      const folded = await env.B.list({ prefix: "photos/", delimiter: "/" });
+      const page1 = await env.B.list({ limit: 2 });
+      const page2 = await env.B.list({ limit: 2, cursor: page1.cursor });
+      return Response.json({
+        objects: folded.objects.map((o) => o.key), prefixes: folded.delimitedPrefixes, truncated: folded.truncated,
+        page1: page1.objects.map((o) => o.key), more: page1.truncated, page2: page2.objects.map((o) => o.key),
+      });`, { B: blobBucket({ name: "listing", dataDir }) });
+    assert.deepEqual(out, {
+      objects: ["photos/top.jpg"], prefixes: ["photos/2024/", "photos/2025/"], truncated: false,
+      page1: ["photos/2024/a.jpg", "photos/2024/b.jpg"], more: true, page2: ["photos/2025/c.jpg", "photos/top.jpg"],
+    });
+  });
+
+  test("keys cannot escape the bucket: files are named by the key's hash; buckets are apart", async () => {
+    const out = await run(`
+      await env.A.put("../../../etc/passwd", "a's"); await env.B.put("../../../etc/passwd", "b's");
+      return Response.json([await (await env.A.get("../../../etc/passwd")).text(), await (await env.B.get("../../../etc/passwd")).text()]);`,
+      { A: blobBucket({ name: "a", dataDir }), B: blobBucket({ name: "b", dataDir }) });
+    assert.deepEqual(out, ["a's", "b's"]);
+    for (const f of readdirSync(join(dataDir, "blob", "a.objects"))) assert.match(f, /^[0-9a-f]{64}$/);
+  });
+
+  test("quotas on objects and bytes: QuotaExceededError, nothing written", async () => {
+    const out = await run(`
+      const r = [];
+      for (const k of ["1", "2", "3"]) { try { await env.B.put(k, "v"); r.push("ok") } catch (e) { r.push(e.name) } }
+      try { await env.S.put("big", "x".repeat(500)); r.push("ok") } catch (e) { r.push(e.name) }
+      r.push(await env.S.head("big"));
+      return Response.json(r);`, { B: blobBucket({ name: "q1", dataDir, quota: { objects: 2 } }), S: blobBucket({ name: "q2", dataDir, quota: { bytes: 100 } }) });
+    assert.deepEqual(out, ["ok", "ok", "QuotaExceededError", "QuotaExceededError", null]);
+  });
+});
