@@ -1,9 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { kv } from "../../src/index.ts";
 import { runHandler, useLoader, useTempDir } from "../helpers.ts";
 
@@ -85,21 +83,5 @@ describe("KV binding (Cloudflare Workers KV API)", () => {
     assert.deepEqual(out, ["in A", "in B"]);
     assert.ok(readdirSync(join(dataDir, "kv")).some((f) => f.startsWith(".2e.2e.2f")), "the odd name became an escaped file name inside kv/");
     assert.ok(!existsSync(join(dataDir, "..", "escape.sqlite")));
-  });
-
-  test("an acknowledged write survives kill -9 of the process", async () => {
-    const src = fileURLToPath(new URL("../../src/index.ts", import.meta.url));
-    const child = spawn(process.execPath, ["--input-type=module", "-e", `
-      const { kv } = await import(${JSON.stringify(src)});
-      const ns = kv({ name: "durable", dataDir: ${JSON.stringify(dataDir)} });
-      await ns.put("survivor", "written before the crash");
-      process.stdout.write("acked\\n");
-      setInterval(() => {}, 1000);`], { stdio: ["ignore", "pipe", "inherit"] });
-    await new Promise<void>((resolve) => child.stdout!.on("data", (d) => String(d).includes("acked") && resolve()));
-    child.kill("SIGKILL");
-    await new Promise((r) => child.once("exit", r));
-    const ns = kv({ name: "durable", dataDir });
-    assert.equal(await ns.get("survivor"), "written before the crash");
-    ns.close();
   });
 });
