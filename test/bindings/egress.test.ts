@@ -24,6 +24,7 @@ before(async () => {
     if (path === "/redirect-userinfo") return res.writeHead(302, { location: `http://allowed.test@evil.test:${port}/echo` }).end();
     if (path === "/redirect-other") return res.writeHead(307, { location: `http://other.test:${port}/echo` }).end();
     if (path === "/big") return res.end(Buffer.alloc(200_000));
+    if (path === "/slow") return void setTimeout(() => res.end("slow"), 150);
     let body = "";
     req.on("data", (c) => (body += c));
     req.on("end", () => res.end(JSON.stringify({ method: req.method, url: path, authorization: req.headers.authorization ?? null, body })));
@@ -150,6 +151,19 @@ describe("egress gateway: hostile requests are refused with nothing sent", () =>
     assert.equal(connections, before);
     const big = await guestFetch(`http://allowed.test:${port}/big`, {}, { policy: { maxResponseBytes: 50_000 } });
     assert.match(big.out[0].message, /maxResponseBytes/);
+  });
+
+  test("requests past the gateway's concurrency cap are refused; a slow origin hits the time cap", async () => {
+    const stub = ctx.loader.load(worker(`export default { async fetch() {
+      const url = "http://allowed.test:${port}/slow";
+      const settled = await Promise.allSettled([fetch(url), fetch(url)]);
+      return Response.json(settled.map((s) => s.status === "fulfilled" ? s.value.status : s.reason.name + ": " + s.reason.message));
+    } }`, { globalOutbound: egress(policy({ maxConcurrent: 1 })) }));
+    const out = await responseJson(await stub.getEntrypoint().fetch("http://w/"));
+    assert.equal(out.filter((x: unknown) => x === 200).length, 1);
+    assert.match(out.find((x: unknown) => x !== 200), /EgressDeniedError: .*maxConcurrent/);
+    const timed = await guestFetch(`http://allowed.test:${port}/slow`, {}, { policy: { timeoutMs: 50 } });
+    assert.match(timed.out[0].message, /timeoutMs/);
   });
 
   test("more subrequests than limits.subRequests are refused", async () => {
