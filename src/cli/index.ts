@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+/**
+ * The `mayfly` command. commander parses the command line (subcommands, --help everywhere, clear
+ * errors for bad flags).
+ */
+import { Command, InvalidArgumentError } from "commander";
+import { runWorkerFile } from "./run.ts";
+
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("expected a positive number.");
+  return n;
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+const list = (value: string, previous: string[] = []) => [...previous, ...value.split(",").map((s) => s.trim()).filter(Boolean)];
+
+async function readStdin(): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return new Uint8Array(Buffer.concat(chunks));
+}
+
+const program = new Command()
+  .name("mayfly")
+  .description("Run untrusted JavaScript and TypeScript in fresh V8 isolates, Cloudflare Workers style.")
+  .showHelpAfterError();
+
+program
+  .command("run")
+  .description("run a worker file in a fresh isolate and send it one request")
+  .argument("<file>", "the worker: a .ts or .js module with `export default { fetch }`")
+  .option("--allow-net <hosts>", "hosts the worker may fetch (comma-separated); nothing without it", list)
+  .option("--kv <NAME[=dir]>", "bind a KV namespace as env.NAME (repeatable)", collect, [])
+  .option("--sql <NAME[=dir]>", "bind a SQL (D1) database as env.NAME (repeatable)", collect, [])
+  .option("--data-dir <dir>", "where --kv and --sql keep their data", ".mayfly/data")
+  .option("--cpu-ms <n>", "CPU time limit", positiveNumber)
+  .option("--memory-mb <n>", "memory limit", positiveNumber)
+  .option("--wall-ms <n>", "wall-clock limit", positiveNumber)
+  .option("--json", "print the response, logs, outcome and cost as JSON")
+  .option("-X, --method <method>", "request method", "GET")
+  .option("-H, --header <header>", "request header, \"Name: value\" (repeatable)", collect, [])
+  .option("-d, --data <body>", "request body (\"-\" reads standard input)")
+  .option("--url <url>", "request URL", "http://localhost/")
+  .action(async (file: string, opts) => {
+    const result = await runWorkerFile(file, opts, readStdin);
+    if (result.stdout.length) process.stdout.write(result.stdout);
+    if (result.stderr) process.stderr.write(result.stderr);
+    process.exitCode = result.exitCode;
+  });
+
+await program.parseAsync(process.argv);

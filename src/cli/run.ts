@@ -1,0 +1,108 @@
+/**
+ * `mayfly run <file>`: the file as a worker in a fresh isolate, sent one request; prints the
+ * response (or, with --json, the response with logs, outcome and cost). Nothing is allowed out
+ * without --allow-net, as with Deno.
+ */
+import { WorkerLoader } from "../loader/worker-loader.ts";
+import type { RunReport } from "../loader/run-report.ts";
+import { egress } from "../bindings/egress/index.ts";
+import { kv } from "../bindings/kv/index.ts";
+import { sql } from "../bindings/sql/index.ts";
+import { bundleWorkerFile } from "./worker-file.ts";
+
+export interface RunOptions {
+  allowNet?: string[];
+  kv?: string[];
+  sql?: string[];
+  dataDir: string;
+  cpuMs?: number;
+  memoryMb?: number;
+  wallMs?: number;
+  json?: boolean;
+  method: string;
+  header: string[];
+  data?: string;
+  url: string;
+}
+
+export interface RunResult {
+  exitCode: number;
+  stdout: string | Uint8Array;
+  stderr: string;
+}
+
+export async function runWorkerFile(file: string, opts: RunOptions, stdinBody: () => Promise<Uint8Array | undefined>): Promise<RunResult> {
+  const reports: RunReport[] = [];
+  const loader = new WorkerLoader({ executors: 1, poolSize: 1, onRun: (r) => reports.push(r) });
+  try {
+    const env: Record<string, unknown> = {};
+    for (const spec of opts.kv ?? []) {
+      const [name, dir] = spec.split("=");
+      env[name!] = kv({ name: name!, dataDir: dir || opts.dataDir });
+    }
+    for (const spec of opts.sql ?? []) {
+      const [name, dir] = spec.split("=");
+      env[name!] = sql({ name: name!, dataDir: dir || opts.dataDir });
+    }
+    const stub = loader.load({
+      compatibilityDate: "2025-06-01",
+      mainModule: "worker.js",
+      modules: { "worker.js": bundleWorkerFile(file) },
+      env,
+      globalOutbound: opts.allowNet?.length ? egress({ allow: opts.allowNet.map(netRule) }) : null,
+      limits: { cpuMs: opts.cpuMs, memoryMb: opts.memoryMb, wallMs: opts.wallMs },
+    });
+    const headers = new Headers();
+    for (const h of opts.header) {
+      const i = h.indexOf(":");
+      if (i <= 0) return failure(`bad --header "${h}": expected "Name: value"`);
+      headers.append(h.slice(0, i).trim(), h.slice(i + 1).trim());
+    }
+    const body = opts.data !== undefined ? (opts.data === "-" ? await stdinBody() : opts.data) : undefined;
+    await loader.ready();
+    const started = performance.now();
+    const res = await stub.getEntrypoint().fetch(opts.url, { method: opts.method, headers, body: body as BodyInit | undefined });
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    const elapsedMs = performance.now() - started;
+    await waitForReport(reports);
+    const report = reports[0];
+    if (opts.json) {
+      return {
+        exitCode: res.ok ? 0 : 1,
+        stdout: JSON.stringify({
+          response: { status: res.status, headers: Object.fromEntries(res.headers), body: new TextDecoder().decode(bytes) },
+          outcome: report?.outcome ?? "ok", logs: report?.logs ?? [], cpuMs: report?.cpuMs, wallMs: report?.wallMs, elapsedMs,
+          subRequests: report?.subRequests ?? 0,
+        }, null, 2) + "\n",
+        stderr: "",
+      };
+    }
+    const logs = (report?.logs ?? []).map((l) => `[${l.level}] ${l.message}\n`).join("");
+    return { exitCode: res.ok ? 0 : 1, stdout: bytes, stderr: logs + (res.ok ? "" : `mayfly: the worker answered ${res.status}\n`) };
+  } catch (e) {
+    await waitForReport(reports);
+    const report = reports[0];
+    const err = e as Error;
+    if (opts.json) {
+      return { exitCode: 1, stdout: JSON.stringify({ error: { name: err.name, message: err.message }, outcome: report?.outcome ?? "internalError", logs: report?.logs ?? [], cpuMs: report?.cpuMs, wallMs: report?.wallMs }, null, 2) + "\n", stderr: "" };
+    }
+    const logs = (report?.logs ?? []).map((l) => `[${l.level}] ${l.message}\n`).join("");
+    return failure(`${err.name}: ${err.message}`, logs);
+  } finally {
+    await loader.close();
+  }
+}
+
+/** `--allow-net=api.example.com,127.0.0.1:8080`: https on its port by default; a named host is trusted even if private. */
+function netRule(host: string): { origin: string; allowPrivateAddresses: boolean } {
+  const origin = /^https?:\/\//.test(host) ? host.replace(/\/+$/, "") : `https://${host}`;
+  return { origin, allowPrivateAddresses: true };
+}
+
+function failure(reason: string, before = ""): RunResult {
+  return { exitCode: 1, stdout: "", stderr: `${before}mayfly: ${reason}\n` };
+}
+
+async function waitForReport(reports: RunReport[]): Promise<void> {
+  for (let i = 0; i < 100 && reports.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+}

@@ -1,0 +1,104 @@
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { useTempDir } from "./helpers.ts";
+
+/** The CLI, driven as a user would: a subprocess, its output and exit code. */
+const CLI = fileURLToPath(new URL("../src/cli/index.ts", import.meta.url));
+const dir = useTempDir("mayfly-cli-");
+
+function mayfly(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(stdin ?? "");
+  });
+}
+
+function file(name: string, source: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, source);
+  return path;
+}
+
+let server: Server;
+let port = 0;
+before(async () => {
+  server = createServer((_req, res) => res.end("from the network"));
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  port = (server.address() as AddressInfo).port;
+});
+after(() => new Promise<void>((r) => server.close(() => r())));
+
+describe("mayfly run", () => {
+  test("runs a TypeScript worker with relative imports and prints the response body", async () => {
+    file("util.ts", `export const shout = (s: string): string => s.toUpperCase() + "!";`);
+    const main = file("main.ts", `import { shout } from "./util.ts";
+      export default { async fetch(req: Request): Promise<Response> { console.log("hi"); return new Response(shout(req.method + " " + new URL(req.url).pathname)) } };`);
+    const r = await mayfly(["run", main, "--url", "http://x/path"]);
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout, "GET /PATH!");
+    assert.match(r.stderr, /\[log\] hi/);
+  });
+
+  test("--json prints response, logs, outcome and cost; -X/-H/-d and stdin bodies", async () => {
+    const echo = file("echo.js", `export default { async fetch(req) { console.warn("got", req.headers.get("x-a")); return Response.json({ m: req.method, body: await req.text() }, { status: 201 }) } }`);
+    const r = await mayfly(["run", echo, "--json", "-X", "POST", "-H", "x-a: 1", "-d", "payload"]);
+    const out = JSON.parse(r.stdout);
+    assert.equal(r.code, 0);
+    assert.equal(out.response.status, 201);
+    assert.deepEqual(JSON.parse(out.response.body), { m: "POST", body: "payload" });
+    assert.equal(out.outcome, "ok");
+    assert.deepEqual(out.logs.map((l: { message: string }) => l.message), ["got 1"]);
+    assert.ok(out.cpuMs > 0 && out.wallMs > 0);
+    const piped = await mayfly(["run", echo, "--json", "-X", "PUT", "-d", "-"], "from stdin");
+    assert.equal(JSON.parse(JSON.parse(piped.stdout).response.body).body, "from stdin");
+  });
+
+  test("a breached limit exits non-zero with a one-line reason", async () => {
+    const loop = file("loop.js", `export default { fetch() { for (;;) {} } }`);
+    const r = await mayfly(["run", loop, "--cpu-ms", "50"]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr.trim().split("\n").at(-1)!, /^mayfly: CpuTimeLimitError: Worker exceeded CPU time limit of 50 ms\.$/);
+  });
+
+  test("nothing reaches the network without --allow-net; with it, only the named hosts", async () => {
+    const net = file("net.js", `export default { async fetch() { try { return new Response(await (await fetch("http://127.0.0.1:${port}/")).text()) } catch (e) { return new Response(e.name + ": " + e.message, { status: 500 }) } } }`);
+    const denied = await mayfly(["run", net]);
+    assert.equal(denied.code, 1);
+    assert.match(denied.stdout, /not permitted to access the internet/);
+    const allowed = await mayfly(["run", net, `--allow-net=http://127.0.0.1:${port}`]);
+    assert.equal(allowed.stdout, "from the network");
+    const other = await mayfly(["run", net, "--allow-net=api.example.com"]);
+    assert.match(other.stdout, /EgressDeniedError/);
+  });
+
+  test("--kv binds a namespace whose data persists across runs", async () => {
+    const counter = file("counter.js", `export default { async fetch(r, env) { const n = Number(await env.COUNT.get("n") ?? 0) + 1; await env.COUNT.put("n", String(n)); return new Response(String(n)) } }`);
+    const args = ["run", counter, "--kv", "COUNT", "--data-dir", join(dir, "data")];
+    assert.equal((await mayfly(args)).stdout, "1");
+    assert.equal((await mayfly(args)).stdout, "2");
+  });
+
+  test("bad flags and missing files get clear messages; --help is there", async () => {
+    const bad = await mayfly(["run", "x.js", "--bogus"]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /unknown option '--bogus'/);
+    const badNumber = await mayfly(["run", "x.js", "--cpu-ms", "lots"]);
+    assert.match(badNumber.stderr, /expected a positive number/);
+    const missing = await mayfly(["run", join(dir, "nope.ts")]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /mayfly: InvalidWorkerCodeError: .*(Could not resolve|nope\.ts)/);
+    const help = await mayfly(["run", "--help"]);
+    assert.match(help.stdout, /--allow-net <hosts>/);
+  });
+});
