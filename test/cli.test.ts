@@ -102,3 +102,21 @@ describe("mayfly run", () => {
     assert.match(help.stdout, /--allow-net <hosts>/);
   });
 });
+
+describe("mayfly serve", () => {
+  test("starts the API, prints its URL, answers, and stops on SIGTERM", async () => {
+    const child = spawn(process.execPath, [CLI, "serve", "--port", "0"], { stdio: ["ignore", "pipe", "inherit"] });
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout.on("data", (d) => {
+        const m = /listening on (http:\S+)/.exec(String(d));
+        if (m) resolve(m[1]!);
+      });
+      child.once("exit", (code) => reject(new Error(`serve exited early (${code})`)));
+    });
+    const res = await fetch(`${url}/healthz`);
+    assert.equal(res.status, 200);
+    child.kill("SIGTERM");
+    const code = await new Promise((r) => child.once("exit", r));
+    assert.equal(code, 0);
+  });
+});

@@ -5,10 +5,18 @@
  */
 import { Command, InvalidArgumentError } from "commander";
 import { runWorkerFile } from "./run.ts";
+import { startServer } from "../server/index.ts";
+import type { Permission } from "../server/app.ts";
 
 function positiveNumber(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("expected a positive number.");
+  return n;
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError("expected a port number (0-65535).");
   return n;
 }
 
@@ -48,5 +56,27 @@ program
     if (result.stderr) process.stderr.write(result.stderr);
     process.exitCode = result.exitCode;
   });
+
+program
+  .command("serve")
+  .description("start the HTTP API (POST /v1/run, /healthz, /metrics)")
+  .option("-p, --port <n>", "port (0: any free port)", port, 8787)
+  .option("--host <host>", "address to listen on (beyond loopback, tokens are required)", "127.0.0.1")
+  .option("--token <TOKEN[=perm,perm]>", "a bearer token and what it may do: run, metrics (default both; repeatable)", collect, [])
+  .action(async (opts: { port: number; host: string; token: string[] }) => {
+    const tokens = opts.token.length ? Object.fromEntries(opts.token.map(parseToken)) : undefined;
+    const server = await startServer({ port: opts.port, host: opts.host, tokens });
+    process.stdout.write(`mayfly listening on ${server.url}\n`);
+    const stop = () => void server.close().then(() => process.exit(0));
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+
+function parseToken(spec: string): [string, Permission[]] {
+  const [token, perms] = spec.split("=");
+  const list = (perms ? perms.split(",") : ["run", "metrics"]).map((p) => p.trim());
+  for (const p of list) if (p !== "run" && p !== "metrics") throw new InvalidArgumentError(`unknown permission "${p}" (run, metrics)`);
+  return [token!, list as Permission[]];
+}
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,109 @@
+/**
+ * The HTTP API (Hono: the core speaks only Web Request/Response). POST /v1/run runs a worker once;
+ * /healthz and /metrics for operators. Bearer tokens with per-token permissions guard the API.
+ */
+import { Hono, type Context, type Next } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { z } from "zod";
+import { egress } from "../bindings/egress/index.ts";
+import type { WorkerLoader } from "../loader/worker-loader.ts";
+import type { TailEvent } from "../bindings/tails/index.ts";
+import type { Metrics } from "./metrics.ts";
+
+export type Permission = "run" | "metrics";
+
+export interface AppOptions {
+  loader: WorkerLoader;
+  metrics: Metrics;
+  /** token → what it may do. Without tokens the API is open (only ever on loopback, see server.ts). */
+  tokens?: Record<string, Permission[]>;
+  /** Refuse every API request: bound to a non-loopback address without tokens. */
+  lockedOut?: boolean;
+  maxBodyBytes?: number;
+}
+
+const runBody = z.strictObject({
+  worker: z.strictObject({
+    mainModule: z.string(),
+    modules: z.record(z.string(), z.union([z.string(), z.record(z.string(), z.unknown())])),
+    compatibilityDate: z.string().optional(),
+    compatibilityFlags: z.array(z.string()).optional(),
+    env: z.record(z.string(), z.unknown()).optional(),
+    limits: z.record(z.string(), z.number()).optional(),
+    /** Hosts (or origins) the worker may fetch; nothing without. */
+    allowNet: z.array(z.string()).optional(),
+  }),
+  request: z.strictObject({
+    method: z.string().optional(),
+    url: z.string().optional(),
+    headers: z.record(z.string(), z.string()).optional(),
+    body: z.string().optional(),
+  }).optional(),
+});
+
+export function createApp(opts: AppOptions): Hono {
+  const app = new Hono();
+  app.get("/healthz", (c) => c.json({ ok: true, executors: opts.loader.engine.stats().executors.length }));
+  app.get("/metrics", authorize(opts, "metrics"), async (c) => c.body(await opts.metrics.registry.metrics(), 200, { "content-type": opts.metrics.registry.contentType }));
+  app.post("/v1/run", authorize(opts, "run"), bodyLimit({
+    maxSize: opts.maxBodyBytes ?? 1024 * 1024,
+    onError: (c) => c.json({ error: { name: "PayloadTooLarge", message: `Request bodies are limited to ${opts.maxBodyBytes ?? 1024 * 1024} bytes.` } }, 413),
+  }), (c) => runOnce(c, opts));
+  app.notFound((c) => c.json({ error: { name: "NotFound", message: `No route ${c.req.method} ${new URL(c.req.url).pathname}` } }, 404));
+  return app;
+}
+
+function authorize(opts: AppOptions, permission: Permission) {
+  return async (c: Context, next: Next) => {
+    if (opts.lockedOut) {
+      return c.json({ error: { name: "Unauthorized", message: "This server listens beyond loopback without tokens; configure tokens to use it." } }, 401);
+    }
+    if (!opts.tokens) return next();
+    const m = /^Bearer (.+)$/.exec(c.req.header("authorization") ?? "");
+    if (!m) return c.json({ error: { name: "Unauthorized", message: "A bearer token is required." } }, 401, { "www-authenticate": "Bearer" });
+    const perms = Object.hasOwn(opts.tokens, m[1]!) ? opts.tokens[m[1]!] : undefined;
+    if (!perms) return c.json({ error: { name: "Unauthorized", message: "Unknown token." } }, 401, { "www-authenticate": "Bearer" });
+    if (!perms.includes(permission)) return c.json({ error: { name: "Forbidden", message: `This token may not ${permission}.` } }, 403);
+    return next();
+  };
+}
+
+async function runOnce(c: Context, opts: AppOptions): Promise<Response> {
+  let input: z.infer<typeof runBody>;
+  try {
+    input = runBody.parse(await c.req.json());
+  } catch (e) {
+    return c.json({ error: { name: "BadRequest", message: e instanceof z.ZodError ? e.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") : "The body must be JSON." } }, 400);
+  }
+  const w = input.worker;
+  // This run's trace arrives through a tail, before fetch() settles.
+  let trace: TailEvent | undefined;
+  try {
+    const stub = opts.loader.load({
+      compatibilityDate: w.compatibilityDate ?? "2025-06-01",
+      compatibilityFlags: w.compatibilityFlags,
+      mainModule: w.mainModule,
+      modules: w.modules as never,
+      env: w.env,
+      limits: w.limits,
+      globalOutbound: w.allowNet?.length ? egress({ allow: w.allowNet.map((h) => ({ origin: /^https?:\/\//.test(h) ? h : `https://${h}` })) }) : null,
+      tails: [(e: TailEvent) => { trace = e; }],
+    });
+    const r = input.request ?? {};
+    const started = performance.now();
+    try {
+      const res = await stub.getEntrypoint().fetch(r.url ?? "http://worker/", { method: r.method ?? "GET", headers: r.headers, body: r.body });
+      const body = await res.text();
+      return c.json({ response: { status: res.status, headers: Object.fromEntries(res.headers), body }, ...summary(trace), elapsedMs: performance.now() - started });
+    } finally {
+      stub.dispose();
+    }
+  } catch (e) {
+    const err = e as Error;
+    return c.json({ error: { name: err.name, message: err.message }, ...summary(trace) }, err.name === "InvalidWorkerCodeError" || err.name === "DataCloneError" ? 400 : 422);
+  }
+}
+
+function summary(t: TailEvent | undefined) {
+  return t ? { outcome: t.outcome, logs: t.logs.map((l) => ({ level: l.level, message: l.message.join(" ") })), cpuMs: t.cpuTime, wallMs: t.wallTime, subRequests: t.subrequests } : {};
+}

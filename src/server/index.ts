@@ -1,0 +1,66 @@
+/**
+ * The mayfly server: the HTTP API on Node's http server (through @hono/node-server), with header and
+ * request timeouts against slow clients, a loopback-only rule when no tokens are configured, and a
+ * graceful close that lets in-flight runs finish.
+ */
+import { createAdaptorServer } from "@hono/node-server";
+import type { AddressInfo } from "node:net";
+import type { Server } from "node:http";
+import { WorkerLoader, type WorkerLoaderOptions } from "../loader/worker-loader.ts";
+import { createApp, type Permission } from "./app.ts";
+import { Metrics } from "./metrics.ts";
+
+export interface ServerOptions {
+  port?: number;
+  /** Default 127.0.0.1. Listening elsewhere without tokens leaves the API refusing every request. */
+  host?: string;
+  tokens?: Record<string, Permission[]>;
+  maxBodyBytes?: number;
+  /** A client must send its request headers within this time (default 10 s). */
+  headersTimeoutMs?: number;
+  /** And its whole request within this time (default 30 s). */
+  requestTimeoutMs?: number;
+  loader?: WorkerLoaderOptions;
+}
+
+export interface RunningServer {
+  url: string;
+  loader: WorkerLoader;
+  close(): Promise<void>;
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+
+export async function startServer(opts: ServerOptions = {}): Promise<RunningServer> {
+  const host = opts.host ?? "127.0.0.1";
+  let loader: WorkerLoader | undefined;
+  const metrics = new Metrics(() => loader);
+  loader = new WorkerLoader({ ...opts.loader, onRun: (r) => { metrics.record(r); opts.loader?.onRun?.(r); } });
+  await loader.ready();
+  const app = createApp({
+    loader, metrics, tokens: opts.tokens, maxBodyBytes: opts.maxBodyBytes,
+    lockedOut: !opts.tokens && !LOOPBACK.test(host),
+  });
+  const headersTimeout = opts.headersTimeoutMs ?? 10_000;
+  const server = createAdaptorServer({
+    fetch: app.fetch,
+    // Node checks these timeouts every connectionsCheckingInterval: often enough to cut slowloris clients.
+    serverOptions: { headersTimeout, requestTimeout: opts.requestTimeoutMs ?? 30_000, connectionsCheckingInterval: Math.min(1_000, headersTimeout) },
+  }) as Server;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port ?? 8787, host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  const running = loader;
+  return {
+    url: `http://${shownHost}:${address.port}`,
+    loader: running,
+    close: async () => {
+      // Stop accepting, let in-flight requests finish, then stop the executors.
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await running.close();
+    },
+  };
+}

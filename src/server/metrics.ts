@@ -1,0 +1,41 @@
+/**
+ * Prometheus metrics (prom-client): runs by outcome, run latency, and the engine's executors and
+ * restarts, read when scraped.
+ */
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { WorkerLoader } from "../loader/worker-loader.ts";
+import type { RunReport } from "../loader/run-report.ts";
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly runs = new Counter({ name: "mayfly_runs_total", help: "Worker invocations by outcome.", labelNames: ["outcome"], registers: [this.registry] });
+  private readonly wall = new Histogram({
+    name: "mayfly_run_wall_seconds", help: "Executor-side wall time of invocations.", registers: [this.registry],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  });
+  private readonly cpu = new Histogram({
+    name: "mayfly_run_cpu_seconds", help: "Guest CPU time of invocations.", registers: [this.registry],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
+  });
+
+  constructor(loader: () => WorkerLoader | undefined) {
+    new Gauge({
+      name: "mayfly_executors", help: "Executor processes serving.", registers: [this.registry],
+      collect() { this.set(loader()?.engine.stats().executors.length ?? 0); },
+    });
+    new Gauge({
+      name: "mayfly_executor_restarts", help: "Executor processes replaced after dying.", registers: [this.registry],
+      collect() { this.set(loader()?.engine.stats().restarts ?? 0); },
+    });
+    new Gauge({
+      name: "mayfly_executor_rss_bytes", help: "Resident memory of all executors.", registers: [this.registry],
+      collect() { this.set(loader()?.engine.stats().executors.reduce((s, e) => s + e.rssBytes, 0) ?? 0); },
+    });
+  }
+
+  record(report: RunReport): void {
+    this.runs.inc({ outcome: report.outcome });
+    this.wall.observe(report.wallMs / 1000);
+    this.cpu.observe(report.cpuMs / 1000);
+  }
+}
