@@ -81,6 +81,13 @@ describe("auth", () => {
 });
 
 describe("operations", () => {
+  test("/openapi.json describes the API", async () => {
+    const doc = await (await fetch(`${open.url}/openapi.json`)).json();
+    assert.equal(doc.openapi, "3.1.0");
+    assert.deepEqual(Object.keys(doc.paths).sort(), ["/healthz", "/metrics", "/openapi.json", "/v1/run"]);
+    assert.ok(doc.paths["/v1/run"].post.responses["413"]);
+  });
+
   test("/healthz and Prometheus /metrics after some runs", async () => {
     await post(open.url, hello);
     assert.deepEqual(await (await fetch(`${open.url}/healthz`)).json(), { ok: true, executors: 1 });

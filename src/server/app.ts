@@ -9,6 +9,7 @@ import { egress } from "../bindings/egress/index.ts";
 import type { WorkerLoader } from "../loader/worker-loader.ts";
 import type { TailEvent } from "../bindings/tails/index.ts";
 import type { Metrics } from "./metrics.ts";
+import { openapi } from "./openapi.ts";
 
 export type Permission = "run" | "metrics";
 
@@ -43,6 +44,7 @@ const runBody = z.strictObject({
 
 export function createApp(opts: AppOptions): Hono {
   const app = new Hono();
+  app.get("/openapi.json", (c) => c.json(openapi));
   app.get("/healthz", (c) => c.json({ ok: true, executors: opts.loader.engine.stats().executors.length }));
   app.get("/metrics", authorize(opts, "metrics"), async (c) => c.body(await opts.metrics.registry.metrics(), 200, { "content-type": opts.metrics.registry.contentType }));
   app.post("/v1/run", authorize(opts, "run"), bodyLimit({

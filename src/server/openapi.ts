@@ -1,0 +1,60 @@
+/** The OpenAPI 3.1 description of the HTTP API, served at /openapi.json. */
+export const openapi = {
+  openapi: "3.1.0",
+  info: { title: "mayfly", version: "0.1.0", description: "Run untrusted JavaScript and TypeScript in fresh V8 isolates, Cloudflare Workers style." },
+  components: {
+    securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "Required when the server has tokens; each token carries permissions (run, metrics)." } },
+    schemas: {
+      Error: { type: "object", properties: { error: { type: "object", properties: { name: { type: "string" }, message: { type: "string" } }, required: ["name", "message"] } } },
+      RunRequest: {
+        type: "object",
+        required: ["worker"],
+        properties: {
+          worker: {
+            type: "object",
+            required: ["mainModule", "modules"],
+            properties: {
+              mainModule: { type: "string", example: "main.ts" },
+              modules: { type: "object", additionalProperties: { oneOf: [{ type: "string" }, { type: "object" }] }, description: "name → source (a string for .js/.mjs/.ts) or { js | cjs | text | json }" },
+              compatibilityDate: { type: "string", example: "2025-06-01" },
+              compatibilityFlags: { type: "array", items: { type: "string" } },
+              env: { type: "object", description: "plain data, by structured clone" },
+              limits: { type: "object", properties: { cpuMs: { type: "number" }, memoryMb: { type: "number" }, wallMs: { type: "number" }, subRequests: { type: "integer" }, outputBytes: { type: "integer" }, logBytes: { type: "integer" } } },
+              allowNet: { type: "array", items: { type: "string" }, description: "hosts or origins the worker may fetch; nothing without" },
+            },
+          },
+          request: { type: "object", properties: { method: { type: "string" }, url: { type: "string" }, headers: { type: "object", additionalProperties: { type: "string" } }, body: { type: "string" } } },
+        },
+      },
+      RunResult: {
+        type: "object",
+        properties: {
+          response: { type: "object", properties: { status: { type: "integer" }, headers: { type: "object" }, body: { type: "string" } } },
+          outcome: { type: "string", enum: ["ok", "exception", "startupError", "exceededCpu", "exceededWall", "exceededMemory", "exceededOutput", "executorCrashed", "disposed", "internalError"] },
+          logs: { type: "array", items: { type: "object", properties: { level: { type: "string" }, message: { type: "string" } } } },
+          cpuMs: { type: "number" }, wallMs: { type: "number" }, subRequests: { type: "integer" }, elapsedMs: { type: "number" },
+        },
+      },
+    },
+  },
+  paths: {
+    "/v1/run": {
+      post: {
+        summary: "Run a worker once in a fresh isolate and send it one request",
+        security: [{ bearer: [] }],
+        requestBody: { required: true, content: { "application/json": { schema: { $ref: "#/components/schemas/RunRequest" } } } },
+        responses: {
+          200: { description: "The worker's response, logs and cost", content: { "application/json": { schema: { $ref: "#/components/schemas/RunResult" } } } },
+          400: { description: "Invalid request or worker code", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
+          401: { description: "Missing or unknown token (or no tokens while listening beyond loopback)" },
+          403: { description: "The token may not run workers" },
+          413: { description: "Request body too large" },
+          422: { description: "The run failed (guest error, limit breached)", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
+        },
+      },
+    },
+    "/healthz": { get: { summary: "Liveness and executor count", responses: { 200: { description: "{ ok, executors }" } } } },
+    "/metrics": { get: { summary: "Prometheus metrics", security: [{ bearer: [] }], responses: { 200: { description: "text/plain; version=0.0.4" } } } },
+    "/openapi.json": { get: { summary: "This document", responses: { 200: { description: "OpenAPI 3.1" } } } },
+  },
+} as const;
