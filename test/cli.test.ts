@@ -105,7 +105,9 @@ describe("mayfly run", () => {
 
 describe("mayfly serve", () => {
   test("starts the API, prints its URL, answers, and stops on SIGTERM", async () => {
-    const child = spawn(process.execPath, [CLI, "serve", "--port", "0"], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, [CLI, "serve", "--port", "0"], { stdio: ["ignore", "pipe", "pipe"] });
+    let logs = "";
+    child.stderr.on("data", (d) => (logs += d));
     const url = await new Promise<string>((resolve, reject) => {
       child.stdout.on("data", (d) => {
         const m = /listening on (http:\S+)/.exec(String(d));
@@ -118,5 +120,9 @@ describe("mayfly serve", () => {
     child.kill("SIGTERM");
     const code = await new Promise((r) => child.once("exit", r));
     assert.equal(code, 0);
+    // Structured JSON logs: the request and the lifecycle.
+    const lines = logs.trim().split("\n").map((l) => JSON.parse(l));
+    assert.ok(lines.some((l) => l.msg === "request" && l.path === "/healthz" && l.status === 200));
+    assert.ok(lines.some((l) => l.msg === "closed"));
   });
 });

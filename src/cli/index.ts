@@ -6,6 +6,7 @@
 import { Command, InvalidArgumentError } from "commander";
 import { runWorkerFile } from "./run.ts";
 import { startServer } from "../server/index.ts";
+import { pino } from "pino";
 import type { Permission } from "../server/app.ts";
 
 function positiveNumber(value: string): number {
@@ -65,7 +66,8 @@ program
   .option("--token <TOKEN[=perm,perm]>", "a bearer token and what it may do: run, metrics (default both; repeatable)", collect, [])
   .action(async (opts: { port: number; host: string; token: string[] }) => {
     const tokens = opts.token.length ? Object.fromEntries(opts.token.map(parseToken)) : undefined;
-    const server = await startServer({ port: opts.port, host: opts.host, tokens });
+    // Structured JSON logs go to stderr; stdout carries the one line a person or script looks for.
+    const server = await startServer({ port: opts.port, host: opts.host, tokens, log: pino({ name: "mayfly" }, pino.destination(2)) });
     process.stdout.write(`mayfly listening on ${server.url}\n`);
     const stop = () => void server.close().then(() => process.exit(0));
     process.once("SIGINT", stop);

@@ -10,6 +10,7 @@ import type { WorkerLoader } from "../loader/worker-loader.ts";
 import type { TailEvent } from "../bindings/tails/index.ts";
 import type { Metrics } from "./metrics.ts";
 import { openapi } from "./openapi.ts";
+import type { Logger } from "pino";
 
 export type Permission = "run" | "metrics";
 
@@ -21,6 +22,8 @@ export interface AppOptions {
   /** Refuse every API request: bound to a non-loopback address without tokens. */
   lockedOut?: boolean;
   maxBodyBytes?: number;
+  /** Structured request logs (pino); none when absent. */
+  log?: Logger;
 }
 
 const runBody = z.strictObject({
@@ -44,6 +47,14 @@ const runBody = z.strictObject({
 
 export function createApp(opts: AppOptions): Hono {
   const app = new Hono();
+  if (opts.log) {
+    const log = opts.log;
+    app.use(async (c, next) => {
+      const started = performance.now();
+      await next();
+      log.info({ method: c.req.method, path: new URL(c.req.url).pathname, status: c.res.status, ms: Math.round((performance.now() - started) * 10) / 10 }, "request");
+    });
+  }
   app.get("/openapi.json", (c) => c.json(openapi));
   app.get("/healthz", (c) => c.json({ ok: true, executors: opts.loader.engine.stats().executors.length }));
   app.get("/metrics", authorize(opts, "metrics"), async (c) => c.body(await opts.metrics.registry.metrics(), 200, { "content-type": opts.metrics.registry.contentType }));

@@ -9,6 +9,7 @@ import type { Server } from "node:http";
 import { WorkerLoader, type WorkerLoaderOptions } from "../loader/worker-loader.ts";
 import { createApp, type Permission } from "./app.ts";
 import { Metrics } from "./metrics.ts";
+import type { Logger } from "pino";
 
 export interface ServerOptions {
   port?: number;
@@ -21,6 +22,8 @@ export interface ServerOptions {
   /** And its whole request within this time (default 30 s). */
   requestTimeoutMs?: number;
   loader?: WorkerLoaderOptions;
+  /** Structured JSON logs (pino) of requests and lifecycle; none when absent. */
+  log?: Logger;
 }
 
 export interface RunningServer {
@@ -38,7 +41,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   loader = new WorkerLoader({ ...opts.loader, onRun: (r) => { metrics.record(r); opts.loader?.onRun?.(r); } });
   await loader.ready();
   const app = createApp({
-    loader, metrics, tokens: opts.tokens, maxBodyBytes: opts.maxBodyBytes,
+    loader, metrics, tokens: opts.tokens, maxBodyBytes: opts.maxBodyBytes, log: opts.log,
     lockedOut: !opts.tokens && !LOOPBACK.test(host),
   });
   const headersTimeout = opts.headersTimeoutMs ?? 10_000;
@@ -54,13 +57,16 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const address = server.address() as AddressInfo;
   const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const running = loader;
+  opts.log?.info({ url: `http://${shownHost}:${address.port}`, tokens: opts.tokens ? Object.keys(opts.tokens).length : 0 }, "listening");
   return {
     url: `http://${shownHost}:${address.port}`,
     loader: running,
     close: async () => {
       // Stop accepting, let in-flight requests finish, then stop the executors.
+      opts.log?.info("draining");
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await running.close();
+      opts.log?.info("closed");
     },
   };
 }
