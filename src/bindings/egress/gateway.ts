@@ -159,11 +159,5 @@ async function readCapped(source: { body: ReadableStream<Uint8Array> | null }, l
     if (total > limit) throw new EgressDeniedError(rule, `${what} larger than ${limit} bytes`);
     chunks.push(chunk);
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
+  return Buffer.concat(chunks, total);
 }

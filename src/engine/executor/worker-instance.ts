@@ -43,6 +43,7 @@ export class WorkerInstance {
   endedBy: RunEnded | undefined;
   active = 0;
   private nextToken = 1;
+  private readonly runtimeFns = new Map<string, ivm.Reference<unknown>>();
   lastUsed = Date.now();
   heapBytes = 0;
 
@@ -158,7 +159,7 @@ export class WorkerInstance {
    * same way every time and is reported as a DataCloneError.
    */
   private async recoverOutcome(token: number, first: unknown): Promise<Outcome> {
-    const awaitOutcome = this.fresh.runtime.getSync("awaitOutcome", { reference: true }) as ivm.Reference<(t: number) => Promise<Outcome>>;
+    const awaitOutcome = this.runtimeFn<(t: number) => Promise<Outcome>>("awaitOutcome");
     const uncaught = (e: unknown) => this.fresh.slot.log("error", `Uncaught (in promise) ${(e as Error)?.message ?? String(e)}`);
     let last = first;
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -180,12 +181,12 @@ export class WorkerInstance {
   /** Whether ctx.waitUntil work is still pending after the response. */
   hasPendingWork(): boolean {
     if (!this.alive) return false;
-    return (this.fresh.runtime.getSync("hasPendingWork", { reference: true }) as ivm.Reference<() => boolean>).applySync(undefined, []) as boolean;
+    return this.runtimeFn<() => boolean>("hasPendingWork").applySync(undefined, []) as boolean;
   }
 
   /** Waits for the pending waitUntil work (bounded by the watchdog's limits). */
   async drain(): Promise<void> {
-    const drain = this.fresh.runtime.getSync("drain", { reference: true }) as ivm.Reference<() => Promise<void>>;
+    const drain = this.runtimeFn<() => Promise<void>>("drain");
     // An unhandled rejection in the waitUntil work rejects this call (see recoverOutcome): log it, wait on.
     for (let attempt = 0; ; attempt++) {
       try {
@@ -203,7 +204,20 @@ export class WorkerInstance {
   endRun(): void {
     this.fresh.slot.services.cancelAll();
     if (!this.alive) return;
-    (this.fresh.runtime.getSync("endRun", { reference: true }) as ivm.Reference<() => void>).applySync(undefined, []);
+    this.runtimeFn<() => void>("endRun").applySync(undefined, []);
+  }
+
+  /**
+   * A function of the runtime's handle, looked up once per isolate: hasPendingWork and endRun run on
+   * every invocation, and each lookup is a call into the isolate.
+   */
+  private runtimeFn<F>(name: string): ivm.Reference<F> {
+    let ref = this.runtimeFns.get(name);
+    if (!ref) {
+      ref = this.fresh.runtime.getSync(name, { reference: true }) as ivm.Reference<unknown>;
+      this.runtimeFns.set(name, ref);
+    }
+    return ref as ivm.Reference<F>;
   }
 
   takeLogs(): LogLine[] {
