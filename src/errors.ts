@@ -97,3 +97,8 @@ const builtinErrors: Record<string, ErrorConstructor> = {
 function errorConstructorFor(name: string): ErrorConstructor {
   return Object.hasOwn(builtinErrors, name) ? builtinErrors[name]! : Error;
 }
+
+/** A configuration file (mayfly.config.json) is missing, malformed, or names something that is not there. */
+export class ConfigError extends MayflyError {
+  override name = "ConfigError";
+}

@@ -105,24 +105,49 @@ describe("mayfly run", () => {
 
 describe("mayfly serve", () => {
   test("starts the API, prints its URL, answers, and stops on SIGTERM", async () => {
-    const child = spawn(process.execPath, [CLI, "serve", "--port", "0"], { stdio: ["ignore", "pipe", "pipe"] });
-    let logs = "";
-    child.stderr.on("data", (d) => (logs += d));
-    const url = await new Promise<string>((resolve, reject) => {
-      child.stdout.on("data", (d) => {
-        const m = /listening on (http:\S+)/.exec(String(d));
-        if (m) resolve(m[1]!);
-      });
-      child.once("exit", (code) => reject(new Error(`serve exited early (${code})`)));
-    });
+    const { child, url, logs } = await serve(["--port", "0"]);
     const res = await fetch(`${url}/healthz`);
     assert.equal(res.status, 200);
     child.kill("SIGTERM");
     const code = await new Promise((r) => child.once("exit", r));
     assert.equal(code, 0);
     // Structured JSON logs: the request and the lifecycle.
-    const lines = logs.trim().split("\n").map((l) => JSON.parse(l));
+    const lines = logs().trim().split("\n").map((l) => JSON.parse(l));
     assert.ok(lines.some((l) => l.msg === "request" && l.path === "/healthz" && l.status === 200));
     assert.ok(lines.some((l) => l.msg === "closed"));
   });
+
+  test("--config serves the named workers; the port flag wins over the file", async () => {
+    file("named.ts", `export default { fetch(req: Request, env: { GREETING: string }) { return new Response(env.GREETING + " " + new URL(req.url).pathname) } }`);
+    const config = file("mayfly.config.json", JSON.stringify({ port: 1, workers: { greet: { main: "named.ts", env: { GREETING: "${GREETING}" } } } }));
+    const { child, url } = await serve(["--config", config, "--port", "0"], { GREETING: "howdy" });
+    try {
+      assert.equal(await (await fetch(`${url}/w/greet/there`)).text(), "howdy /there");
+    } finally {
+      child.kill("SIGTERM");
+      await new Promise((r) => child.once("exit", r));
+    }
+  });
+
+  test("a bad config file exits non-zero with the reason", async () => {
+    const config = file("broken.config.json", JSON.stringify({ workers: { greet: { main: "missing.ts" } } }));
+    const r = await mayfly(["serve", "--config", config, "--port", "0"]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /mayfly: ConfigError: workers\.greet: .*missing\.ts/);
+  });
 });
+
+/** `mayfly serve …` as a subprocess, once it has printed its URL. */
+async function serve(args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [CLI, "serve", ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+  let logs = "";
+  child.stderr.on("data", (d) => (logs += d));
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.on("data", (d) => {
+      const m = /listening on (http:\S+)/.exec(String(d));
+      if (m) resolve(m[1]!);
+    });
+    child.once("exit", (code) => reject(new Error(`serve exited early (${code}): ${logs}`)));
+  });
+  return { child, url, logs: () => logs };
+}

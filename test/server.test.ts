@@ -31,6 +31,13 @@ describe("POST /v1/run", () => {
     assert.equal(out.outcome, "ok");
     assert.deepEqual(out.logs, [{ level: "log", message: "hello POST" }]);
     assert.ok(out.cpuMs > 0);
+    assert.ok(out.memoryBytes > 100_000 && out.memoryBytes < 8 << 20, `memoryBytes ${out.memoryBytes}`);
+  });
+
+  test("memoryBytes shows what the run left allocated", async () => {
+    const big = await post(open.url, { worker: { mainModule: "m.js", modules: { "m.js": "export default { fetch() { globalThis.keep = new Array(1e6).fill(1.5); return new Response('ok') } }" } } });
+    const out = await big.json();
+    assert.ok(out.memoryBytes > 8e6, `memoryBytes ${out.memoryBytes}`);
   });
 
   test("a breached limit and invalid code are reported as typed errors", async () => {
@@ -84,7 +91,7 @@ describe("operations", () => {
   test("/openapi.json describes the API", async () => {
     const doc = await (await fetch(`${open.url}/openapi.json`)).json();
     assert.equal(doc.openapi, "3.1.0");
-    assert.deepEqual(Object.keys(doc.paths).sort(), ["/healthz", "/metrics", "/openapi.json", "/v1/run"]);
+    assert.deepEqual(Object.keys(doc.paths).sort(), ["/healthz", "/metrics", "/openapi.json", "/v1/run", "/w/{name}/{path}"]);
     assert.ok(doc.paths["/v1/run"].post.responses["413"]);
   });
 

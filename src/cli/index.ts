@@ -5,7 +5,8 @@
  */
 import { Command, InvalidArgumentError } from "commander";
 import { runWorkerFile } from "./run.ts";
-import { startServer } from "../server/index.ts";
+import { serverOptionsFromConfig, startServer } from "../server/index.ts";
+import { loadConfig, PERMISSION_PATTERN } from "../server/config.ts";
 import { pino } from "pino";
 import type { Permission } from "../server/app.ts";
 
@@ -60,15 +61,23 @@ program
 
 program
   .command("serve")
-  .description("start the HTTP API (POST /v1/run, /healthz, /metrics)")
-  .option("-p, --port <n>", "port (0: any free port)", port, 8787)
-  .option("--host <host>", "address to listen on (beyond loopback, tokens are required)", "127.0.0.1")
-  .option("--token <TOKEN[=perm,perm]>", "a bearer token and what it may do: run, metrics (default both; repeatable)", collect, [])
-  .action(async (opts: { port: number; host: string; token: string[] }) => {
+  .description("start the HTTP API and playground (POST /v1/run, /w/<name>/*, /healthz, /metrics)")
+  .option("-c, --config <file>", "mayfly.config.json: named workers, tokens, port (flags override it)")
+  .option("-p, --port <n>", "port (0: any free port; default 8787)", port)
+  .option("--host <host>", "address to listen on (beyond loopback, tokens are required; default 127.0.0.1)")
+  .option("--token <TOKEN[=perm,perm]>", "a bearer token and what it may do: run, metrics, workers, worker:<name> (default run,metrics,workers; repeatable)", collect, [])
+  .action(async (opts: { config?: string; port?: number; host?: string; token: string[] }) => {
     const tokens = opts.token.length ? Object.fromEntries(opts.token.map(parseToken)) : undefined;
+    const flags = { port: opts.port, host: opts.host, tokens };
+    let options;
+    try {
+      options = opts.config ? serverOptionsFromConfig(loadConfig(opts.config, process.env), flags) : flags;
+    } catch (e) {
+      program.error(`mayfly: ${(e as Error).message}`);
+    }
     // Structured JSON logs go to stderr; stdout carries the one line a person or script looks for.
-    const server = await startServer({ port: opts.port, host: opts.host, tokens, log: pino({ name: "mayfly" }, pino.destination(2)) });
-    process.stdout.write(`mayfly listening on ${server.url}\n`);
+    const server = await startServer({ ...options, log: pino({ name: "mayfly" }, pino.destination(2)) }).catch((e: Error) => program.error(`mayfly: ${e.name}: ${e.message}`));
+    process.stdout.write(`mayfly listening on ${server.url}\n  playground: ${server.url}/\n`);
     const stop = () => void server.close().then(() => process.exit(0));
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
@@ -76,8 +85,8 @@ program
 
 function parseToken(spec: string): [string, Permission[]] {
   const [token, perms] = spec.split("=");
-  const list = (perms ? perms.split(",") : ["run", "metrics"]).map((p) => p.trim());
-  for (const p of list) if (p !== "run" && p !== "metrics") throw new InvalidArgumentError(`unknown permission "${p}" (run, metrics)`);
+  const list = (perms ? perms.split(",") : ["run", "metrics", "workers"]).map((p) => p.trim());
+  for (const p of list) if (!PERMISSION_PATTERN.test(p)) throw new InvalidArgumentError(`unknown permission "${p}" (run, metrics, workers, worker:<name>)`);
   return [token!, list as Permission[]];
 }
 

@@ -8,7 +8,7 @@ import type { RunReport } from "../loader/run-report.ts";
 import { egress } from "../bindings/egress/index.ts";
 import { kv } from "../bindings/kv/index.ts";
 import { sql } from "../bindings/sql/index.ts";
-import { bundleWorkerFile } from "./worker-file.ts";
+import { bundleWorkerFile } from "../bundler/index.ts";
 
 export interface RunOptions {
   allowNet?: string[];
@@ -71,7 +71,7 @@ export async function runWorkerFile(file: string, opts: RunOptions, stdinBody: (
         exitCode: res.ok ? 0 : 1,
         stdout: JSON.stringify({
           response: { status: res.status, headers: Object.fromEntries(res.headers), body: new TextDecoder().decode(bytes) },
-          outcome: report?.outcome ?? "ok", logs: report?.logs ?? [], cpuMs: report?.cpuMs, wallMs: report?.wallMs, elapsedMs,
+          outcome: report?.outcome ?? "ok", logs: report?.logs ?? [], cpuMs: report?.cpuMs, wallMs: report?.wallMs, memoryBytes: report?.memoryBytes, elapsedMs,
           subRequests: report?.subRequests ?? 0,
         }, null, 2) + "\n",
         stderr: "",

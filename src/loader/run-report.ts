@@ -23,6 +23,8 @@ export interface RunReport {
   logs: LogLine[];
   cpuMs: number;
   wallMs: number;
+  /** The isolate's heap (used + external) when the run ended: what the run left allocated. */
+  memoryBytes: number;
   /** Fetches made through bindings and globalOutbound during the run. */
   subRequests: number;
   /** Error name and message when outcome is not "ok". */

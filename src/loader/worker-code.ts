@@ -46,7 +46,7 @@ const bytes = z.custom<Uint8Array | ArrayBuffer>(
   { message: "expected a Uint8Array or ArrayBuffer" },
 );
 
-const limitsSchema = z.strictObject({
+export const limitsSchema = z.strictObject({
   cpuMs: z.number().positive().optional(),
   memoryMb: z.number().positive().optional(),
   wallMs: z.number().positive().optional(),

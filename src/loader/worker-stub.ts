@@ -106,7 +106,7 @@ export class WorkerStub {
     const { handle, limits, tails } = await this.#backing;
     const report: RunReport = {
       workerId: this.#hooks.workerId, entrypoint: inv.entrypoint, kind: inv.kind,
-      method: inv.kind === "rpc" ? inv.method : undefined, outcome: "ok", logs: [], cpuMs: 0, wallMs: 0, subRequests: 0,
+      method: inv.kind === "rpc" ? inv.method : undefined, outcome: "ok", logs: [], cpuMs: 0, wallMs: 0, memoryBytes: 0, subRequests: 0,
     };
     const started = performance.now();
     const startedAt = Date.now();
@@ -124,6 +124,7 @@ export class WorkerStub {
       report.cpuMs = result.stats.cpuMs;
       report.wallMs = result.stats.wallMs;
       report.subRequests = result.stats.subRequests;
+      report.memoryBytes = result.stats.heapBytes;
       if (result.done) finish = this.#reportWhenDone(report, result.done, limits, emit);
       if (result.failure) {
         const { error, outcome } = failureToError(result.failure, limits);
@@ -155,6 +156,7 @@ export class WorkerStub {
           report.cpuMs = d.stats.cpuMs;
           report.wallMs = d.stats.wallMs;
           report.subRequests = d.stats.subRequests;
+          report.memoryBytes = d.stats.heapBytes;
           if (d.failure && report.outcome === "ok") {
             const { error, outcome } = failureToError(d.failure, limits);
             report.outcome = outcome;

@@ -11,8 +11,10 @@ import type { TailEvent } from "../bindings/tails/index.ts";
 import type { Metrics } from "./metrics.ts";
 import { openapi } from "./openapi.ts";
 import type { Logger } from "pino";
+import { serveNamedWorker, type NamedWorker } from "./named-workers.ts";
 
-export type Permission = "run" | "metrics";
+/** run: POST /v1/run; metrics: GET /metrics; workers: every named worker; worker:<name>: that one. */
+export type Permission = "run" | "metrics" | "workers" | `worker:${string}`;
 
 export interface AppOptions {
   loader: WorkerLoader;
@@ -24,6 +26,10 @@ export interface AppOptions {
   maxBodyBytes?: number;
   /** Structured request logs (pino); none when absent. */
   log?: Logger;
+  /** Named workers from the config file, served at /w/<name>/*. */
+  workers?: Map<string, NamedWorker>;
+  /** Request bodies to named workers stream through, up to this size (default 100 MiB, as on Workers). */
+  maxWorkerBodyBytes?: number;
 }
 
 const runBody = z.strictObject({
@@ -60,13 +66,27 @@ export function createApp(opts: AppOptions): Hono {
   app.get("/metrics", authorize(opts, "metrics"), async (c) => c.body(await opts.metrics.registry.metrics(), 200, { "content-type": opts.metrics.registry.contentType }));
   app.post("/v1/run", authorize(opts, "run"), bodyLimit({
     maxSize: opts.maxBodyBytes ?? 1024 * 1024,
-    onError: (c) => c.json({ error: { name: "PayloadTooLarge", message: `Request bodies are limited to ${opts.maxBodyBytes ?? 1024 * 1024} bytes.` } }, 413),
+    onError: (c) => tooLarge(c, opts.maxBodyBytes ?? 1024 * 1024),
   }), (c) => runOnce(c, opts));
+  const workers = opts.workers ?? new Map<string, NamedWorker>();
+  const workerLimit = opts.maxWorkerBodyBytes ?? 100 * 1024 * 1024;
+  const named = [
+    authorize(opts, (c) => ["workers", `worker:${c.req.param("name")}`]),
+    bodyLimit({ maxSize: workerLimit, onError: (c) => tooLarge(c, workerLimit) }),
+    serveNamedWorker(opts.loader, workers),
+  ] as const;
+  app.all("/w/:name", ...named);
+  app.all("/w/:name/*", ...named);
   app.notFound((c) => c.json({ error: { name: "NotFound", message: `No route ${c.req.method} ${new URL(c.req.url).pathname}` } }, 404));
   return app;
 }
 
-function authorize(opts: AppOptions, permission: Permission) {
+function tooLarge(c: Context, limit: number): Response {
+  return c.json({ error: { name: "PayloadTooLarge", message: `Request bodies are limited to ${limit} bytes.` } }, 413);
+}
+
+/** A route's permission, or (for named workers) any of the permissions that grant it. */
+function authorize(opts: AppOptions, needed: Permission | ((c: Context) => Permission[])) {
   return async (c: Context, next: Next) => {
     if (opts.lockedOut) {
       return c.json({ error: { name: "Unauthorized", message: "This server listens beyond loopback without tokens; configure tokens to use it." } }, 401);
@@ -76,7 +96,8 @@ function authorize(opts: AppOptions, permission: Permission) {
     if (!m) return c.json({ error: { name: "Unauthorized", message: "A bearer token is required." } }, 401, { "www-authenticate": "Bearer" });
     const perms = Object.hasOwn(opts.tokens, m[1]!) ? opts.tokens[m[1]!] : undefined;
     if (!perms) return c.json({ error: { name: "Unauthorized", message: "Unknown token." } }, 401, { "www-authenticate": "Bearer" });
-    if (!perms.includes(permission)) return c.json({ error: { name: "Forbidden", message: `This token may not ${permission}.` } }, 403);
+    const accepted = typeof needed === "function" ? needed(c) : [needed];
+    if (!accepted.some((p) => perms.includes(p))) return c.json({ error: { name: "Forbidden", message: `This token lacks the permission ${accepted.at(-1)}.` } }, 403);
     return next();
   };
 }
@@ -118,5 +139,5 @@ async function runOnce(c: Context, opts: AppOptions): Promise<Response> {
 }
 
 function summary(t: TailEvent | undefined) {
-  return t ? { outcome: t.outcome, logs: t.logs.map((l) => ({ level: l.level, message: l.message.join(" ") })), cpuMs: t.cpuTime, wallMs: t.wallTime, subRequests: t.subrequests } : {};
+  return t ? { outcome: t.outcome, logs: t.logs.map((l) => ({ level: l.level, message: l.message.join(" ") })), cpuMs: t.cpuTime, wallMs: t.wallTime, memoryBytes: t.memoryBytes, subRequests: t.subrequests } : {};
 }

@@ -10,6 +10,9 @@ import { WorkerLoader, type WorkerLoaderOptions } from "../loader/worker-loader.
 import { createApp, type Permission } from "./app.ts";
 import { Metrics } from "./metrics.ts";
 import type { Logger } from "pino";
+import { resolve } from "node:path";
+import type { MayflyConfig, NamedWorkerConfig } from "./config.ts";
+import { prepareNamedWorkers } from "./named-workers.ts";
 
 export interface ServerOptions {
   port?: number;
@@ -24,6 +27,12 @@ export interface ServerOptions {
   loader?: WorkerLoaderOptions;
   /** Structured JSON logs (pino) of requests and lifecycle; none when absent. */
   log?: Logger;
+  /** Named workers, served at /w/<name>/* (usually from mayfly.config.json, see loadConfig). */
+  workers?: Record<string, NamedWorkerConfig>;
+  /** Relative worker paths are resolved against this directory (default: the working directory). */
+  baseDir?: string;
+  /** Where named workers' kv/sql/blob bindings keep their files (default <baseDir>/.mayfly/data). */
+  dataDir?: string;
 }
 
 export interface RunningServer {
@@ -36,12 +45,15 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
 export async function startServer(opts: ServerOptions = {}): Promise<RunningServer> {
   const host = opts.host ?? "127.0.0.1";
+  const baseDir = opts.baseDir ?? process.cwd();
+  // Bundle named workers before starting anything: a broken one stops startup with its name.
+  const workers = prepareNamedWorkers(opts.workers ?? {}, baseDir, resolve(baseDir, opts.dataDir ?? ".mayfly/data"));
   let loader: WorkerLoader | undefined;
   const metrics = new Metrics(() => loader);
   loader = new WorkerLoader({ ...opts.loader, onRun: (r) => { metrics.record(r); opts.loader?.onRun?.(r); } });
   await loader.ready();
   const app = createApp({
-    loader, metrics, tokens: opts.tokens, maxBodyBytes: opts.maxBodyBytes, log: opts.log,
+    loader, metrics, tokens: opts.tokens, maxBodyBytes: opts.maxBodyBytes, log: opts.log, workers,
     lockedOut: !opts.tokens && !LOOPBACK.test(host),
   });
   const headersTimeout = opts.headersTimeoutMs ?? 10_000;
@@ -57,7 +69,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const address = server.address() as AddressInfo;
   const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const running = loader;
-  opts.log?.info({ url: `http://${shownHost}:${address.port}`, tokens: opts.tokens ? Object.keys(opts.tokens).length : 0 }, "listening");
+  opts.log?.info({ url: `http://${shownHost}:${address.port}`, tokens: opts.tokens ? Object.keys(opts.tokens).length : 0, workers: [...workers.keys()] }, "listening");
   return {
     url: `http://${shownHost}:${address.port}`,
     loader: running,
@@ -68,5 +80,15 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       await running.close();
       opts.log?.info("closed");
     },
+  };
+}
+
+/** Server options from a config file; explicit options (e.g. command-line flags) win. */
+export function serverOptionsFromConfig(config: MayflyConfig, overrides: ServerOptions = {}): ServerOptions {
+  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+  return {
+    port: config.port, host: config.host, tokens: config.tokens as ServerOptions["tokens"], maxBodyBytes: config.maxBodyBytes,
+    workers: config.workers, baseDir: config.baseDir, dataDir: config.dataDir,
+    ...defined,
   };
 }

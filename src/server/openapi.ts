@@ -3,7 +3,7 @@ export const openapi = {
   openapi: "3.1.0",
   info: { title: "mayfly", version: "0.1.0", description: "Run untrusted JavaScript and TypeScript in fresh V8 isolates, Cloudflare Workers style." },
   components: {
-    securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "Required when the server has tokens; each token carries permissions (run, metrics)." } },
+    securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "Required when the server has tokens; each token carries permissions (run, metrics, workers, worker:<name>)." } },
     schemas: {
       Error: { type: "object", properties: { error: { type: "object", properties: { name: { type: "string" }, message: { type: "string" } }, required: ["name", "message"] } } },
       RunRequest: {
@@ -32,7 +32,7 @@ export const openapi = {
           response: { type: "object", properties: { status: { type: "integer" }, headers: { type: "object" }, body: { type: "string" } } },
           outcome: { type: "string", enum: ["ok", "exception", "startupError", "exceededCpu", "exceededWall", "exceededMemory", "exceededOutput", "executorCrashed", "disposed", "internalError"] },
           logs: { type: "array", items: { type: "object", properties: { level: { type: "string" }, message: { type: "string" } } } },
-          cpuMs: { type: "number" }, wallMs: { type: "number" }, subRequests: { type: "integer" }, elapsedMs: { type: "number" },
+          cpuMs: { type: "number" }, wallMs: { type: "number" }, memoryBytes: { type: "integer", description: "the isolate's heap when the run ended" }, subRequests: { type: "integer" }, elapsedMs: { type: "number" },
         },
       },
     },
@@ -52,6 +52,24 @@ export const openapi = {
           422: { description: "The run failed (guest error, limit breached)", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
         },
       },
+    },
+    "/w/{name}/{path}": {
+      parameters: [
+        { name: "name", in: "path", required: true, schema: { type: "string" }, description: "a worker named in the config file" },
+        { name: "path", in: "path", required: true, schema: { type: "string" }, description: "passed to the worker as its path (the worker is mounted at /)" },
+      ],
+      ...Object.fromEntries(["get", "post", "put", "patch", "delete"].map((m) => [m, {
+        summary: "Send this request to a named worker (a fresh isolate per request unless the config makes it warm)",
+        security: [{ bearer: [] }],
+        responses: {
+          default: { description: "The worker's own response, streamed" },
+          401: { description: "Missing or unknown token" },
+          403: { description: "The token may not use this worker (needs workers or worker:<name>)" },
+          404: { description: "No worker by that name", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
+          500: { description: "The worker threw", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
+          503: { description: "The worker exceeded a limit", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
+        },
+      }])),
     },
     "/healthz": { get: { summary: "Liveness and executor count", responses: { 200: { description: "{ ok, executors }" } } } },
     "/metrics": { get: { summary: "Prometheus metrics", security: [{ bearer: [] }], responses: { 200: { description: "text/plain; version=0.0.4" } } } },

@@ -1,7 +1,7 @@
 import { z } from "zod";
 
 /** One allowed origin: `https://api.github.com`, `https://*.example.com`, `http://localhost:8080`. */
-const ruleSchema = z.strictObject({
+export const ruleSchema = z.strictObject({
   origin: z.string().regex(/^https?:\/\/(\*\.)?[a-z0-9.-]+(:\d{1,5})?$/i, "origin must look like https://host, https://*.host or http://host:port"),
   /** Methods allowed to this origin (default: all but CONNECT/TRACE/TRACK). */
   methods: z.array(z.string()).optional(),

@@ -17,6 +17,8 @@ export interface TailEvent {
   cpuTime: number;
   wallTime: number;
   subrequests: number;
+  /** mayfly's addition: the isolate's heap (used + external) in bytes when the run ended. */
+  memoryBytes: number;
 }
 
 export type Tail = ((event: TailEvent) => unknown) | { tail(events: TailEvent[]): unknown };
@@ -38,6 +40,7 @@ export function tailEvent(report: RunReport, startedAt: number): TailEvent {
     cpuTime: report.cpuMs,
     wallTime: report.wallMs,
     subrequests: report.subRequests,
+    memoryBytes: report.memoryBytes,
   };
 }
 

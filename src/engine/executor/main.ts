@@ -128,7 +128,7 @@ function reply(callId: number, instance: WorkerInstance | undefined, result: Pic
   const frame = {
     t: "result" as const, callId, final, outcome: result.outcome, failure: result.failure,
     logs: instance?.takeLogs() ?? [],
-    stats: statsOf(instance, cpuMs, wallStart),
+    stats: statsOf(instance, cpuMs, wallStart, final),
     rssBytes: process.memoryUsage.rss(), refillMs: pool.refillMsAhead(), instanceGone: gone,
   };
   try {
@@ -142,7 +142,9 @@ function reply(callId: number, instance: WorkerInstance | undefined, result: Pic
   return true;
 }
 
-function statsOf(instance: WorkerInstance | undefined, cpuMs: number, wallStart: number) {
+/** `settled`: the run has ended, so the isolate is idle and its heap can be read at once. */
+function statsOf(instance: WorkerInstance | undefined, cpuMs: number, wallStart: number, settled: boolean) {
+  if (settled && instance?.alive) readHeapNow(instance);
   const subRequests = instance ? Number((instance.servicesToken as ServiceState).store.get(SUBREQUESTS) ?? 0) : 0;
   return { cpuMs, wallMs: performance.now() - wallStart, heapBytes: instance?.heapBytes ?? 0, subRequests };
 }
@@ -153,7 +155,7 @@ function sendDone(callId: number, instanceId: number, instance: WorkerInstance |
   if (gone) instances.delete(instanceId);
   send({
     t: "done", callId, failure, logs: instance?.takeLogs() ?? [],
-    stats: statsOf(instance, cpuMs, wallStart),
+    stats: statsOf(instance, cpuMs, wallStart, true),
     instanceGone: gone,
   });
 }
@@ -250,6 +252,15 @@ function outputSize(v: unknown): number {
     return Buffer.byteLength(JSON.stringify(v) ?? "");
   } catch {
     return 0;
+  }
+}
+
+function readHeapNow(instance: WorkerInstance): void {
+  try {
+    const h = instance.isolate.getHeapStatisticsSync();
+    instance.heapBytes = h.used_heap_size + h.externally_allocated_size;
+  } catch {
+    // Disposed in the meantime: the last sample stands.
   }
 }
 

@@ -1,0 +1,99 @@
+/**
+ * mayfly.config.json: the server's settings and its named workers (code from files, bindings, egress,
+ * limits), validated with zod. `${NAME}` in env values and egress headers is replaced from the
+ * environment passed in, so secrets stay out of the file.
+ */
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { z } from "zod";
+import { ConfigError } from "../errors.ts";
+import { limitsSchema } from "../loader/worker-code.ts";
+import { ruleSchema } from "../bindings/egress/policy.ts";
+
+/** What a bearer token may do: run, metrics, workers (all named workers) or worker:<name>. */
+export const PERMISSION_PATTERN = /^(run|metrics|workers|worker:[a-z0-9][a-z0-9_-]*)$/;
+const permission = z.string().regex(PERMISSION_PATTERN, "a permission is run, metrics, workers or worker:<name>");
+const bindingName = z.string().regex(/^[A-Za-z_$][A-Za-z0-9_$]*$/, "a binding name is a JavaScript identifier");
+
+const namedWorkerSchema = z.strictObject({
+  /** The worker's entry file (TypeScript or JavaScript), relative to the config file; bundled with its imports. */
+  main: z.string().min(1),
+  /** Plain values in env. */
+  env: z.record(bindingName, z.unknown()).optional(),
+  kv: z.array(bindingName).optional(),
+  sql: z.array(bindingName).optional(),
+  blob: z.array(bindingName).optional(),
+  /** Hosts the worker may fetch (https unless an origin is given); shorthand for egress.allow. */
+  allowNet: z.array(z.string()).optional(),
+  /** Full egress rules: origins, methods, secret headers injected by the gateway. */
+  egress: z.strictObject({ allow: z.array(ruleSchema), timeoutMs: z.number().int().positive().optional(), maxResponseBytes: z.number().int().positive().optional() }).optional(),
+  limits: limitsSchema.optional(),
+  /** Keep one warm instance (loader.get by name) instead of a fresh isolate per request. */
+  warm: z.boolean().optional(),
+});
+
+export const configSchema = z.strictObject({
+  port: z.number().int().min(0).max(65535).optional(),
+  host: z.string().optional(),
+  /** token → permissions. */
+  tokens: z.record(z.string().min(8, "tokens must be at least 8 characters"), z.array(permission)).optional(),
+  /** Where kv/sql/blob bindings keep their files, relative to the config file (default .mayfly/data). */
+  dataDir: z.string().optional(),
+  maxBodyBytes: z.number().int().positive().optional(),
+  workers: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, "worker names are lower-case letters, digits, - and _"), namedWorkerSchema).optional(),
+});
+
+export type NamedWorkerConfig = z.infer<typeof namedWorkerSchema>;
+export type MayflyConfig = z.infer<typeof configSchema> & {
+  /** The directory relative paths in the file are resolved against. */
+  baseDir: string;
+};
+
+/** Reads and checks a config file. `env` supplies `${NAME}` substitutions (the CLI passes process.env). */
+export function loadConfig(path: string, env: Record<string, string | undefined> = {}): MayflyConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new ConfigError(`Cannot read the config file ${path}: ${(e as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`${path} is not JSON: ${(e as Error).message}`);
+  }
+  return parseConfig(json, dirname(resolve(path)), env, path);
+}
+
+export function parseConfig(json: unknown, baseDir: string, env: Record<string, string | undefined> = {}, source = "config"): MayflyConfig {
+  const parsed = configSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    // A bad record key (a token, a worker name) carries the reason in its nested issue.
+    const reason = issue.code === "invalid_key" ? issue.issues[0]?.message ?? issue.message : issue.message;
+    throw new ConfigError(`${source}: ${issue.path.join(".") || "(top level)"}: ${reason}`);
+  }
+  const config = parsed.data;
+  for (const [name, w] of Object.entries(config.workers ?? {})) {
+    if (w.env) w.env = substitute(w.env, env, `workers.${name}.env`) as Record<string, unknown>;
+    for (const rule of w.egress?.allow ?? []) {
+      if (rule.headers) rule.headers = substitute(rule.headers, env, `workers.${name}.egress`) as Record<string, string>;
+    }
+  }
+  return { ...config, baseDir };
+}
+
+/** `${NAME}` in strings, from `env`; a missing variable is an error, not an empty secret. */
+function substitute(value: unknown, env: Record<string, string | undefined>, where: string): unknown {
+  if (typeof value === "string") {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
+      const v = env[name];
+      if (v === undefined) throw new ConfigError(`${where}: the environment variable ${name} is not set.`);
+      return v;
+    });
+  }
+  if (Array.isArray(value)) return value.map((v) => substitute(v, env, where));
+  if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substitute(v, env, where)]));
+  return value;
+}

@@ -1,0 +1,114 @@
+/**
+ * Named workers from the config file, served at /w/<name>/*. Each worker's file is bundled once at
+ * startup; every request then runs in a fresh isolate (or in one warm instance with `warm: true`).
+ * The worker sees the request as if it were mounted at "/": /w/hello/api?x=1 arrives as /api?x=1.
+ */
+import { resolve } from "node:path";
+import { createHash } from "node:crypto";
+import type { Context } from "hono";
+import { bundleWorkerFile } from "../bundler/index.ts";
+import { egress, type EgressPolicy } from "../bindings/egress/index.ts";
+import { kv } from "../bindings/kv/index.ts";
+import { sql } from "../bindings/sql/index.ts";
+import { blobBucket } from "../bindings/blob/index.ts";
+import { ConfigError, LimitError } from "../errors.ts";
+import type { WorkerCode } from "../loader/worker-code.ts";
+import type { WorkerLoader } from "../loader/worker-loader.ts";
+import type { NamedWorkerConfig } from "./config.ts";
+
+export interface NamedWorker {
+  name: string;
+  /** Cache id for warm workers: the name and a hash of the bundled code. */
+  id: string;
+  warm: boolean;
+  code: WorkerCode;
+}
+
+/** Bundles each configured worker and builds its bindings; a broken worker stops startup with its name. */
+export function prepareNamedWorkers(workers: Record<string, NamedWorkerConfig>, baseDir: string, dataDir: string): Map<string, NamedWorker> {
+  const out = new Map<string, NamedWorker>();
+  for (const [name, w] of Object.entries(workers)) {
+    let source: string;
+    try {
+      source = bundleWorkerFile(resolve(baseDir, w.main));
+    } catch (e) {
+      throw new ConfigError(`workers.${name}: ${(e as Error).message}`);
+    }
+    const env: Record<string, unknown> = { ...w.env };
+    for (const b of w.kv ?? []) env[b] = kv({ name: `${name}-${b}`, dataDir });
+    for (const b of w.sql ?? []) env[b] = sql({ name: `${name}-${b}`, dataDir });
+    for (const b of w.blob ?? []) env[b] = blobBucket({ name: `${name}-${b}`, dataDir });
+    const allow = [...(w.egress?.allow ?? []), ...(w.allowNet ?? []).map((h) => ({ origin: /^https?:\/\//.test(h) ? h.replace(/\/+$/, "") : `https://${h}` }))];
+    const policy: EgressPolicy | undefined = allow.length ? { ...w.egress, allow } : undefined;
+    out.set(name, {
+      name,
+      id: `${name}:${createHash("sha256").update(source).digest("hex").slice(0, 16)}`,
+      warm: w.warm ?? false,
+      code: {
+        compatibilityDate: "2025-06-01",
+        mainModule: `${name}.js`,
+        modules: { [`${name}.js`]: source },
+        env,
+        limits: w.limits,
+        globalOutbound: policy ? egress(policy) : null,
+      },
+    });
+  }
+  return out;
+}
+
+/** The handler for /w/:name and /w/:name/*. */
+export function serveNamedWorker(loader: WorkerLoader, workers: Map<string, NamedWorker>) {
+  return async (c: Context): Promise<Response> => {
+    const name = c.req.param("name")!;
+    const worker = workers.get(name);
+    if (!worker) return c.json({ error: { name: "NotFound", message: `No worker named "${name}".` } }, 404);
+    const url = new URL(c.req.url);
+    url.pathname = url.pathname.slice(`/w/${name}`.length) || "/";
+    const raw = c.req.raw;
+    const stub = worker.warm ? loader.get(worker.id, () => worker.code) : loader.load(worker.code);
+    try {
+      const res = await stub.getEntrypoint().fetch(url, {
+        method: raw.method,
+        headers: raw.headers,
+        body: raw.method === "GET" || raw.method === "HEAD" ? undefined : raw.body,
+        duplex: "half",
+      } as RequestInit);
+      return worker.warm ? res : disposeAfterBody(res, () => stub.dispose());
+    } catch (e) {
+      if (!worker.warm) stub.dispose();
+      const err = e as Error;
+      // Workers answers 503 when a worker exceeded its resources, 500 when it threw.
+      const status = err instanceof LimitError ? 503 : 500;
+      return c.json({ error: { name: err.name, message: err.message } }, status);
+    }
+  };
+}
+
+/** The fresh isolate lives until its response body has been read or abandoned. */
+function disposeAfterBody(res: Response, dispose: () => void): Response {
+  if (!res.body) {
+    dispose();
+    return res;
+  }
+  const reader = res.body.getReader();
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) {
+          controller.close();
+          dispose();
+        } else controller.enqueue(value);
+      } catch (e) {
+        controller.error(e);
+        dispose();
+      }
+    },
+    cancel(reason) {
+      dispose();
+      return reader.cancel(reason);
+    },
+  });
+  return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+}

@@ -1,0 +1,140 @@
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { startServer, serverOptionsFromConfig, type RunningServer } from "../src/server/index.ts";
+import { loadConfig, parseConfig } from "../src/server/config.ts";
+import { useTempDir } from "./helpers.ts";
+
+/** Named workers from a config file at /w/<name>/*, over real HTTP. */
+const dir = useTempDir("mayfly-named-");
+let server: RunningServer;
+let upstream: Server;
+let upstreamSeen: IncomingHttpHeaders[] = [];
+
+function file(name: string, text: string): string {
+  mkdirSync(join(dir, "workers"), { recursive: true });
+  writeFileSync(join(dir, name), text);
+  return name;
+}
+
+before(async () => {
+  upstream = createServer((req, res) => {
+    upstreamSeen.push(req.headers);
+    res.end("upstream ok");
+  });
+  await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", () => r()));
+  const port = (upstream.address() as AddressInfo).port;
+  file("workers/greet.ts", `export const greet = (who: string): string => "hello " + who;`);
+  file("workers/hello.ts", `import { greet } from "./greet.ts";
+    export default { async fetch(req: Request, env: { WHO: string }) {
+      const url = new URL(req.url);
+      console.log("hit", url.pathname);
+      return Response.json({ text: greet(env.WHO), path: url.pathname, query: url.search, method: req.method, body: req.method === "POST" ? await req.text() : null });
+    } };`);
+  file("workers/counter.js", `let n = 0; export default { fetch() { n++; return new Response(String(n)) } }`);
+  file("workers/store.js", `export default { async fetch(req, env) {
+      const n = Number(await env.STATE.get("n") ?? 0) + 1;
+      await env.STATE.put("n", String(n));
+      return new Response(String(n));
+    } }`);
+  file("workers/stream.js", `export default { fetch() {
+      const enc = new TextEncoder();
+      let i = 0;
+      return new Response(new ReadableStream({ pull(c) { if (i < 3) c.enqueue(enc.encode("chunk" + i++ + ";")); else c.close(); } }));
+    } }`);
+  file("workers/loop.js", `export default { fetch() { for (;;) {} } }`);
+  file("workers/proxy.js", `export default { async fetch(req, env) {
+      const res = await fetch("http://127.0.0.1:${port}/data");
+      return Response.json({ upstream: await res.text(), sees: JSON.stringify(env) + JSON.stringify(Object.keys(globalThis)) });
+    } }`);
+  writeFileSync(join(dir, "mayfly.config.json"), JSON.stringify({
+    tokens: { "admin-token-1": ["workers", "metrics"], "hello-only-token": ["worker:hello"], "runner-token-1": ["run"] },
+    workers: {
+      hello: { main: "workers/hello.ts", env: { WHO: "${WHO_IS_IT}" } },
+      counter: { main: "workers/counter.js", warm: true },
+      fresh: { main: "workers/counter.js" },
+      store: { main: "workers/store.js", kv: ["STATE"] },
+      stream: { main: "workers/stream.js" },
+      loop: { main: "workers/loop.js", limits: { cpuMs: 30 } },
+      proxy: { main: "workers/proxy.js", egress: { allow: [{ origin: `http://127.0.0.1:${port}`, allowPrivateAddresses: true, headers: { authorization: "Bearer ${UPSTREAM_SECRET}" } }] } },
+    },
+  }));
+  const config = loadConfig(join(dir, "mayfly.config.json"), { WHO_IS_IT: "mayfly", UPSTREAM_SECRET: "sekret-123" });
+  server = await startServer(serverOptionsFromConfig(config, { port: 0, loader: { executors: 1 } }));
+});
+after(async () => {
+  await server?.close();
+  await new Promise<void>((r) => upstream.close(() => r()));
+});
+
+const admin = { authorization: "Bearer admin-token-1" };
+const get = (path: string, headers: Record<string, string> = admin, init: RequestInit = {}) => fetch(`${server.url}${path}`, { ...init, headers });
+
+describe("named workers at /w/<name>/*", () => {
+  test("a TypeScript worker from a file, with its imports, env from the environment, mounted at /", async () => {
+    const res = await get("/w/hello/api/items?x=1");
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { text: "hello mayfly", path: "/api/items", query: "?x=1", method: "GET", body: null });
+    const root = await (await get("/w/hello")).json();
+    assert.equal(root.path, "/");
+    const posted = await (await get("/w/hello/p", admin, { method: "POST", body: "payload" })).json();
+    assert.equal(posted.body, "payload");
+  });
+
+  test("fresh isolate per request by default; one warm instance with warm: true", async () => {
+    const fresh = [await (await get("/w/fresh")).text(), await (await get("/w/fresh")).text()];
+    assert.deepEqual(fresh, ["1", "1"]);
+    const warm = [await (await get("/w/counter")).text(), await (await get("/w/counter")).text(), await (await get("/w/counter")).text()];
+    assert.deepEqual(warm, ["1", "2", "3"]);
+  });
+
+  test("a KV binding keeps state across fresh isolates", async () => {
+    const a = Number(await (await get("/w/store")).text());
+    const b = Number(await (await get("/w/store")).text());
+    assert.equal(b, a + 1);
+  });
+
+  test("a streamed response arrives whole", async () => {
+    assert.equal(await (await get("/w/stream")).text(), "chunk0;chunk1;chunk2;");
+  });
+
+  test("a worker past its CPU limit gets 503 with the typed error; the server keeps serving", async () => {
+    const res = await get("/w/loop");
+    assert.equal(res.status, 503);
+    assert.equal((await res.json()).error.name, "CpuTimeLimitError");
+    assert.equal((await get("/w/fresh")).status, 200);
+  });
+
+  test("egress: the gateway injects the secret header; the worker never sees it", async () => {
+    upstreamSeen = [];
+    const out = await (await get("/w/proxy")).json();
+    assert.equal(out.upstream, "upstream ok");
+    assert.equal(upstreamSeen[0]?.authorization, "Bearer sekret-123");
+    assert.doesNotMatch(out.sees, /sekret/);
+  });
+
+  test("per-token permissions: one worker, all workers, none", async () => {
+    assert.equal((await get("/w/hello", {})).status, 401);
+    assert.equal((await get("/w/hello", { authorization: "Bearer hello-only-token" })).status, 200);
+    assert.equal((await get("/w/counter", { authorization: "Bearer hello-only-token" })).status, 403);
+    assert.equal((await get("/w/hello", { authorization: "Bearer runner-token-1" })).status, 403);
+    assert.equal((await get("/w/nope")).status, 404);
+  });
+});
+
+describe("config errors are ConfigError naming the place", () => {
+  test("missing file, bad JSON, bad names, missing variables, broken worker code", async () => {
+    assert.throws(() => loadConfig(join(dir, "absent.json")), { name: "ConfigError", message: /Cannot read/ });
+    writeFileSync(join(dir, "bad.json"), "{ nope");
+    assert.throws(() => loadConfig(join(dir, "bad.json")), { name: "ConfigError", message: /not JSON/ });
+    assert.throws(() => parseConfig({ workers: { "Bad Name": { main: "x.js" } } }, dir), { name: "ConfigError", message: /workers/ });
+    assert.throws(() => parseConfig({ workers: { a: { main: "x.js", limits: { cpuMs: -1 } } } }, dir), { name: "ConfigError", message: /workers\.a\.limits\.cpuMs/ });
+    assert.throws(() => parseConfig({ workers: { a: { main: "x.js", env: { K: "${NOT_SET_ANYWHERE}" } } } }, dir, {}), { name: "ConfigError", message: /NOT_SET_ANYWHERE is not set/ });
+    assert.throws(() => parseConfig({ tokens: { short: ["run"] } }, dir), { name: "ConfigError", message: /at least 8/ });
+    file("workers/broken.ts", "export default { fetch( {");
+    await assert.rejects(startServer({ port: 0, workers: { broken: { main: "workers/broken.ts" } }, baseDir: dir, loader: { executors: 1 } }), { name: "ConfigError", message: /workers\.broken: .*broken\.ts:1/ });
+  });
+});
