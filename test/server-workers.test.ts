@@ -134,6 +134,8 @@ describe("config errors are ConfigError naming the place", () => {
     assert.throws(() => parseConfig({ workers: { a: { main: "x.js", limits: { cpuMs: -1 } } } }, dir), { name: "ConfigError", message: /workers\.a\.limits\.cpuMs/ });
     assert.throws(() => parseConfig({ workers: { a: { main: "x.js", env: { K: "${NOT_SET_ANYWHERE}" } } } }, dir, {}), { name: "ConfigError", message: /NOT_SET_ANYWHERE is not set/ });
     assert.throws(() => parseConfig({ tokens: { short: ["run"] } }, dir), { name: "ConfigError", message: /at least 8/ });
+    assert.deepEqual(parseConfig({ tokens: { "${ADMIN}": ["run"] } }, dir, { ADMIN: "from-the-environment" }).tokens, { "from-the-environment": ["run"] });
+    assert.throws(() => parseConfig({ tokens: { "${ADMIN}": ["run"] } }, dir, { ADMIN: "short" }), { name: "ConfigError", message: /shorter than 8/ });
     file("workers/broken.ts", "export default { fetch( {");
     await assert.rejects(startServer({ port: 0, workers: { broken: { main: "workers/broken.ts" } }, baseDir: dir, loader: { executors: 1 } }), { name: "ConfigError", message: /workers\.broken: .*broken\.ts:1/ });
   });

@@ -12,6 +12,7 @@ import type { Metrics } from "./metrics.ts";
 import { openapi } from "./openapi.ts";
 import type { Logger } from "pino";
 import { serveNamedWorker, type NamedWorker } from "./named-workers.ts";
+import { playground } from "./playground/index.ts";
 
 /** run: POST /v1/run; metrics: GET /metrics; workers: every named worker; worker:<name>: that one. */
 export type Permission = "run" | "metrics" | "workers" | `worker:${string}`;
@@ -30,6 +31,8 @@ export interface AppOptions {
   workers?: Map<string, NamedWorker>;
   /** Request bodies to named workers stream through, up to this size (default 100 MiB, as on Workers). */
   maxWorkerBodyBytes?: number;
+  /** Serve the playground page at "/" (default true). */
+  playground?: boolean;
 }
 
 const runBody = z.strictObject({
@@ -61,6 +64,7 @@ export function createApp(opts: AppOptions): Hono {
       log.info({ method: c.req.method, path: new URL(c.req.url).pathname, status: c.res.status, ms: Math.round((performance.now() - started) * 10) / 10 }, "request");
     });
   }
+  if (opts.playground !== false) app.route("/", playground());
   app.get("/openapi.json", (c) => c.json(openapi));
   app.get("/healthz", (c) => c.json({ ok: true, executors: opts.loader.engine.stats().executors.length }));
   app.get("/metrics", authorize(opts, "metrics"), async (c) => c.body(await opts.metrics.registry.metrics(), 200, { "content-type": opts.metrics.registry.contentType }));

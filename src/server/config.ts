@@ -1,6 +1,6 @@
 /**
  * mayfly.config.json: the server's settings and its named workers (code from files, bindings, egress,
- * limits), validated with zod. `${NAME}` in env values and egress headers is replaced from the
+ * limits), validated with zod. `${NAME}` in tokens, env values and egress headers is replaced from the
  * environment passed in, so secrets stay out of the file.
  */
 import { readFileSync } from "node:fs";
@@ -75,6 +75,13 @@ export function parseConfig(json: unknown, baseDir: string, env: Record<string, 
     throw new ConfigError(`${source}: ${issue.path.join(".") || "(top level)"}: ${reason}`);
   }
   const config = parsed.data;
+  if (config.tokens) {
+    config.tokens = Object.fromEntries(Object.entries(config.tokens).map(([token, perms]) => {
+      const value = substitute(token, env, "tokens") as string;
+      if (value.length < 8) throw new ConfigError(`${source}: tokens: a token from ${token} is shorter than 8 characters.`);
+      return [value, perms];
+    }));
+  }
   for (const [name, w] of Object.entries(config.workers ?? {})) {
     if (w.env) w.env = substitute(w.env, env, `workers.${name}.env`) as Record<string, unknown>;
     for (const rule of w.egress?.allow ?? []) {

@@ -13,6 +13,7 @@ import type { Logger } from "pino";
 import { resolve } from "node:path";
 import type { MayflyConfig, NamedWorkerConfig } from "./config.ts";
 import { prepareNamedWorkers } from "./named-workers.ts";
+import { playgroundScript } from "./playground/index.ts";
 
 export interface ServerOptions {
   port?: number;
@@ -33,6 +34,8 @@ export interface ServerOptions {
   baseDir?: string;
   /** Where named workers' kv/sql/blob bindings keep their files (default <baseDir>/.mayfly/data). */
   dataDir?: string;
+  /** Serve the playground page at "/" (default true). */
+  playground?: boolean;
 }
 
 export interface RunningServer {
@@ -51,9 +54,11 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   let loader: WorkerLoader | undefined;
   const metrics = new Metrics(() => loader);
   loader = new WorkerLoader({ ...opts.loader, onRun: (r) => { metrics.record(r); opts.loader?.onRun?.(r); } });
+  // The playground's script is bundled while the executors start, not on its first visitor's time.
+  if (opts.playground !== false) playgroundScript().catch((e: Error) => opts.log?.warn({ err: e.message }, "playground bundle failed"));
   await loader.ready();
   const app = createApp({
-    loader, metrics, tokens: opts.tokens, maxBodyBytes: opts.maxBodyBytes, log: opts.log, workers,
+    loader, metrics, tokens: opts.tokens, maxBodyBytes: opts.maxBodyBytes, log: opts.log, workers, playground: opts.playground,
     lockedOut: !opts.tokens && !LOOPBACK.test(host),
   });
   const headersTimeout = opts.headersTimeoutMs ?? 10_000;
