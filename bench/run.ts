@@ -11,6 +11,9 @@
 // 4. Memory per live isolate: hold `--hold` isolates alive, RSS delta / N, each side measured on
 //    freshly started processes (mayfly: sum of executor VmRSS; workerd: its VmRSS).
 //
+// 5. Over HTTP: `mayfly serve` with a named worker (fresh isolate per request) vs workerd's /load,
+//    both loaded by autocannon with --concurrency connections for --seconds (bench/http-load.ts).
+//
 // 1b. The same at low load: --rate requests per second, one at a time (open loop): p50 / p99 ms.
 // Options: --n 300 --warmup 30 --seconds 3 --concurrency 8 --hold 200 --rate 50 --paced-n 150
 //          --executors <cores> --no-snapshot
@@ -26,6 +29,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { WorkerLoader, type RunReport, type WorkerCode } from "../src/index.ts";
 import { startWorkerdPeer, type WorkerdPeer } from "./peers/workerd.ts";
+import { benchHttpLoad, type HttpLoad } from "./http-load.ts";
 import { percentile, summarize, type Summary } from "./stats.ts";
 
 // node:util's parseArgs: the standard library's CLI parser, no dependency needed for a bench script.
@@ -463,6 +467,22 @@ function details(r: Results): string {
   ].join("\n");
 }
 
+function httpTable(h: { mayfly: HttpLoad; workerd: HttpLoad }, libraryRps: number): string {
+  const m = h.mayfly;
+  const w = h.workerd;
+  return [
+    `over HTTP, fresh isolate per request (autocannon, ${CONCURRENCY} connections, ${SECONDS} s; mayfly: \`mayfly serve\` /w/<name>/, workerd: /load):`,
+    "",
+    "| metric | mayfly | workerd | ratio |",
+    "| --- | --- | --- | --- |",
+    `| requests per second | ${m.rps.toFixed(0)} req/s | ${w.rps.toFixed(0)} req/s | ${ratio(m.rps / w.rps)} |`,
+    `| latency p50 | ${ms(m.p50)} | ${ms(w.p50)} | ${ratio(w.p50 / m.p50)} |`,
+    `| latency p99 | ${ms(m.p99)} | ${ms(w.p99)} | ${ratio(w.p99 / m.p99)} |`,
+    `| errors / non-2xx | ${m.errors} / ${m.non2xx} | ${w.errors} / ${w.non2xx} | — |`,
+    `| the same, in process through the library (throughput row above) | ${libraryRps.toFixed(0)} req/s | — | — |`,
+  ].join("\n");
+}
+
 /** The in-isolate runtime's cost per fresh isolate, by technique (bench/runtime-cost.ts, own process). */
 function runtimeCostTable(): string {
   const script = join(dirname(fileURLToPath(import.meta.url)), "runtime-cost.ts");
@@ -485,6 +505,8 @@ log("memory: mayfly");
 const mMem = await benchMemoryMayfly();
 log("memory: workerd");
 const wMem = await benchMemoryWorkerd();
+log(`HTTP load (autocannon, ${CONCURRENCY} connections, ${SECONDS} s each): mayfly serve, then workerd`);
+const http = await benchHttpLoad({ connections: CONCURRENCY, seconds: SECONDS, executors: LOADER_OPTIONS.executors });
 
 const results: Results = {
   mayfly: {
@@ -508,6 +530,8 @@ console.log("¹ workerd's figure includes a loopback HTTP hop from the benchmark
 console.log("² CPU time (utime+stime) spent per request during the throughput run: mayfly = host process (incl. the benchmark loop) + executors; workerd = the workerd process only (the benchmark's HTTP client is not counted).");
 console.log("³ mayfly: sum of the executors' VmRSS; workerd: its VmRSS; each measured on freshly started processes. Ratios: workerd/mayfly for latency, CPU and memory; mayfly/workerd for throughput.");
 console.log("⁴ sampled alternately with the warm `/get` calls; the \"minus the HTTP round trip\" rows subtract it.");
+console.log("");
+console.log(httpTable(http, lat.tput.rps));
 console.log("");
 console.log(runtimeCostTable());
 console.log("");

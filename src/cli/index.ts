@@ -66,9 +66,10 @@ program
   .option("-p, --port <n>", "port (0: any free port; default 8787)", port)
   .option("--host <host>", "address to listen on (beyond loopback, tokens are required; default 127.0.0.1)")
   .option("--token <TOKEN[=perm,perm]>", "a bearer token and what it may do: run, metrics, workers, worker:<name> (default run,metrics,workers; repeatable)", collect, [])
-  .action(async (opts: { config?: string; port?: number; host?: string; token: string[] }) => {
+  .option("--executors <n>", "executor processes holding the isolates (default: one per core)", positiveNumber)
+  .action(async (opts: { config?: string; port?: number; host?: string; token: string[]; executors?: number }) => {
     const tokens = opts.token.length ? Object.fromEntries(opts.token.map(parseToken)) : undefined;
-    const flags = { port: opts.port, host: opts.host, tokens };
+    const flags = { port: opts.port, host: opts.host, tokens, loader: opts.executors ? { executors: opts.executors } : undefined };
     let options;
     try {
       options = opts.config ? serverOptionsFromConfig(loadConfig(opts.config, process.env), flags) : flags;
