@@ -42,7 +42,7 @@ describe("playground in headless Chromium", { skip }, () => {
   test("the JSON API example runs: response, logs, outcome and cost are shown", async () => {
     await page.selectOption("#example", "json-api");
     await runAndWait();
-    assert.equal(await text("#status"), "201");
+    assert.equal(await text("#status"), "201", `the page shows: ${await text("#error")} ${await text("#logs")}`);
     assert.equal(await text("#outcome"), "ok");
     const body = JSON.parse(await text("#response-body"));
     assert.equal(body.title, "write a worker");

@@ -38,7 +38,7 @@ function show(example: Example): void {
   field("method").value = example.request.method;
   field("path").value = example.request.path;
   field("body").value = example.request.body ?? "";
-  field("cpu-ms").value = String(example.limits?.cpuMs ?? 50);
+  field("cpu-ms").value = String(example.limits?.cpuMs ?? 200);
   field("memory-mb").value = String(example.limits?.memoryMb ?? 32);
   field("wall-ms").value = String(example.limits?.wallMs ?? 5000);
   field("allow-net").value = example.allowNet ?? "";
