@@ -41,7 +41,8 @@ export class IsolatePool {
 
   take(memoryMb: number): FreshIsolate {
     this.wanted.add(memoryMb);
-    return this.free.get(memoryMb)?.pop() ?? this.create(memoryMb);
+    // Made on the request's time: warming it would cost that request more than it saves.
+    return this.free.get(memoryMb)?.pop() ?? this.create(memoryMb, false);
   }
 
   /**
@@ -73,7 +74,9 @@ export class IsolatePool {
         const list = this.free.get(mb) ?? [];
         this.free.set(mb, list);
         if (list.length < this.size) {
-          list.push(this.create(mb));
+          // Warming costs more CPU than it saves the request: worth it only while the executor has
+          // slack (the pool is more than half full); under load, isolates go out cold.
+          list.push(this.create(mb, list.length * 2 >= this.size));
           this.scheduleRefill();
           return;
         }
@@ -87,14 +90,14 @@ export class IsolatePool {
     while (list.length < this.size) list.push(this.create(memoryMb));
   }
 
-  private create(memoryMb: number): FreshIsolate {
+  private create(memoryMb: number, warm = true): FreshIsolate {
     const slot = new HookSlot();
     const log = new ivm.Callback((level: string, message: string) => slot.log(level, message));
     const reserve = new ivm.Callback((bytes: number) => slot.reserve(bytes));
     const call = new ivm.Callback((service: string, op: string, args: unknown[]) => slot.services.call(service, op, args));
     const start = new ivm.Callback((service: string, op: string, args: unknown[], ticket: number) => slot.services.start(service, op, args, ticket));
     const started = performance.now();
-    const { isolate, context, handle } = this.image.create(memoryMb, { log, reserve, call, start });
+    const { isolate, context, handle } = this.image.create(memoryMb, { log, reserve, call, start }, warm);
     const settle = handle.getSync("settle", { reference: true }) as ivm.Reference<Function>;
     slot.services.deliver = (ticket, envelope) => {
       if (isolate.isDisposed) return;

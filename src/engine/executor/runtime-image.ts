@@ -17,7 +17,8 @@ export interface HookCallbacks {
 
 export interface RuntimeImage {
   readonly kind: "snapshot" | "evaluate";
-  create(memoryMb: number, hooks: HookCallbacks): PreparedIsolate;
+  /** `warm`: run the request path once so the first request is faster (~1.5 ms of CPU now, ~0.6 ms saved later). */
+  create(memoryMb: number, hooks: HookCallbacks, warm?: boolean): PreparedIsolate;
 }
 
 const GLOBAL = "__mayfly_runtime";
@@ -41,13 +42,13 @@ export class SnapshotImage implements RuntimeImage {
     );
   }
 
-  create(memoryMb: number, hooks: HookCallbacks): PreparedIsolate {
+  create(memoryMb: number, hooks: HookCallbacks, warm = true): PreparedIsolate {
     const isolate = new ivm.Isolate({ memoryLimit: memoryMb, snapshot: this.snapshot });
     const context = isolate.createContextSync();
     const api = context.global.getSync(GLOBAL, { reference: true }) as ivm.Reference<Record<string, unknown>>;
     // Guest code must never find the setup API: it leaves the global object before anything else runs.
     context.global.deleteSync(GLOBAL);
-    call(api, "warmUp");
+    if (warm) call(api, "warmUp");
     return { isolate, context, handle: bindHooks(api, hooks) };
   }
 }
@@ -70,7 +71,7 @@ export class EvaluatedImage implements RuntimeImage {
     this.code = runtimeCode;
   }
 
-  create(memoryMb: number, hooks: HookCallbacks): PreparedIsolate {
+  create(memoryMb: number, hooks: HookCallbacks, warm = true): PreparedIsolate {
     const isolate = new ivm.Isolate({ memoryLimit: memoryMb });
     const context = isolate.createContextSync();
     const script = isolate.compileScriptSync(this.code, {
@@ -82,7 +83,7 @@ export class EvaluatedImage implements RuntimeImage {
     const api = script.runSync(context, { reference: true }) as ivm.Reference<Record<string, unknown>>;
     script.release();
     call(api, "prepare");
-    call(api, "warmUp");
+    if (warm) call(api, "warmUp");
     return { isolate, context, handle: bindHooks(api, hooks) };
   }
 }
