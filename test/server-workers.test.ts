@@ -123,6 +123,13 @@ describe("named workers at /w/<name>/*", () => {
     assert.equal((await get("/w/hello", { authorization: "Bearer runner-token-1" })).status, 403);
     assert.equal((await get("/w/nope")).status, 404);
   });
+
+  test("metrics count the warm worker as live and the fresh ones as gone", async () => {
+    const text = await (await get("/metrics")).text();
+    assert.match(text, /mayfly_live_workers\{kind="cached"\} 1\n/);
+    assert.match(text, /mayfly_live_workers\{kind="oneOff"\} 0\n/);
+    assert.match(text, /mayfly_runs_in_flight 0\n/);
+  });
 });
 
 describe("config errors are ConfigError naming the place", () => {

@@ -44,6 +44,11 @@ export class WorkerLoader {
     this.sweeper.unref();
   }
 
+  /** Workers not yet disposed (each holds at most one isolate), and how many of them are cached by id. */
+  get liveWorkers(): { total: number; cached: number } {
+    return { total: this.live.size, cached: this.cache.size };
+  }
+
   /** Resolves once every executor is up with a warm isolate pool (optional: calls wait anyway). */
   ready(): Promise<void> {
     warmHostPaths();

@@ -1,6 +1,6 @@
 /**
- * Prometheus metrics (prom-client): runs by outcome, run latency, and the engine's executors and
- * restarts, read when scraped.
+ * Prometheus metrics (prom-client): runs by outcome, run latency, live workers and runs in flight, and
+ * the engine's executors and restarts, read when scraped.
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { WorkerLoader } from "../loader/worker-loader.ts";
@@ -22,6 +22,18 @@ export class Metrics {
     new Gauge({
       name: "mayfly_executors", help: "Executor processes serving.", registers: [this.registry],
       collect() { this.set(loader()?.engine.stats().executors.length ?? 0); },
+    });
+    new Gauge({
+      name: "mayfly_live_workers", help: "Workers not yet disposed, each holding at most one isolate (cached: kept warm by id).", labelNames: ["kind"], registers: [this.registry],
+      collect() {
+        const live = loader()?.liveWorkers ?? { total: 0, cached: 0 };
+        this.set({ kind: "cached" }, live.cached);
+        this.set({ kind: "oneOff" }, live.total - live.cached);
+      },
+    });
+    new Gauge({
+      name: "mayfly_runs_in_flight", help: "Invocations running now.", registers: [this.registry],
+      collect() { this.set(loader()?.engine.stats().executors.reduce((s, e) => s + e.inFlight, 0) ?? 0); },
     });
     new Gauge({
       name: "mayfly_executor_restarts", help: "Executor processes replaced after dying.", registers: [this.registry],
