@@ -118,3 +118,18 @@ describe("operations", () => {
     assert.ok(closedAfter < 3000, `the connection was closed after ${closedAfter} ms`);
   });
 });
+
+describe("graceful shutdown", () => {
+  test("close() lets an in-flight run finish, then refuses new connections", async () => {
+    const server = await startServer({ port: 0, loader: { executors: 1 } });
+    const slow = { worker: { mainModule: "m.js", modules: { "m.js": "export default { async fetch() { await new Promise((r) => setTimeout(r, 300)); return new Response('finished') } }" } } };
+    const inFlight = post(server.url, slow);
+    await new Promise((r) => setTimeout(r, 100));
+    const closing = server.close();
+    const res = await inFlight;
+    assert.equal(res.status, 200);
+    assert.equal((await res.json()).response.body, "finished");
+    await closing;
+    await assert.rejects(fetch(`${server.url}/healthz`));
+  });
+});
