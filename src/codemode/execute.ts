@@ -51,7 +51,8 @@ export async function execute(code: string, options: ExecuteOptions): Promise<Ex
       const tool = tools.get(namespace)?.get(name);
       if (!tool) throw new ToolNotFoundError(`${namespace}.${name} is not a tool. Tools in ${namespace}: ${[...(tools.get(namespace)?.keys() ?? [])].join(", ") || "none"}.`);
       metrics.toolCalls++;
-      return tool.invoke(tool.validate(input));
+      // `ns.tool()` for a tool whose fields are all optional means `{}`, as its declaration promises.
+      return tool.invoke(tool.validate(input === undefined && tool.inputSchema.type === "object" ? {} : input));
     },
   };
   let trace: TailEvent | undefined;

@@ -13,7 +13,7 @@ const FENCE = /```[\w-]*[^\S\n]*\n([\s\S]*?)```/;
 
 /** The code as `async () => { ... }`, JavaScript only. Throws CodeSyntaxError. */
 export function normalizeCode(code: string): string {
-  const source = stripFence(code).trim().replace(/^export\s+default\s+/, "");
+  const source = exportDefault(stripFence(code).trim());
   if (!source) return "async () => {}";
   // Wrapped first, so `return` and `await` at top level are legal and types are stripped in place.
   let js: string;
@@ -47,6 +47,13 @@ export function normalizeCode(code: string): string {
 function stripFence(code: string): string {
   const m = FENCE.exec(code);
   return m ? m[1]! : code;
+}
+
+/** `export default <function or value>` → the value, called if it is a function. */
+function exportDefault(source: string): string {
+  const m = /^export\s+default\s+([\s\S]*?);?\s*$/.exec(source);
+  if (!m) return source;
+  return `const __default = (${m[1]}\n);\nreturn typeof __default === "function" ? await __default() : await __default;`;
 }
 
 function isFunction(n: Node): boolean {

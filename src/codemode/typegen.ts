@@ -34,7 +34,7 @@ async function namespaceTypes(namespace: string, tools: Tool[]): Promise<string>
     const base = pascal(namespace) + pascal(t.name);
     definitions[`${base}Input`] = withTitle(t.inputSchema, `${base}Input`);
     if (t.outputSchema) definitions[`${base}Output`] = withTitle(t.outputSchema, `${base}Output`);
-    const optional = !hasRequired(t.inputSchema);
+    const optional = t.inputSchema.type === "object" && !hasRequired(t.inputSchema);
     signatures.push(`${jsdoc(t.description, "  ")}  ${t.name}(input${optional ? "?" : ""}: ${base}Input): Promise<${t.outputSchema ? `${base}Output` : "unknown"}>;`);
   }
   const types = await compile({ definitions, additionalProperties: false } as never, `${pascal(namespace)}Types`, {
