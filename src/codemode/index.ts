@@ -8,3 +8,5 @@ export { toIdentifier, type Tool, type JsonSchema } from "./tool.ts";
 export { functionTools, type FunctionToolDefinition } from "./sources/functions.ts";
 export { openApiTools, type OpenApiSourceOptions } from "./sources/openapi.ts";
 export { ToolInputError, ToolNotFoundError, ToolHttpError, ToolSourceError, ToolCallError, CodeSyntaxError } from "./errors.ts";
+export { mcpTools, type McpSourceOptions, type McpToolSource } from "./sources/mcp.ts";
+export { createMcpServer, codeModeDefinitions, serveMcpStdio, serveMcpHttp, type McpServerOptions, type McpHttpOptions } from "./mcp-server.ts";
