@@ -27,6 +27,7 @@ import { parseArgs } from "node:util";
 import { WorkerLoader, type RunReport, type WorkerCode } from "../src/index.ts";
 import { startWorkerdPeer, type WorkerdPeer } from "./peers/workerd.ts";
 import { percentile, summarize, type Summary } from "./stats.ts";
+import { codemodeTokensTable } from "./codemode-tokens.ts";
 
 // node:util's parseArgs: the standard library's CLI parser, no dependency needed for a bench script.
 const { values: args } = parseArgs({
@@ -513,6 +514,8 @@ console.log(runtimeCostTable());
 console.log("");
 console.log("details:");
 console.log(details(results));
+console.log("");
+console.log(await codemodeTokensTable());
 console.log(`\ntotal bench time ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
 // Everything is closed; the process should exit on its own. If something still holds the event

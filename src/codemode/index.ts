@@ -9,4 +9,4 @@ export { functionTools, type FunctionToolDefinition } from "./sources/functions.
 export { openApiTools, type OpenApiSourceOptions } from "./sources/openapi.ts";
 export { ToolInputError, ToolNotFoundError, ToolHttpError, ToolSourceError, ToolCallError, CodeSyntaxError } from "./errors.ts";
 export { mcpTools, type McpSourceOptions, type McpToolSource } from "./sources/mcp.ts";
-export { createMcpServer, codeModeDefinitions, serveMcpStdio, serveMcpHttp, type McpServerOptions, type McpHttpOptions } from "./mcp-server.ts";
+export { createMcpServer, codeModeDefinitions, perOperationDefinitions, serveMcpStdio, serveMcpHttp, type McpServerOptions, type McpHttpOptions } from "./mcp-server.ts";

@@ -22,7 +22,7 @@ export interface McpServerOptions {
 export async function createMcpServer(codeMode: CodeMode, options: McpServerOptions = {}): Promise<Server> {
   const server = new Server({ name: options.name ?? "mayfly-codemode", version: options.version ?? "0.1.0" }, { capabilities: { tools: {} } });
   const mode = options.mode ?? "codemode";
-  const tools = mode === "tools" ? perToolDefinitions(codeMode) : await codeModeDefinitions(codeMode);
+  const tools = mode === "tools" ? perOperationDefinitions(codeMode) : await codeModeDefinitions(codeMode);
   server.setRequestHandler(ListToolsRequestSchema, () => ({ tools }));
   server.setRequestHandler(CallToolRequestSchema, (req) =>
     mode === "tools" ? callOperation(codeMode, req.params.name, req.params.arguments) : callCodeMode(codeMode, req.params.name, req.params.arguments ?? {}));
@@ -53,7 +53,8 @@ export async function codeModeDefinitions(codeMode: CodeMode): Promise<McpTool[]
   ];
 }
 
-function perToolDefinitions(codeMode: CodeMode): McpTool[] {
+/** One MCP tool per operation (`--tools`): the baseline Code Mode is measured against. */
+export function perOperationDefinitions(codeMode: CodeMode): McpTool[] {
   return codeMode.tools.map((t) => ({
     name: `${t.namespace}_${t.name}`,
     description: t.description,

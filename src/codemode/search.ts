@@ -28,9 +28,13 @@ interface Doc {
   id: number;
   name: string;
   namespace: string;
+  summary: string;
   description: string;
   keywords: string;
 }
+
+// Words that match nearly every operation and only blur the ranking.
+const STOP_WORDS = new Set(["a", "an", "the", "to", "of", "for", "in", "on", "by", "and", "or", "with", "from", "is", "my", "all"]);
 
 /** A keyword index over tools; build once, query many times. */
 export class ToolIndex {
@@ -40,21 +44,36 @@ export class ToolIndex {
   constructor(tools: readonly Tool[]) {
     this.tools = tools;
     this.index = new MiniSearch<Doc>({
-      fields: ["name", "namespace", "description", "keywords"],
-      searchOptions: { boost: { name: 3, keywords: 2 }, prefix: true, fuzzy: 0.2, combineWith: "OR" },
+      fields: ["name", "namespace", "summary", "description", "keywords"],
+      storeFields: ["summary"],
+      processTerm: (term) => (STOP_WORDS.has(term.toLowerCase()) ? null : term.toLowerCase()),
+      // The summary line says what an operation does; the long description mostly says how.
+      searchOptions: {
+        boost: { summary: 4, name: 3, keywords: 1.5, description: 0.5 },
+        prefix: true,
+        fuzzy: (term) => (term.length > 5 ? 0.2 : false),
+        combineWith: "OR",
+        // A short summary made of the query's words ("Get a repository") is the operation asked for;
+        // BM25 alone prefers long names that repeat a word.
+        boostDocument: (_id, term, stored) => {
+          const words = String(stored?.summary ?? "").toLowerCase().split(/\W+/).filter((w) => w && !STOP_WORDS.has(w));
+          return words.some((w) => w === term || w === `${term}s` || `${w}s` === term) ? 1 + 3 / Math.max(words.length, 1) : 1;
+        },
+      },
     });
     this.index.addAll(tools.map((t, id) => ({
       id,
       // issuesListForRepo → "issues List For Repo": camelCase words are searchable on their own.
       name: `${t.name} ${t.name.replace(/([a-z0-9])([A-Z])/g, "$1 $2").replace(/_/g, " ")}`,
       namespace: t.namespace,
+      summary: firstLine(t.description) ?? "",
       description: t.description ?? "",
       keywords: (t.keywords ?? []).join(" "),
     })));
   }
 
   /** The best `limit` tools for `query`, most relevant first. */
-  async search(query: string, limit = 8): Promise<SearchResult> {
+  async search(query: string, limit = 5): Promise<SearchResult> {
     const hits = this.index.search(query).slice(0, limit);
     const found = hits.map((h) => this.tools[h.id as number]!);
     return {
