@@ -23,6 +23,8 @@ export interface ExecuteOptions {
   toolTimeoutMs?: number;
   /** Extra values (or bindings) visible as globals, e.g. a search spec. Names must not clash with namespaces. */
   globals?: Record<string, unknown>;
+  /** Guest-side JavaScript run after the namespaces exist and before the code (e.g. helpers on a namespace). */
+  prelude?: string;
 }
 
 export interface ExecuteResult {
@@ -62,7 +64,7 @@ export async function execute(code: string, options: ExecuteOptions): Promise<Ex
   const stub = options.loader.load({
     compatibilityDate: "2025-06-01",
     mainModule: "main.js",
-    modules: { "main.js": guestModule(body, [...tools.keys()], Object.keys(options.globals ?? {})) },
+    modules: { "main.js": guestModule(body, [...tools.keys()], Object.keys(options.globals ?? {}), options.prelude ?? "") },
     env: { TOOLS: rpc(dispatcher, { timeoutMs: options.toolTimeoutMs }), ...options.globals },
     limits: { ...DEFAULT_EXECUTE_LIMITS, ...options.limits },
     globalOutbound: options.globalOutbound ?? null,
@@ -103,7 +105,7 @@ function indexTools(list: readonly Tool[]): Map<string, Map<string, Tool>> {
  * answers an unknown name with ToolNotFoundError listing the real ones. The value goes back as JSON
  * text, so whatever the code returns (class instances, functions inside) crosses as JSON would.
  */
-function guestModule(fn: string, namespaces: string[], globals: string[]): string {
+function guestModule(fn: string, namespaces: string[], globals: string[], prelude: string): string {
   return `import { WorkerEntrypoint } from "cloudflare:workers";
 let __call = () => { throw new Error("tools are available only while the code runs"); };
 const __namespace = (ns) => new Proxy({}, {
@@ -111,6 +113,7 @@ const __namespace = (ns) => new Proxy({}, {
 });
 ${namespaces.map((ns) => `const ${ns} = __namespace(${JSON.stringify(ns)});`).join("\n")}
 ${globals.map((g) => `let ${g};`).join("\n")}
+${prelude}
 const __main = ${fn};
 export default class extends WorkerEntrypoint {
   async run() {

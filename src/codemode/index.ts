@@ -10,3 +10,6 @@ export { openApiTools, type OpenApiSourceOptions } from "./sources/openapi.ts";
 export { ToolInputError, ToolNotFoundError, ToolHttpError, ToolSourceError, ToolCallError, CodeSyntaxError } from "./errors.ts";
 export { mcpTools, type McpSourceOptions, type McpToolSource } from "./sources/mcp.ts";
 export { createMcpServer, codeModeDefinitions, perOperationDefinitions, serveMcpStdio, serveMcpHttp, type McpServerOptions, type McpHttpOptions } from "./mcp-server.ts";
+export { aiSdkTools } from "./adapters/ai-sdk.ts";
+export { MayflyExecutor, type MayflyExecutorOptions, type CodemodeProvider, type CodemodeExecuteResult } from "./adapters/cloudflare-codemode.ts";
+export { installCloudflareWorkersShim } from "./adapters/cloudflare-workers-shim.ts";
