@@ -24,7 +24,7 @@ export function normalizeCode(code: string): string {
   }
   const program = parse(js, { ecmaVersion: "latest", sourceType: "module" });
   const wrapper = (program.body[0] as ExpressionStatement).expression;
-  if (wrapper.type !== "ArrowFunctionExpression" || wrapper.body.type !== "BlockStatement") {
+  if (program.body.length !== 1 || wrapper.type !== "ArrowFunctionExpression" || wrapper.body.type !== "BlockStatement") {
     // The code closed the wrapper itself (e.g. "}) + (") — refuse rather than run something else.
     throw new CodeSyntaxError("The code is not a function body.");
   }
