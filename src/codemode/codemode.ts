@@ -3,22 +3,14 @@
  * descriptions a model reads. Small APIs get their declarations inline in `execute`'s description;
  * large ones list their namespaces and send the model to `search` first.
  */
-import type { Limits } from "../engine/limits.ts";
-import type { WorkerLoader } from "../loader/worker-loader.ts";
 import { ToolSourceError } from "./errors.ts";
-import { execute, type ExecuteResult } from "./execute.ts";
+import { execute, type ExecuteOptions, type ExecuteResult } from "./execute.ts";
 import { ToolIndex, type SearchResult } from "./search.ts";
 import type { Tool } from "./tool.ts";
 import { generateTypes, groupByNamespace } from "./typegen.ts";
 
-export interface CodeModeOptions {
-  loader: WorkerLoader;
-  tools: readonly Tool[];
-  /** Per-run limits over DEFAULT_EXECUTE_LIMITS. */
-  limits?: Partial<Limits>;
-  /** Where executed code's own fetch() goes; none by default. */
-  globalOutbound?: { fetch(request: Request): Promise<Response> | Response } | null;
-  toolTimeoutMs?: number;
+/** loader, tools, limits (over DEFAULT_EXECUTE_LIMITS), globalOutbound, toolTimeoutMs: as for execute(). */
+export interface CodeModeOptions extends Omit<ExecuteOptions, "globals" | "prelude"> {
   /** Up to this many tools, execute's description carries every declaration (default 30). */
   inlineTypesUpTo?: number;
 }

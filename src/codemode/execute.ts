@@ -61,28 +61,31 @@ export async function execute(code: string, options: ExecuteOptions): Promise<Ex
   let traced: () => void = () => {};
   const tracedPromise = new Promise<void>((r) => (traced = r));
   const started = performance.now();
-  const stub = options.loader.load({
-    compatibilityDate: "2025-06-01",
-    mainModule: "main.js",
-    modules: { "main.js": guestModule(body, [...tools.keys()], Object.keys(options.globals ?? {}), options.prelude ?? "") },
-    env: { TOOLS: rpc(dispatcher, { timeoutMs: options.toolTimeoutMs }), ...options.globals },
-    limits: { ...DEFAULT_EXECUTE_LIMITS, ...options.limits },
-    globalOutbound: options.globalOutbound ?? null,
-    tails: [(e: TailEvent) => { trace = e; traced(); }],
-  });
+  const limits = { ...DEFAULT_EXECUTE_LIMITS, ...options.limits };
   let result: unknown;
   let error: ExecuteResult["error"];
   try {
-    const json = await stub.getEntrypoint<{ run(): Promise<string | undefined> }>().run();
-    result = json === undefined ? undefined : JSON.parse(json);
+    // Inside the try: a global that cannot cross (DataCloneError) is a fault of this run too.
+    const stub = options.loader.load({
+      compatibilityDate: "2025-06-01",
+      mainModule: "main.js",
+      modules: { "main.js": guestModule(body, [...tools.keys()], Object.keys(options.globals ?? {}), options.prelude ?? "") },
+      env: { TOOLS: rpc(dispatcher, { timeoutMs: options.toolTimeoutMs }), ...options.globals },
+      limits,
+      globalOutbound: options.globalOutbound ?? null,
+      tails: [(e: TailEvent) => { trace = e; traced(); }],
+    });
+    try {
+      const json = await stub.getEntrypoint<{ run(): Promise<string | undefined> }>().run();
+      result = json === undefined ? undefined : JSON.parse(json);
+    } finally {
+      stub.dispose();
+    }
   } catch (e) {
     error = errorShape(e);
-  } finally {
-    stub.dispose();
   }
   // The trace of a run that left work behind (timers) arrives once that work ends; wait only briefly.
   await Promise.race([tracedPromise, new Promise((r) => setTimeout(r, 250).unref())]);
-  const limits = { ...DEFAULT_EXECUTE_LIMITS, ...options.limits };
   // A run ended for CPU used at least its budget, whatever the last sample said.
   metrics.cpuMs = Math.max(trace?.cpuTime ?? 0, error?.name === "CpuTimeLimitError" ? limits.cpuMs ?? 0 : 0);
   metrics.wallMs = trace?.wallTime ?? performance.now() - started;

@@ -2,6 +2,8 @@
  * The one shape every tool source produces. Guest code calls a tool as `namespace.name(input)`;
  * the host validates `input` against `inputSchema` before `invoke` runs.
  */
+import { ToolSourceError } from "./errors.ts";
+
 export type JsonSchema = Record<string, unknown>;
 
 export interface Tool {
@@ -22,9 +24,21 @@ export interface Tool {
 }
 
 const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+// A namespace becomes a `const` in the isolate's module: these names cannot be one.
+const RESERVED = new Set(("break case catch class const continue debugger default delete do else enum export extends false finally for function if " +
+  "import in instanceof new null return super switch this throw true try typeof var void while with yield let static implements interface " +
+  "package private protected public await arguments eval undefined NaN Infinity globalThis WorkerEntrypoint").split(" "));
 
+/** Tool names are properties (`ns.delete` is fine), so any identifier. */
 export function isIdentifier(s: string): boolean {
   return IDENT.test(s);
+}
+
+/** Throws ToolSourceError unless `namespace` can be a global in the isolate. */
+export function checkNamespace(namespace: string): void {
+  if (!IDENT.test(namespace) || RESERVED.has(namespace) || namespace.startsWith("__")) {
+    throw new ToolSourceError(`Namespace "${namespace}" is not a usable JavaScript identifier (letters, digits, _ and $; not a reserved word; not starting with __).`);
+  }
 }
 
 /** `issues/list-for-repo` → `issuesListForRepo`: a stable identifier from any operation name. */

@@ -97,6 +97,8 @@ describe("Code Mode: execute", () => {
 
   test("bad tool definitions are refused with ToolSourceError", () => {
     assert.throws(() => functionTools("my-ns", {}), ToolSourceError);
+    assert.throws(() => functionTools("class", {}), /"class" is not a usable JavaScript identifier/);
+    assert.equal(functionTools("ns", { delete: { inputSchema: {}, execute: () => 1 } })[0]!.name, "delete", "a reserved word is fine as a tool name");
     assert.throws(() => functionTools("ns", { "bad name": { inputSchema: {}, execute: () => 1 } }), /not a JavaScript identifier/);
     assert.throws(() => functionTools("ns", { t: { inputSchema: {} } as never }), /no execute function/);
     assert.throws(() => new CodeMode({ loader: ctx.loader, tools: [...tools(), ...tools()] }), /Two tools are named maths\.add/);

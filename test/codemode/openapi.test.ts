@@ -84,6 +84,6 @@ describe("Code Mode: OpenAPI source", () => {
   test("a document that is not OpenAPI 3, or has no usable base URL, is refused with ToolSourceError", async () => {
     await assert.rejects(openApiTools({ namespace: "x", spec: { swagger: "2.0", paths: {} } }), ToolSourceError);
     await assert.rejects(openApiTools({ namespace: "x", spec: { openapi: "3.0.0", paths: {} } }), /base URL is required/);
-    await assert.rejects(openApiTools({ namespace: "not valid", spec: tasksSpec }), /not a JavaScript identifier/);
+    await assert.rejects(openApiTools({ namespace: "not valid", spec: tasksSpec }), /not a usable JavaScript identifier/);
   });
 });

@@ -4,9 +4,7 @@
  * isolate, with mayfly's CPU, memory and wall-clock limits (Cloudflare's executor enforces only a
  * timeout). The interface is matched structurally; mayfly does not depend on the package.
  */
-import type { Limits } from "../../engine/limits.ts";
-import type { WorkerLoader } from "../../loader/worker-loader.ts";
-import { execute } from "../execute.ts";
+import { execute, type ExecuteOptions } from "../execute.ts";
 import type { Tool } from "../tool.ts";
 
 type Fn = (...args: unknown[]) => Promise<unknown>;
@@ -25,11 +23,7 @@ export interface CodemodeExecuteResult {
   logs?: string[];
 }
 
-export interface MayflyExecutorOptions {
-  loader: WorkerLoader;
-  limits?: Partial<Limits>;
-  globalOutbound?: { fetch(request: Request): Promise<Response> | Response } | null;
-}
+export type MayflyExecutorOptions = Pick<ExecuteOptions, "loader" | "limits" | "globalOutbound" | "toolTimeoutMs">;
 
 export class MayflyExecutor {
   private readonly options: MayflyExecutorOptions;

@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { ToolInputError, ToolSourceError } from "../errors.ts";
-import { isIdentifier, type JsonSchema, type Tool } from "../tool.ts";
+import { checkNamespace, isIdentifier, type JsonSchema, type Tool } from "../tool.ts";
 import { jsonSchemaValidator } from "../validate.ts";
 
 export interface FunctionToolDefinition {
@@ -18,7 +18,7 @@ export interface FunctionToolDefinition {
 
 /** `functionTools("db", { query: { description, inputSchema, execute } })` → tools called as `db.query({...})`. */
 export function functionTools(namespace: string, definitions: Record<string, FunctionToolDefinition>): Tool[] {
-  if (!isIdentifier(namespace)) throw new ToolSourceError(`Namespace "${namespace}" is not a JavaScript identifier.`);
+  checkNamespace(namespace);
   return Object.entries(definitions).map(([name, def]) => {
     if (!isIdentifier(name)) throw new ToolSourceError(`Tool name "${name}" is not a JavaScript identifier.`);
     if (typeof def?.execute !== "function") throw new ToolSourceError(`Tool ${namespace}.${name} has no execute function.`);

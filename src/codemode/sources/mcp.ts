@@ -10,7 +10,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { Tool as McpTool } from "@modelcontextprotocol/sdk/types.js";
 import { ToolCallError, ToolSourceError } from "../errors.ts";
-import { isIdentifier, toIdentifier, type JsonSchema, type Tool } from "../tool.ts";
+import { checkNamespace, toIdentifier, type JsonSchema, type Tool } from "../tool.ts";
 import { jsonSchemaValidator } from "../validate.ts";
 
 export interface McpSourceOptions {
@@ -36,7 +36,7 @@ export interface McpToolSource {
 
 export async function mcpTools(options: McpSourceOptions): Promise<McpToolSource> {
   const { namespace } = options;
-  if (!isIdentifier(namespace)) throw new ToolSourceError(`Namespace "${namespace}" is not a JavaScript identifier.`);
+  checkNamespace(namespace);
   const transport = options.transport
     ?? (options.command ? new StdioClientTransport({ command: options.command, args: options.args, env: options.env, stderr: "inherit" })
       : options.url ? new StreamableHTTPClientTransport(new URL(options.url), { requestInit: { headers: options.headers } })

@@ -8,7 +8,7 @@
 import { dereference } from "@apidevtools/json-schema-ref-parser";
 import { egress, type EgressGateway, type Lookup } from "../../bindings/egress/index.ts";
 import { ToolHttpError, ToolSourceError } from "../errors.ts";
-import { isIdentifier, toIdentifier, type JsonSchema, type Tool } from "../tool.ts";
+import { checkNamespace, toIdentifier, type JsonSchema, type Tool } from "../tool.ts";
 import { jsonSchemaValidator } from "../validate.ts";
 
 export interface OpenApiSourceOptions {
@@ -41,7 +41,7 @@ interface Operation {
 
 export async function openApiTools(options: OpenApiSourceOptions): Promise<Tool[]> {
   const { namespace } = options;
-  if (!isIdentifier(namespace)) throw new ToolSourceError(`Namespace "${namespace}" is not a JavaScript identifier.`);
+  checkNamespace(namespace);
   const doc = options.spec as { openapi?: unknown; paths?: Record<string, Record<string, unknown>>; servers?: { url: string }[] };
   if (typeof doc?.openapi !== "string" || !doc.openapi.startsWith("3.") || typeof doc.paths !== "object") {
     throw new ToolSourceError("The document is not OpenAPI 3 (an `openapi: 3.x` field and `paths` are required).");
