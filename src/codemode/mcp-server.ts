@@ -1,14 +1,13 @@
 /**
  * Code Mode over MCP, with the official SDK: the tools `search` and `execute` (or, as an option,
  * one MCP tool per operation), served over stdio or Streamable HTTP. The low-level SDK Server is
- * used because tool input schemas here are JSON Schema, not zod.
+ * used because tool input schemas here are JSON Schema, not zod. The SDK is loaded on first use:
+ * importing mayfly should not pay for it.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Server } from "@modelcontextprotocol/sdk/server/index.js";
-import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
-import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
-import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult, type Tool as McpTool } from "@modelcontextprotocol/sdk/types.js";
+import type { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import type { CallToolResult, Tool as McpTool } from "@modelcontextprotocol/sdk/types.js";
 import type { CodeMode } from "./codemode.ts";
 
 export interface McpServerOptions {
@@ -20,6 +19,10 @@ export interface McpServerOptions {
 
 /** An MCP server (not yet connected) exposing `codeMode`. One per connection or stateless request. */
 export async function createMcpServer(codeMode: CodeMode, options: McpServerOptions = {}): Promise<Server> {
+  const [{ Server }, { CallToolRequestSchema, ListToolsRequestSchema }] = await Promise.all([
+    import("@modelcontextprotocol/sdk/server/index.js"),
+    import("@modelcontextprotocol/sdk/types.js"),
+  ]);
   const server = new Server({ name: options.name ?? "mayfly-codemode", version: options.version ?? "0.1.0" }, { capabilities: { tools: {} } });
   const mode = options.mode ?? "codemode";
   const tools = mode === "tools" ? perOperationDefinitions(codeMode) : await codeModeDefinitions(codeMode);
@@ -104,6 +107,7 @@ function failure(text: string): CallToolResult {
 /** Serves over this process's stdin/stdout; stdout then carries only protocol messages. */
 export async function serveMcpStdio(codeMode: CodeMode, options: McpServerOptions = {}): Promise<{ close(): Promise<void> }> {
   const server = await createMcpServer(codeMode, options);
+  const { StdioServerTransport } = await import("@modelcontextprotocol/sdk/server/stdio.js");
   await server.connect(new StdioServerTransport());
   return { close: () => server.close() };
 }
@@ -116,6 +120,7 @@ export interface McpHttpOptions extends McpServerOptions {
 
 /** Streamable HTTP at `/mcp`, stateless: each POST gets a fresh server and transport. */
 export async function serveMcpHttp(codeMode: CodeMode, options: McpHttpOptions = {}): Promise<{ url: string; close(): Promise<void> }> {
+  const { StreamableHTTPServerTransport } = await import("@modelcontextprotocol/sdk/server/streamableHttp.js");
   const http = createServer((req, res) => void handle(req, res).catch((e: Error) => {
     if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" }).end(JSON.stringify({ jsonrpc: "2.0", error: { code: -32603, message: e.message }, id: null }));
   }));

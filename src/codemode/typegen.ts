@@ -5,7 +5,7 @@
  * types; one compile per namespace so a schema shared by several operations (dereferenced to the
  * same object) is declared once, under its `title`.
  */
-import { compile } from "json-schema-to-typescript";
+// Loaded on first use (as are the MCP SDK and `ai`): importing mayfly should not pay for Code Mode.
 import type { JsonSchema, Tool } from "./tool.ts";
 
 const CALL_CONVENTION = "Call as `await <namespace>.<tool>(input)`. A failed call throws an Error whose `name` says why (ToolInputError, ToolHttpError, ToolCallError, ...); catch it to recover.";
@@ -37,6 +37,7 @@ async function namespaceTypes(namespace: string, tools: Tool[]): Promise<string>
     const optional = t.inputSchema.type === "object" && !hasRequired(t.inputSchema);
     signatures.push(`${jsdoc(t.description, "  ")}  ${t.name}(input${optional ? "?" : ""}: ${base}Input): Promise<${t.outputSchema ? `${base}Output` : "unknown"}>;`);
   }
+  const { compile } = await import("json-schema-to-typescript");
   const types = await compile({ definitions, additionalProperties: false } as never, `${pascal(namespace)}Types`, {
     bannerComment: "",
     format: false,

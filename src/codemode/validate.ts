@@ -3,11 +3,12 @@
  * compiled validators are cached per schema object, and `strict: false` tolerates OpenAPI's
  * extra keywords (nullable, example, x-*).
  */
-import { Ajv } from "ajv";
+import { createRequire } from "node:module";
+import type { Ajv } from "ajv";
 import { ToolInputError } from "./errors.ts";
 import type { JsonSchema } from "./tool.ts";
 
-const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
+let ajv: Ajv | undefined;
 const compiled = new WeakMap<JsonSchema, ReturnType<Ajv["compile"]>>();
 
 /** A validator for `schema`; it throws ToolInputError naming `toolName` and every mismatch. */
@@ -15,6 +16,8 @@ export function jsonSchemaValidator(schema: JsonSchema, toolName: string): (inpu
   return (input) => {
     let check = compiled.get(schema);
     if (!check) {
+      // Required on first use (ajv is CommonJS, and validation is synchronous): importing mayfly stays light.
+      ajv ??= new (createRequire(import.meta.url)("ajv") as typeof import("ajv")).Ajv({ strict: false, allErrors: true, validateFormats: false });
       check = ajv.compile(schema);
       compiled.set(schema, check);
     }

@@ -1,13 +1,15 @@
 /**
  * Code Mode for the Vercel AI SDK (`ai`): `search` and `execute` as AI SDK tools, built with the
- * SDK's own `tool()` so any model provider can call them from generateText/streamText.
+ * SDK's own `tool()` so any model provider can call them from generateText/streamText. `ai` is
+ * loaded on first use: importing mayfly should not pay for it.
  */
-import { tool, type ToolSet } from "ai";
+import type { ToolSet } from "ai";
 import { z } from "zod";
 import type { CodeMode } from "../codemode.ts";
 
 /** `{ search, execute }` for `generateText({ tools: await aiSdkTools(codeMode) })`. */
 export async function aiSdkTools(codeMode: CodeMode): Promise<ToolSet> {
+  const { tool } = await import("ai");
   const d = await codeMode.describe();
   return {
     search: tool({

@@ -2,11 +2,9 @@
  * An MCP server's tools as Code Mode tools: connected as a client with the official SDK (stdio or
  * Streamable HTTP). Tool names become identifiers (`get-issue` → `getIssue`); calls go to the server
  * by the original name. A result's structured content is returned when the server gives one, else
- * its text (parsed when it is JSON).
+ * its text (parsed when it is JSON). The SDK is loaded on first use.
  */
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { Tool as McpTool } from "@modelcontextprotocol/sdk/types.js";
 import { ToolCallError, ToolSourceError } from "../errors.ts";
@@ -37,6 +35,11 @@ export interface McpToolSource {
 export async function mcpTools(options: McpSourceOptions): Promise<McpToolSource> {
   const { namespace } = options;
   checkNamespace(namespace);
+  const [{ Client }, { StdioClientTransport }, { StreamableHTTPClientTransport }] = await Promise.all([
+    import("@modelcontextprotocol/sdk/client/index.js"),
+    import("@modelcontextprotocol/sdk/client/stdio.js"),
+    import("@modelcontextprotocol/sdk/client/streamableHttp.js"),
+  ]);
   const transport = options.transport
     ?? (options.command ? new StdioClientTransport({ command: options.command, args: options.args, env: options.env, stderr: "inherit" })
       : options.url ? new StreamableHTTPClientTransport(new URL(options.url), { requestInit: { headers: options.headers } })

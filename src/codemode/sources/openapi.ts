@@ -5,7 +5,6 @@
  * @apidevtools/json-schema-ref-parser resolves `$ref`s (the maintained resolver), so every schema a
  * tool carries is self-contained for validation, declarations and search.
  */
-import { dereference } from "@apidevtools/json-schema-ref-parser";
 import { egress, type EgressGateway, type Lookup } from "../../bindings/egress/index.ts";
 import { ToolHttpError, ToolSourceError } from "../errors.ts";
 import { checkNamespace, toIdentifier, type JsonSchema, type Tool } from "../tool.ts";
@@ -60,6 +59,7 @@ export async function openApiTools(options: OpenApiSourceOptions): Promise<Tool[
   let spec: typeof doc;
   try {
     // A copy: dereference() rewrites the document in place. Cycles stay as $refs (see openApiSchema).
+    const { dereference } = await import("@apidevtools/json-schema-ref-parser");
     spec = await dereference(structuredClone(doc) as never, { dereference: { circular: "ignore" }, resolve: { external: false } }) as unknown as typeof doc;
   } catch (e) {
     throw new ToolSourceError(`The OpenAPI document's $refs do not resolve: ${(e as Error).message}`);
