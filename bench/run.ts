@@ -31,6 +31,7 @@ import { WorkerLoader, type RunReport, type WorkerCode } from "../src/index.ts";
 import { startWorkerdPeer, type WorkerdPeer } from "./peers/workerd.ts";
 import { benchHttpLoad, type HttpLoad } from "./http-load.ts";
 import { percentile, summarize, type Summary } from "./stats.ts";
+import { codemodeTokensTable } from "./codemode-tokens.ts";
 
 // node:util's parseArgs: the standard library's CLI parser, no dependency needed for a bench script.
 const { values: args } = parseArgs({
@@ -537,6 +538,8 @@ console.log(runtimeCostTable());
 console.log("");
 console.log("details:");
 console.log(details(results));
+console.log("");
+console.log(await codemodeTokensTable());
 console.log(`\ntotal bench time ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
 // Everything is closed; the process should exit on its own. If something still holds the event

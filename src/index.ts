@@ -14,3 +14,5 @@ export {
   MayflyError, InvalidWorkerCodeError, DataCloneError, LimitError, CpuTimeLimitError, WallTimeLimitError,
   MemoryLimitError, OutputLimitError, ExecutorCrashedError, WorkerDisposedError, QuotaExceededError,
 } from "./errors.ts";
+// Code Mode (issue 6): tools as a typed API, `search` + `execute`, an MCP server, agent SDK adapters.
+export * from "./codemode/index.ts";

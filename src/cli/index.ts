@@ -5,6 +5,7 @@
  */
 import { Command, InvalidArgumentError } from "commander";
 import { runWorkerFile } from "./run.ts";
+import { startMcp, type McpCommandOptions } from "./mcp.ts";
 import { serverOptionsFromConfig, startServer } from "../server/index.ts";
 import { loadConfig, PERMISSION_PATTERN } from "../server/config.ts";
 import { pino } from "pino";
@@ -90,5 +91,31 @@ function parseToken(spec: string): [string, Permission[]] {
   for (const p of list) if (!PERMISSION_PATTERN.test(p)) throw new InvalidArgumentError(`unknown permission "${p}" (run, metrics, workers, worker:<name>)`);
   return [token!, list as Permission[]];
 }
+
+// Code Mode as an MCP server (issue 6): its own block, see ./mcp.ts.
+program
+  .command("mcp")
+  .description("serve Code Mode (search + execute over typed tools) as an MCP server, over stdio or HTTP")
+  .option("--openapi <file>", "an OpenAPI 3 document (JSON): its operations become typed tools")
+  .option("--namespace <name>", "the global the OpenAPI operations hang on (default: from the document's title)")
+  .option("--base-url <url>", "where the API's requests go (default: the document's first server)")
+  .option("-H, --header <header>", "\"Name: value\" added to every API request by the gateway, never shown to code (repeatable)", collect, [])
+  .option("--allow-private", "let the API's host resolve to a private or loopback address")
+  .option("--allow-net <hosts>", "hosts the executed code may fetch itself (comma-separated); nothing without it", list)
+  .option("--mcp-server <name=command>", "an MCP server to start (stdio) whose tools join under `name` (repeatable)", collect, [])
+  .option("--tools", "expose one MCP tool per operation instead of search + execute")
+  .option("--http", "serve Streamable HTTP at /mcp instead of stdio")
+  .option("-p, --port <n>", "HTTP port (0: any free port)", port, 8788)
+  .option("--host <host>", "HTTP address", "127.0.0.1")
+  .option("--cpu-ms <n>", "CPU time limit of one execute", positiveNumber)
+  .option("--memory-mb <n>", "memory limit of one execute", positiveNumber)
+  .option("--wall-ms <n>", "wall-clock limit of one execute", positiveNumber)
+  .action(async (opts: McpCommandOptions) => {
+    const server = await startMcp(opts);
+    const stop = () => void server.close().then(() => process.exit(0));
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+    if (!opts.http) process.stdin.once("end", stop);
+  });
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,147 @@
+/**
+ * Code Mode over MCP, with the official SDK: the tools `search` and `execute` (or, as an option,
+ * one MCP tool per operation), served over stdio or Streamable HTTP. The low-level SDK Server is
+ * used because tool input schemas here are JSON Schema, not zod. The SDK is loaded on first use:
+ * importing mayfly should not pay for it.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import type { CallToolResult, Tool as McpTool } from "@modelcontextprotocol/sdk/types.js";
+import type { CodeMode } from "./codemode.ts";
+
+export interface McpServerOptions {
+  /** "codemode" (default): search + execute. "tools": one MCP tool per operation, called directly. */
+  mode?: "codemode" | "tools";
+  name?: string;
+  version?: string;
+}
+
+/** An MCP server (not yet connected) exposing `codeMode`. One per connection or stateless request. */
+export async function createMcpServer(codeMode: CodeMode, options: McpServerOptions = {}): Promise<Server> {
+  const [{ Server }, { CallToolRequestSchema, ListToolsRequestSchema }] = await Promise.all([
+    import("@modelcontextprotocol/sdk/server/index.js"),
+    import("@modelcontextprotocol/sdk/types.js"),
+  ]);
+  const server = new Server({ name: options.name ?? "mayfly-codemode", version: options.version ?? "0.1.0" }, { capabilities: { tools: {} } });
+  const mode = options.mode ?? "codemode";
+  const tools = mode === "tools" ? perOperationDefinitions(codeMode) : await codeModeDefinitions(codeMode);
+  server.setRequestHandler(ListToolsRequestSchema, () => ({ tools }));
+  server.setRequestHandler(CallToolRequestSchema, (req) =>
+    mode === "tools" ? callOperation(codeMode, req.params.name, req.params.arguments) : callCodeMode(codeMode, req.params.name, req.params.arguments ?? {}));
+  return server;
+}
+
+/** The two tools' definitions: what a model sees (and what the token benchmark counts). */
+export async function codeModeDefinitions(codeMode: CodeMode): Promise<McpTool[]> {
+  const d = await codeMode.describe();
+  return [
+    {
+      name: "search",
+      description: d.search,
+      inputSchema: {
+        type: "object",
+        properties: {
+          query: { type: "string", description: "Keywords" },
+          code: { type: "string", description: "async () => ... over spec.operations" },
+          limit: { type: "integer", minimum: 1, maximum: 50 },
+        },
+      },
+    },
+    {
+      name: "execute",
+      description: d.execute,
+      inputSchema: { type: "object", properties: { code: { type: "string", description: "JavaScript or TypeScript" } }, required: ["code"] },
+    },
+  ];
+}
+
+/** One MCP tool per operation (`--tools`): the baseline Code Mode is measured against. */
+export function perOperationDefinitions(codeMode: CodeMode): McpTool[] {
+  return codeMode.tools.map((t) => ({
+    name: `${t.namespace}_${t.name}`,
+    description: t.description,
+    inputSchema: t.inputSchema as McpTool["inputSchema"],
+    ...(t.outputSchema?.type === "object" ? { outputSchema: t.outputSchema as McpTool["outputSchema"] } : {}),
+  }));
+}
+
+async function callCodeMode(codeMode: CodeMode, name: string, args: Record<string, unknown>): Promise<CallToolResult> {
+  if (name === "execute") {
+    if (typeof args.code !== "string") return failure("execute needs `code` (a string).");
+    const out = await codeMode.execute(args.code);
+    return { content: [{ type: "text", text: JSON.stringify(out) }], isError: !!out.error };
+  }
+  if (name === "search") {
+    if (typeof args.code === "string") {
+      const out = await codeMode.searchWithCode(args.code);
+      const summary = JSON.stringify({ result: out.result, logs: out.logs, error: out.error });
+      return { content: [{ type: "text", text: out.types ? `${summary}\n\n${out.types}` : summary }], isError: !!out.error };
+    }
+    if (typeof args.query !== "string") return failure("search needs `query` (keywords) or `code`.");
+    const out = await codeMode.search(args.query, typeof args.limit === "number" ? args.limit : undefined);
+    const list = out.matches.map((m) => `- ${m.tool}: ${m.description ?? ""}`).join("\n");
+    return { content: [{ type: "text", text: out.matches.length ? `${list}\n\n${out.types}` : "No operation matches; try other words or search with code." }] };
+  }
+  return failure(`Unknown tool ${name}: this server has search and execute.`);
+}
+
+async function callOperation(codeMode: CodeMode, name: string, args: unknown): Promise<CallToolResult> {
+  const tool = codeMode.tools.find((t) => `${t.namespace}_${t.name}` === name);
+  if (!tool) return failure(`Unknown tool ${name}.`);
+  try {
+    const value = await tool.invoke(tool.validate(args ?? {}));
+    const result: CallToolResult = { content: [{ type: "text", text: typeof value === "string" ? value : JSON.stringify(value) }] };
+    // A tool that declares an output schema must answer with structured content (MCP spec).
+    if (tool.outputSchema?.type === "object") result.structuredContent = value as Record<string, unknown>;
+    return result;
+  } catch (e) {
+    return failure(`${(e as Error).name}: ${(e as Error).message}`);
+  }
+}
+
+function failure(text: string): CallToolResult {
+  return { content: [{ type: "text", text }], isError: true };
+}
+
+/** Serves over this process's stdin/stdout; stdout then carries only protocol messages. */
+export async function serveMcpStdio(codeMode: CodeMode, options: McpServerOptions = {}): Promise<{ close(): Promise<void> }> {
+  const server = await createMcpServer(codeMode, options);
+  const { StdioServerTransport } = await import("@modelcontextprotocol/sdk/server/stdio.js");
+  await server.connect(new StdioServerTransport());
+  return { close: () => server.close() };
+}
+
+export interface McpHttpOptions extends McpServerOptions {
+  port?: number;
+  /** Default 127.0.0.1: an MCP endpoint runs code with the host's credentials, keep it local. */
+  host?: string;
+}
+
+/** Streamable HTTP at `/mcp`, stateless: each POST gets a fresh server and transport. */
+export async function serveMcpHttp(codeMode: CodeMode, options: McpHttpOptions = {}): Promise<{ url: string; close(): Promise<void> }> {
+  const { StreamableHTTPServerTransport } = await import("@modelcontextprotocol/sdk/server/streamableHttp.js");
+  const http = createServer((req, res) => void handle(req, res).catch((e: Error) => {
+    if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" }).end(JSON.stringify({ jsonrpc: "2.0", error: { code: -32603, message: e.message }, id: null }));
+  }));
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (new URL(req.url ?? "/", "http://x").pathname !== "/mcp") {
+      res.writeHead(404, { "content-type": "text/plain" }).end("MCP is served at /mcp\n");
+      return;
+    }
+    const server = await createMcpServer(codeMode, options);
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+    res.on("close", () => void transport.close().then(() => server.close()));
+    await server.connect(transport);
+    await transport.handleRequest(req, res);
+  }
+  await new Promise<void>((resolve, reject) => {
+    http.once("error", reject);
+    http.listen(options.port ?? 0, options.host ?? "127.0.0.1", () => resolve());
+  });
+  const { address, port } = http.address() as AddressInfo;
+  return {
+    url: `http://${address.includes(":") ? `[${address}]` : address}:${port}/mcp`,
+    close: () => new Promise<void>((r) => { http.closeAllConnections(); http.close(() => r()); }),
+  };
+}
