@@ -21,6 +21,8 @@ describe("CPU time", () => {
   test("a busy loop is ended with CpuTimeLimitError", async () => {
     await assert.rejects(fetchText(handler("while (true) {}", { cpuMs: 50 })), CpuTimeLimitError);
     assert.equal(reports.at(-1)!.outcome, "exceededCpu");
+    // The report carries the CPU really used (the isolate is gone by then: the last reading stands).
+    assert.ok(reports.at(-1)!.cpuMs >= 50, `cpuMs ${reports.at(-1)!.cpuMs}`);
     await stillServes();
   });
 

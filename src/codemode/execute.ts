@@ -86,8 +86,7 @@ export async function execute(code: string, options: ExecuteOptions): Promise<Ex
   }
   // The trace of a run that left work behind (timers) arrives once that work ends; wait only briefly.
   await Promise.race([tracedPromise, new Promise((r) => setTimeout(r, 250).unref())]);
-  // A run ended for CPU used at least its budget, whatever the last sample said.
-  metrics.cpuMs = Math.max(trace?.cpuTime ?? 0, error?.name === "CpuTimeLimitError" ? limits.cpuMs ?? 0 : 0);
+  metrics.cpuMs = trace?.cpuTime ?? 0;
   metrics.wallMs = trace?.wallTime ?? performance.now() - started;
   const logs = (trace?.logs ?? []).map((l) => (l.level === "log" ? "" : `[${l.level}] `) + l.message.join(" "));
   return error ? { result: undefined, logs, error, metrics } : { result, logs, metrics };

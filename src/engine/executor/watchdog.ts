@@ -6,6 +6,8 @@ interface Watched {
   cpuStart: bigint;
   limits: Limits;
   wallTimer: NodeJS.Timeout;
+  /** The last reading: what is reported once the isolate is disposed (a breach disposes it). */
+  lastMs: number;
 }
 
 /**
@@ -27,7 +29,7 @@ export class Watchdog {
   watch(instance: WorkerInstance, limits: Limits): (() => number) & { peek(): number } {
     const cpuStart = instance.isolate.cpuTime;
     const wallTimer = setTimeout(() => instance.end(new RunEnded("wallMs", `Worker exceeded wall-clock time limit of ${limits.wallMs} ms.`)), limits.wallMs);
-    const w: Watched = { instance, cpuStart, limits, wallTimer };
+    const w: Watched = { instance, cpuStart, limits, wallTimer, lastMs: 0 };
     this.watched.add(w);
     this.timer ??= setInterval(() => this.tick(), this.intervalMs);
     const stop = () => {
@@ -37,25 +39,26 @@ export class Watchdog {
         clearInterval(this.timer);
         this.timer = undefined;
       }
-      return cpuMs(instance, cpuStart);
+      return read(w);
     };
-    return Object.assign(stop, { peek: () => cpuMs(instance, cpuStart) });
+    return Object.assign(stop, { peek: () => read(w) });
   }
 
   private tick(): void {
     for (const w of this.watched) {
       if (!w.instance.alive) continue;
-      if (cpuMs(w.instance, w.cpuStart) > w.limits.cpuMs) {
+      if (read(w) > w.limits.cpuMs) {
         w.instance.end(new RunEnded("cpuMs", `Worker exceeded CPU time limit of ${w.limits.cpuMs} ms.`));
       }
     }
   }
 }
 
-function cpuMs(instance: WorkerInstance, since: bigint): number {
+function read(w: Watched): number {
   try {
-    return Number(instance.isolate.cpuTime - since) / 1e6;
+    w.lastMs = Number(w.instance.isolate.cpuTime - w.cpuStart) / 1e6;
   } catch {
-    return 0; // disposed: the last reading is gone with it
+    // Disposed: the last reading stands.
   }
+  return w.lastMs;
 }
