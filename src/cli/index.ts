@@ -99,19 +99,20 @@ program
   .option("--openapi <file>", "an OpenAPI 3 document (JSON): its operations become typed tools")
   .option("--namespace <name>", "the global the OpenAPI operations hang on (default: from the document's title)")
   .option("--base-url <url>", "where the API's requests go (default: the document's first server)")
-  .option("-H, --header <header>", "\"Name: value\" added to every API request by the gateway, never shown to code (repeatable)", collect, [])
+  .option("-H, --header <header>", "\"Name: value\" added to every API request by the gateway, never shown to code; ${VAR} is read from the environment (repeatable)", collect, [])
   .option("--allow-private", "let the API's host resolve to a private or loopback address")
   .option("--allow-net <hosts>", "hosts the executed code may fetch itself (comma-separated); nothing without it", list)
   .option("--mcp-server <name=command>", "an MCP server to start (stdio) whose tools join under `name` (repeatable)", collect, [])
   .option("--tools", "expose one MCP tool per operation instead of search + execute")
   .option("--http", "serve Streamable HTTP at /mcp instead of stdio")
   .option("-p, --port <n>", "HTTP port (0: any free port)", port, 8788)
-  .option("--host <host>", "HTTP address", "127.0.0.1")
+  .option("--host <host>", "HTTP address (beyond loopback, --token is required)", "127.0.0.1")
+  .option("--token <token>", "a bearer token HTTP clients must present (repeatable)", collect, [])
   .option("--cpu-ms <n>", "CPU time limit of one execute", positiveNumber)
   .option("--memory-mb <n>", "memory limit of one execute", positiveNumber)
   .option("--wall-ms <n>", "wall-clock limit of one execute", positiveNumber)
   .action(async (opts: McpCommandOptions) => {
-    const server = await startMcp(opts);
+    const server = await startMcp(opts, process.env).catch((e: Error) => program.error(`mayfly: ${e.message}`));
     const stop = () => void server.close().then(() => process.exit(0));
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);

@@ -28,9 +28,11 @@ export interface McpCommandOptions {
   cpuMs?: number;
   memoryMb?: number;
   wallMs?: number;
+  token: string[];
 }
 
-export async function startMcp(opts: McpCommandOptions): Promise<{ close(): Promise<void> }> {
+/** `env` supplies `${NAME}` in --header values, so a secret need not appear on the command line. */
+export async function startMcp(opts: McpCommandOptions, env: Record<string, string | undefined> = {}): Promise<{ close(): Promise<void> }> {
   const tools: Tool[] = [];
   const closers: (() => Promise<void>)[] = [];
   if (opts.openapi) {
@@ -40,7 +42,7 @@ export async function startMcp(opts: McpCommandOptions): Promise<{ close(): Prom
       namespace: opts.namespace ?? toIdentifier(title ?? "api"),
       spec,
       baseUrl: opts.baseUrl,
-      headers: Object.fromEntries(opts.header.map(parseHeader)),
+      headers: Object.fromEntries(opts.header.map((h) => parseHeader(h, env))),
       allowPrivateAddresses: opts.allowPrivate,
     }));
   }
@@ -60,7 +62,7 @@ export async function startMcp(opts: McpCommandOptions): Promise<{ close(): Prom
     globalOutbound: opts.allowNet?.length ? egress({ allow: opts.allowNet.map((h) => ({ origin: /^https?:\/\//.test(h) ? h : `https://${h}` })) }) : null,
   });
   const mode = opts.tools ? "tools" : "codemode";
-  const served = opts.http ? await serveMcpHttp(codeMode, { mode, port: opts.port, host: opts.host }) : await serveMcpStdio(codeMode, { mode });
+  const served = opts.http ? await serveMcpHttp(codeMode, { mode, port: opts.port, host: opts.host, tokens: opts.token }) : await serveMcpStdio(codeMode, { mode });
   const summary = `mayfly mcp: ${tools.length} operations, ${mode === "tools" ? "one tool each" : "search + execute"}`;
   if ("url" in served) process.stdout.write(`${summary}, listening on ${served.url}\n`);
   else process.stderr.write(`${summary}, on stdio\n`);
@@ -73,10 +75,15 @@ export async function startMcp(opts: McpCommandOptions): Promise<{ close(): Prom
   };
 }
 
-function parseHeader(spec: string): [string, string] {
+function parseHeader(spec: string, env: Record<string, string | undefined>): [string, string] {
   const i = spec.indexOf(":");
   if (i <= 0) throw new InvalidArgumentError(`--header "${spec}": expected "Name: value".`);
-  return [spec.slice(0, i).trim().toLowerCase(), spec.slice(i + 1).trim()];
+  const value = spec.slice(i + 1).trim().replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
+    const v = env[name];
+    if (v === undefined) throw new InvalidArgumentError(`--header "${spec.slice(0, i)}": the environment variable ${name} is not set.`);
+    return v;
+  });
+  return [spec.slice(0, i).trim().toLowerCase(), value];
 }
 
 /** `name=command arg arg` (split on spaces; quote-free by design, a wrapper script covers the rest). */

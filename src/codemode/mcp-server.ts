@@ -116,15 +116,43 @@ export interface McpHttpOptions extends McpServerOptions {
   port?: number;
   /** Default 127.0.0.1: an MCP endpoint runs code with the host's credentials, keep it local. */
   host?: string;
+  /** Bearer tokens a client must present. Required when listening beyond loopback. */
+  tokens?: string[];
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+
+/**
+ * Who may talk to the endpoint. A page in a browser can reach a loopback server through a rebound DNS
+ * name, so the Host must name this server (by an address it listens on, or localhost) and a browser's
+ * Origin must be one of those too; then the bearer token, when there are tokens.
+ */
+function refusal(req: IncomingMessage, allowedHosts: Set<string>, tokens: string[] | undefined): { status: number; message: string } | undefined {
+  if (!allowedHosts.has((req.headers.host ?? "").toLowerCase())) return { status: 403, message: `Host ${req.headers.host ?? "(none)"} is not this server.` };
+  const origin = req.headers.origin;
+  if (origin && !allowedHosts.has(new URL(origin).host.toLowerCase())) return { status: 403, message: `Origin ${origin} may not use this server.` };
+  if (!tokens?.length) return undefined;
+  const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? "");
+  if (!m || !tokens.includes(m[1]!)) return { status: 401, message: "A valid bearer token is required." };
+  return undefined;
 }
 
 /** Streamable HTTP at `/mcp`, stateless: each POST gets a fresh server and transport. */
 export async function serveMcpHttp(codeMode: CodeMode, options: McpHttpOptions = {}): Promise<{ url: string; close(): Promise<void> }> {
   const { StreamableHTTPServerTransport } = await import("@modelcontextprotocol/sdk/server/streamableHttp.js");
+  const host = options.host ?? "127.0.0.1";
+  if (!LOOPBACK.test(host) && !options.tokens?.length) throw new TypeError(`Listening on ${host} needs tokens: an MCP endpoint runs code with the host's credentials.`);
+  const allowedHosts = new Set<string>();
   const http = createServer((req, res) => void handle(req, res).catch((e: Error) => {
     if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" }).end(JSON.stringify({ jsonrpc: "2.0", error: { code: -32603, message: e.message }, id: null }));
   }));
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const refused = refusal(req, allowedHosts, options.tokens);
+    if (refused) {
+      res.writeHead(refused.status, { "content-type": "application/json", ...(refused.status === 401 ? { "www-authenticate": "Bearer" } : {}) })
+        .end(JSON.stringify({ jsonrpc: "2.0", error: { code: -32001, message: refused.message }, id: null }));
+      return;
+    }
     if (new URL(req.url ?? "/", "http://x").pathname !== "/mcp") {
       res.writeHead(404, { "content-type": "text/plain" }).end("MCP is served at /mcp\n");
       return;
@@ -137,9 +165,10 @@ export async function serveMcpHttp(codeMode: CodeMode, options: McpHttpOptions =
   }
   await new Promise<void>((resolve, reject) => {
     http.once("error", reject);
-    http.listen(options.port ?? 0, options.host ?? "127.0.0.1", () => resolve());
+    http.listen(options.port ?? 0, host, () => resolve());
   });
   const { address, port } = http.address() as AddressInfo;
+  for (const name of [host, address.includes(":") ? `[${address}]` : address, "localhost", "127.0.0.1", "[::1]"]) allowedHosts.add(`${name}:${port}`.toLowerCase());
   return {
     url: `http://${address.includes(":") ? `[${address}]` : address}:${port}/mcp`,
     close: () => new Promise<void>((r) => { http.closeAllConnections(); http.close(() => r()); }),

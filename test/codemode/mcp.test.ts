@@ -1,6 +1,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
+import { request } from "node:http";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -66,14 +67,21 @@ describe("mayfly mcp", () => {
     }
   });
 
-  test("over Streamable HTTP, and the per-tool mode", async () => {
-    const child = spawn(process.execPath, cliArgs("--http", "--port", "0"), { stdio: ["ignore", "pipe", "inherit"] });
+  test("over Streamable HTTP with a bearer token, and the per-tool mode", async () => {
+    // The credential comes from the environment (${API_SECRET}), not the command line.
+    const args = cliArgs("--http", "--port", "0", "--token", "mcp-token-1").map((a) => (a === `Authorization: ${SECRET}` ? "Authorization: ${API_SECRET}" : a));
+    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, API_SECRET: SECRET } });
     try {
       const url = await listeningUrl(child);
       const client = new Client({ name: "test", version: "1" });
-      await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+      await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: "Bearer mcp-token-1" } } }));
       await searchThenExecute(client);
       await client.close();
+      // Refusals: no token; a Host that is not this server (DNS rebinding); a foreign browser Origin.
+      const init = { method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream" }, body: "{}" };
+      assert.equal((await fetch(url, init)).status, 401);
+      assert.equal(await statusWith(url, { host: "evil.example:80", authorization: "Bearer mcp-token-1" }), 403);
+      assert.equal(await statusWith(url, { origin: "http://evil.example", authorization: "Bearer mcp-token-1" }), 403);
     } finally {
       child.kill("SIGTERM");
     }
@@ -131,4 +139,16 @@ async function listeningUrl(child: ChildProcess): Promise<string> {
     if (m) return m[1]!;
   }
   throw new Error(`the server did not start: ${buf}`);
+}
+
+/** A POST with raw headers (Host included, which fetch() will not set). */
+function statusWith(url: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: "POST", headers: { "content-type": "application/json", ...headers } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("error", reject);
+    req.end("{}");
+  });
 }
