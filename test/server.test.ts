@@ -1,6 +1,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { connect } from "node:net";
+import { connect, type AddressInfo } from "node:net";
+import { createServer } from "node:http";
 import { startServer, type RunningServer } from "../src/server/index.ts";
 
 /** The server over real HTTP: runs, auth refusals, size limits, slow clients, metrics. */
@@ -61,6 +62,32 @@ describe("POST /v1/run", () => {
   test("allowNet is required for any fetch", async () => {
     const res = await post(open.url, { worker: { mainModule: "m.js", modules: { "m.js": "export default { async fetch() { try { await fetch('https://example.com') } catch (e) { return new Response(e.message) } } }" } } });
     assert.match((await res.json()).response.body, /not permitted to access the internet/);
+  });
+});
+
+describe("POST /v1/run with egress rules", () => {
+  test("the gateway adds the rule's header; the worker reaches only the named origin", async () => {
+    const seen: (string | undefined)[] = [];
+    const upstream = createServer((req, res) => { seen.push(String(req.headers["x-api-key"])); res.end("upstream says hi"); });
+    await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", () => r()));
+    try {
+      const origin = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+      const res = await post(open.url, {
+        worker: {
+          mainModule: "m.js",
+          modules: { "m.js": `export default { async fetch() {
+            const ok = await (await fetch("${origin}/x")).text();
+            const denied = await fetch("https://example.com/").then(() => "reached", (e) => e.name);
+            return Response.json({ ok, denied });
+          } }` },
+          egress: { allow: [{ origin, allowPrivateAddresses: true, headers: { "x-api-key": "k-123" } }] },
+        },
+      });
+      assert.deepEqual(JSON.parse((await res.json()).response.body), { ok: "upstream says hi", denied: "EgressDeniedError" });
+      assert.deepEqual(seen, ["k-123"]);
+    } finally {
+      await new Promise<void>((r) => upstream.close(() => r()));
+    }
   });
 });
 

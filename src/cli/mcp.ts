@@ -5,7 +5,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { InvalidArgumentError } from "commander";
-import { egress } from "../bindings/egress/index.ts";
+import { allowNetRules, egress } from "../bindings/egress/index.ts";
 import { WorkerLoader } from "../loader/worker-loader.ts";
 import { CodeMode } from "../codemode/codemode.ts";
 import { serveMcpHttp, serveMcpStdio } from "../codemode/mcp-server.ts";
@@ -59,7 +59,7 @@ export async function startMcp(opts: McpCommandOptions, env: Record<string, stri
     loader,
     tools,
     limits: { cpuMs: opts.cpuMs, memoryMb: opts.memoryMb, wallMs: opts.wallMs },
-    globalOutbound: opts.allowNet?.length ? egress({ allow: opts.allowNet.map((h) => ({ origin: /^https?:\/\//.test(h) ? h : `https://${h}` })) }) : null,
+    globalOutbound: opts.allowNet?.length ? egress({ allow: allowNetRules(opts.allowNet) }) : null,
   });
   const mode = opts.tools ? "tools" : "codemode";
   const served = opts.http ? await serveMcpHttp(codeMode, { mode, port: opts.port, host: opts.host, tokens: opts.token }) : await serveMcpStdio(codeMode, { mode });

@@ -5,7 +5,9 @@
  */
 import { WorkerLoader } from "../loader/worker-loader.ts";
 import type { RunReport } from "../loader/run-report.ts";
-import { egress } from "../bindings/egress/index.ts";
+// `--allow-net=api.example.com,127.0.0.1:8080`: https on its default port unless an origin is given; a
+// host named on the command line is trusted even when it resolves to a private address.
+import { allowNetRules, egress } from "../bindings/egress/index.ts";
 import { kv } from "../bindings/kv/index.ts";
 import { sql } from "../bindings/sql/index.ts";
 import { bundleWorkerFile } from "../bundler/index.ts";
@@ -49,7 +51,7 @@ export async function runWorkerFile(file: string, opts: RunOptions, stdinBody: (
       mainModule: "worker.js",
       modules: { "worker.js": bundleWorkerFile(file) },
       env,
-      globalOutbound: opts.allowNet?.length ? egress({ allow: opts.allowNet.map(netRule) }) : null,
+      globalOutbound: opts.allowNet?.length ? egress({ allow: allowNetRules(opts.allowNet, { allowPrivateAddresses: true }) }) : null,
       limits: { cpuMs: opts.cpuMs, memoryMb: opts.memoryMb, wallMs: opts.wallMs },
     });
     const headers = new Headers();
@@ -91,12 +93,6 @@ export async function runWorkerFile(file: string, opts: RunOptions, stdinBody: (
   } finally {
     await loader.close();
   }
-}
-
-/** `--allow-net=api.example.com,127.0.0.1:8080`: https on its port by default; a named host is trusted even if private. */
-function netRule(host: string): { origin: string; allowPrivateAddresses: boolean } {
-  const origin = /^https?:\/\//.test(host) ? host.replace(/\/+$/, "") : `https://${host}`;
-  return { origin, allowPrivateAddresses: true };
 }
 
 function failure(reason: string, before = ""): RunResult {

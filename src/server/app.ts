@@ -5,7 +5,8 @@
 import { Hono, type Context, type Next } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
-import { egress } from "../bindings/egress/index.ts";
+import { allowNetRules, egress } from "../bindings/egress/index.ts";
+import { ruleSchema, type EgressRule } from "../bindings/egress/policy.ts";
 import type { WorkerLoader } from "../loader/worker-loader.ts";
 import type { TailEvent } from "../bindings/tails/index.ts";
 import type { Metrics } from "./metrics.ts";
@@ -45,6 +46,8 @@ const runBody = z.strictObject({
     limits: z.record(z.string(), z.number()).optional(),
     /** Hosts (or origins) the worker may fetch; nothing without. */
     allowNet: z.array(z.string()).optional(),
+    /** Full egress rules (origins, methods, headers the gateway adds: secrets the worker never sees). */
+    egress: z.strictObject({ allow: z.array(ruleSchema) }).optional(),
   }),
   request: z.strictObject({
     method: z.string().optional(),
@@ -124,7 +127,7 @@ async function runOnce(c: Context, opts: AppOptions): Promise<Response> {
       modules: w.modules as never,
       env: w.env,
       limits: w.limits,
-      globalOutbound: w.allowNet?.length ? egress({ allow: w.allowNet.map((h) => ({ origin: /^https?:\/\//.test(h) ? h : `https://${h}` })) }) : null,
+      globalOutbound: outbound(w.allowNet, w.egress?.allow),
       tails: [(e: TailEvent) => { trace = e; }],
     });
     const r = input.request ?? {};
@@ -140,6 +143,12 @@ async function runOnce(c: Context, opts: AppOptions): Promise<Response> {
     const err = e as Error;
     return c.json({ error: { name: err.name, message: err.message }, ...summary(trace) }, err.name === "InvalidWorkerCodeError" || err.name === "DataCloneError" ? 400 : 422);
   }
+}
+
+/** The run's gateway from allowNet hosts and/or full rules; none (no network) without either. */
+function outbound(allowNet: string[] = [], rules: EgressRule[] = []) {
+  const allow = [...rules, ...allowNetRules(allowNet)];
+  return allow.length ? egress({ allow }) : null;
 }
 
 function summary(t: TailEvent | undefined) {

@@ -7,7 +7,7 @@ import { resolve } from "node:path";
 import { createHash } from "node:crypto";
 import type { Context } from "hono";
 import { bundleWorkerFile } from "../bundler/index.ts";
-import { egress, type EgressPolicy } from "../bindings/egress/index.ts";
+import { allowNetRules, egress, type EgressPolicy } from "../bindings/egress/index.ts";
 import { kv } from "../bindings/kv/index.ts";
 import { sql } from "../bindings/sql/index.ts";
 import { blobBucket } from "../bindings/blob/index.ts";
@@ -38,7 +38,7 @@ export function prepareNamedWorkers(workers: Record<string, NamedWorkerConfig>, 
     for (const b of w.kv ?? []) env[b] = kv({ name: `${name}-${b}`, dataDir });
     for (const b of w.sql ?? []) env[b] = sql({ name: `${name}-${b}`, dataDir });
     for (const b of w.blob ?? []) env[b] = blobBucket({ name: `${name}-${b}`, dataDir });
-    const allow = [...(w.egress?.allow ?? []), ...(w.allowNet ?? []).map((h) => ({ origin: /^https?:\/\//.test(h) ? h.replace(/\/+$/, "") : `https://${h}` }))];
+    const allow = [...(w.egress?.allow ?? []), ...allowNetRules(w.allowNet)];
     const policy: EgressPolicy | undefined = allow.length ? { ...w.egress, allow } : undefined;
     out.set(name, {
       name,

@@ -21,6 +21,10 @@ export const openapi = {
               env: { type: "object", description: "plain data, by structured clone" },
               limits: { type: "object", properties: { cpuMs: { type: "number" }, memoryMb: { type: "number" }, wallMs: { type: "number" }, subRequests: { type: "integer" }, outputBytes: { type: "integer" }, logBytes: { type: "integer" } } },
               allowNet: { type: "array", items: { type: "string" }, description: "hosts or origins the worker may fetch; nothing without" },
+              egress: {
+                type: "object", description: "full egress rules: origins, methods, headers the gateway adds (never seen by the worker)",
+                properties: { allow: { type: "array", items: { type: "object", required: ["origin"], properties: { origin: { type: "string" }, methods: { type: "array", items: { type: "string" } }, headers: { type: "object", additionalProperties: { type: "string" } }, allowPrivateAddresses: { type: "boolean" } } } } },
+              },
             },
           },
           request: { type: "object", properties: { method: { type: "string" }, url: { type: "string" }, headers: { type: "object", additionalProperties: { type: "string" } }, body: { type: "string" } } },

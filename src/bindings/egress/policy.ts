@@ -78,3 +78,13 @@ export function matchRule(rules: CompiledRule[], url: URL): CompiledRule | undef
     r.protocol === url.protocol && r.port === port &&
     (r.wildcard ? host.endsWith(`.${r.host}`) : host === r.host));
 }
+
+/** `api.example.com` → `https://api.example.com`; an origin given with its scheme stays as it is. */
+export function originOf(hostOrOrigin: string): string {
+  return /^https?:\/\//.test(hostOrOrigin) ? hostOrOrigin.replace(/\/+$/, "") : `https://${hostOrOrigin}`;
+}
+
+/** Rules for hosts named on a command line or in a config (`--allow-net`, `allowNet`), after any full rules. */
+export function allowNetRules(hosts: readonly string[] = [], extra: Partial<EgressRule> = {}): EgressRule[] {
+  return hosts.map((h) => ({ ...extra, origin: originOf(h) }));
+}
