@@ -174,6 +174,20 @@ describe("entrypoints and RPC", () => {
     assert.equal(reports.at(-1)!.outcome, "startupError");
   });
 
+  test("top-level await: microtask work finishes before the first call; a timer or I/O wait is a clear startup error", async () => {
+    const awaited = ctx.loader.load({
+      compatibilityDate: "2025-06-01", mainModule: "main.js",
+      modules: {
+        "main.js": `import { v } from "./dep.js"; const w = await Promise.resolve(v + 1); export default { fetch() { return new Response(String(w)) } }`,
+        "dep.js": `export const v = await (async () => 41)();`,
+      },
+    });
+    assert.equal(await fetchText(awaited), "42");
+    const timer = ctx.loader.load(worker(`await new Promise((r) => setTimeout(r, 10)); export default { fetch() { return new Response("late") } }`));
+    await assert.rejects(fetchText(timer), /^Error: Failed to start Worker: top-level await did not finish during startup/);
+    assert.equal(reports.at(-1)!.outcome, "startupError");
+  });
+
   test("a handler that throws rejects the host fetch with the guest error", async () => {
     const stub = ctx.loader.load(worker(`export default { fetch() { throw new SyntaxError("nope") } }`));
     await assert.rejects(fetchText(stub), { name: "SyntaxError", message: "nope" });

@@ -28,6 +28,17 @@ export function setEnv(env: unknown): void {
 }
 
 export function setMain(ns: Record<string, unknown>): void {
+  // A binding still in its temporal dead zone after evaluation means a top-level await is pending on
+  // a timer or I/O: the module never finished. Workers forbids those at startup too; say so clearly
+  // instead of failing every call with "Cannot access 'default' before initialization".
+  try {
+    for (const key of Object.keys(ns)) void ns[key];
+  } catch (e) {
+    if (e instanceof ReferenceError) {
+      throw new Error("top-level await did not finish during startup. Module scope may only await promises that settle without timers or I/O (as on Cloudflare Workers); do that work in a handler.");
+    }
+    throw e;
+  }
   mainNamespace = ns;
 }
 
