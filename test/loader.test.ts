@@ -174,6 +174,23 @@ describe("entrypoints and RPC", () => {
     assert.equal(reports.at(-1)!.outcome, "startupError");
   });
 
+  test("CommonJS: require() of other modules (relative, extensionless, json), cached, cycles as in Node; clear errors otherwise", async () => {
+    const stub = ctx.loader.load({ compatibilityDate: "2025-06-01", mainModule: "main.js", modules: {
+      "main.js": `import lib from "./lib/index.cjs"; export default { fetch() { return Response.json(lib.describe()) } }`,
+      "lib/index.cjs": { cjs: `const { add } = require("./math"); const conf = require("../conf.json"); const a = require('./a.cjs');
+        exports.describe = () => ({ sum: add(2, 3), conf, cycle: a.seenB, dirname: __dirname, cached: require("./math") === require("./math.cjs") });` },
+      "lib/math.cjs": { cjs: `module.exports = { add(a, b) { return a + b } };` },
+      "lib/a.cjs": { cjs: `exports.partial = true; exports.seenB = require("./b.cjs").sawPartial;` },
+      "lib/b.cjs": { cjs: `const a = require("./a.cjs"); exports.sawPartial = a.partial === true && a.seenB === undefined;` },
+      "conf.json": { json: { x: 1 } },
+    } });
+    assert.deepEqual(await (await stub.getEntrypoint().fetch("http://w/")).json(), { sum: 5, conf: { x: 1 }, cycle: true, dirname: "lib", cached: true });
+    const cjsWorker = (body: string, extra: Record<string, string> = {}) => ctx.loader.load({ compatibilityDate: "2025-06-01", mainModule: "m.cjs", modules: { "m.cjs": { cjs: body }, ...extra } });
+    await assert.rejects(fetchText(cjsWorker(`require("node:fs"); module.exports = {}`)), /Failed to start Worker: Cannot find module 'node:fs' \(required from m\.cjs\)/);
+    await assert.rejects(fetchText(cjsWorker(`require("./e.js"); module.exports = {}`, { "e.js": "export const x = 1" })), /require\(\) of the ES module '\.\/e\.js' from m\.cjs is not supported; use import/);
+    assert.equal(await fetchText(cjsWorker(`module.exports = { fetch() { const n = "./x"; try { require(n) } catch (e) { return new Response(e.code) } } }`)), "MODULE_NOT_FOUND");
+  });
+
   test("top-level await: microtask work finishes before the first call; a timer or I/O wait is a clear startup error", async () => {
     const awaited = ctx.loader.load({
       compatibilityDate: "2025-06-01", mainModule: "main.js",

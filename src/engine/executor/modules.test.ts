@@ -21,3 +21,9 @@ test("nothing outside the module set resolves; escaping the root fails", () => {
   assert.equal(resolveSpecifier("../main.ts", "main.ts", names), undefined);
   assert.equal(resolveSpecifier("cloudflare:workers", "main.ts", names), "cloudflare:workers");
 });
+
+test("CommonJS conventions: extensionless specifiers also find .cjs and .json", () => {
+  const cjs = new Set(["m.cjs", "lib/util.cjs", "data.json"]);
+  assert.equal(resolveSpecifier("./lib/util", "m.cjs", cjs), "lib/util.cjs");
+  assert.equal(resolveSpecifier("./data", "m.cjs", cjs), "data.json");
+});

@@ -1,4 +1,5 @@
 import type { NormalizedModule } from "../../loader/worker-code.ts";
+import { cjsModuleSource } from "./commonjs.ts";
 
 const CLOUDFLARE_WORKERS_SOURCE = `
 const m = globalThis[Symbol.for("mayfly.cloudflare:workers")];
@@ -22,7 +23,7 @@ export function blobKey(name: string): string {
 
 /**
  * The ES module source for a module of any type. Non-JS modules become a module with one default
- * export, as in workerd; CommonJS runs in a function scope and exports `module.exports` as default.
+ * export, as in workerd; a CommonJS module exports its `module.exports` as default (see commonjs.ts).
  */
 export function moduleSource(m: NormalizedModule): string {
   switch (m.type) {
@@ -36,11 +37,7 @@ export function moduleSource(m: NormalizedModule): string {
     case "wasm":
       return `const s = globalThis[Symbol.for("mayfly.blobs")]; const v = s[${JSON.stringify(blobKey(m.name))}]; delete s[${JSON.stringify(blobKey(m.name))}]; export default v;`;
     case "cjs":
-      return [
-        "const module = { exports: {} };",
-        `(function (module, exports, require) {\n${m.content as string}\n})(module, module.exports, function require(id) { throw new Error("require(" + JSON.stringify(id) + ") is not supported in mayfly CommonJS modules yet; use import."); });`,
-        "export default module.exports;",
-      ].join("\n");
+      return cjsModuleSource(m);
   }
 }
 
@@ -66,6 +63,6 @@ export function resolveSpecifier(specifier: string, referrer: string, names: Set
   } else {
     path = specifier;
   }
-  const candidates = [path, path.replace(/\.js$/, ".ts"), path.replace(/\.mjs$/, ".mts"), `${path}.ts`, `${path}.js`, `${path}/index.ts`, `${path}/index.js`];
+  const candidates = [path, path.replace(/\.js$/, ".ts"), path.replace(/\.mjs$/, ".mts"), `${path}.ts`, `${path}.js`, `${path}.cjs`, `${path}.json`, `${path}/index.ts`, `${path}/index.js`];
   return candidates.find((c) => names.has(c));
 }

@@ -1,8 +1,10 @@
 import ivm from "isolated-vm";
 import type { Invocation, Outcome, WireError } from "../../runtime/index.ts";
 import type { CallStats, FailureKind, LogLine, WorkerSpec } from "../protocol.ts";
+import type { NormalizedModule } from "../../loader/worker-code.ts";
 import { release, type FreshIsolate } from "./isolate-pool.ts";
 import { BUILTIN_MODULES, moduleSource, resolveSpecifier } from "./modules.ts";
+import { cjsDefinition, cjsValueDefinition } from "./commonjs.ts";
 
 export interface CallResult {
   outcome?: Outcome;
@@ -94,6 +96,7 @@ export class WorkerInstance {
     }
     const names = new Set(spec.modules.map((m) => m.name));
     const byName = new Map(spec.modules.map((m) => [m.name, m]));
+    this.defineCommonJs(names, byName);
     const compiled = new Map<string, ivm.Module>();
     const nameOf = new Map<ivm.Module, string>();
     const compile = (name: string): ivm.Module => {
@@ -125,6 +128,27 @@ export class WorkerInstance {
     const setMain = runtime.getSync("setMain", { reference: true }) as ivm.Reference<Function>;
     setMain.applySync(undefined, [main.namespace.derefInto()]);
     this.dispatchRef = runtime.getSync("dispatch", { reference: true }) as ivm.Reference<(inv: unknown, now: number, token: number) => Promise<Outcome>>;
+  }
+
+  /** Registers CommonJS factories (and the json/text values they require) before the graph runs. */
+  private defineCommonJs(names: Set<string>, byName: Map<string, NormalizedModule>): void {
+    const cjs = this.spec.modules.filter((m) => m.type === "cjs");
+    if (!cjs.length) return;
+    const { isolate, context } = this.fresh;
+    const run = (source: string, filename: string) => isolate.compileScriptSync(source, { filename }).runSync(context, { release: true });
+    const required = new Set<string>();
+    for (const m of cjs) {
+      const resolve = (spec: string) => {
+        const name = resolveSpecifier(spec, m.name, names);
+        if (name) required.add(name);
+        return name;
+      };
+      run(cjsDefinition(m, resolve, (name) => byName.get(name)?.type), m.name);
+    }
+    for (const name of required) {
+      const m = byName.get(name);
+      if (m && (m.type === "json" || m.type === "text")) run(cjsValueDefinition(m), name);
+    }
   }
 
   /** Runs one invocation; never throws for guest behaviour, only reports. */
