@@ -147,3 +147,38 @@ describe("config errors are ConfigError naming the place", () => {
     await assert.rejects(startServer({ port: 0, workers: { broken: { main: "workers/broken.ts" } }, baseDir: dir, loader: { executors: 1 } }), { name: "ConfigError", message: /workers\.broken: .*broken\.ts:1/ });
   });
 });
+
+describe("--watch", () => {
+  const wdir = useTempDir("mayfly-watch-");
+  const write = (name: string, text: string) => writeFileSync(join(wdir, name), text);
+  const until = async (probe: () => Promise<boolean>, what: string) => {
+    for (let i = 0; i < 100; i++) {
+      if (await probe()) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.fail(`timed out waiting for ${what}`);
+  };
+
+  test("a changed import, a broken save and a config edit: new code serves, a broken build keeps the old", async () => {
+    write("part.ts", `export const version = "v1";`);
+    write("live.ts", `import { version } from "./part.ts"; export default { fetch() { return new Response(version) } }`);
+    write("mayfly.config.json", JSON.stringify({ workers: { live: { main: "live.ts" } } }));
+    const watched = await startServer(serverOptionsFromConfig(loadConfig(join(wdir, "mayfly.config.json")), { port: 0, watch: true, loader: { executors: 1 } }));
+    const text = async (path: string) => { const r = await fetch(`${watched.url}${path}`); return `${r.status} ${await r.text()}`; };
+    try {
+      assert.equal(await text("/w/live"), "200 v1");
+      write("part.ts", `export const version = "v2";`);
+      await until(async () => (await text("/w/live")) === "200 v2", "the edited import to serve");
+      write("live.ts", `export default { fetch( {`);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(await text("/w/live"), "200 v2");
+      write("live.ts", `import { version } from "./part.ts"; export default { fetch() { return new Response(version + "!") } }`);
+      write("second.ts", `export default { fetch() { return new Response("second") } }`);
+      write("mayfly.config.json", JSON.stringify({ workers: { live: { main: "live.ts" }, second: { main: "second.ts" } } }));
+      await until(async () => (await text("/w/second")) === "200 second", "the worker added to the config to serve");
+      assert.equal(await text("/w/live"), "200 v2!");
+    } finally {
+      await watched.close();
+    }
+  });
+});

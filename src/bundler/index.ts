@@ -1,4 +1,5 @@
 import { buildSync } from "esbuild";
+import { resolve } from "node:path";
 import { InvalidWorkerCodeError } from "../errors.ts";
 
 /**
@@ -6,6 +7,11 @@ import { InvalidWorkerCodeError } from "../errors.ts";
  * included), leaving `cloudflare:workers` to the runtime. What `mayfly run file.ts` loads.
  */
 export function bundleWorkerFile(path: string): string {
+  return bundleWorker(path).code;
+}
+
+/** The bundle and the absolute paths of every file that went into it (what a watcher watches). */
+export function bundleWorker(path: string): { code: string; inputs: string[] } {
   try {
     const out = buildSync({
       entryPoints: [path],
@@ -16,8 +22,10 @@ export function bundleWorkerFile(path: string): string {
       target: "es2023",
       external: ["cloudflare:workers"],
       logLevel: "silent",
+      metafile: true,
     });
-    return out.outputFiles[0]!.text;
+    const cwd = process.cwd();
+    return { code: out.outputFiles[0]!.text, inputs: Object.keys(out.metafile!.inputs).map((p) => resolve(cwd, p)) };
   } catch (e) {
     const first = (e as { errors?: { text: string; location?: { file: string; line: number; column: number } }[] }).errors?.[0];
     const where = first?.location ? `${first.location.file}:${first.location.line}:${first.location.column}: ` : "";

@@ -68,7 +68,8 @@ program
   .option("--host <host>", "address to listen on (beyond loopback, tokens are required; default 127.0.0.1)")
   .option("--token <TOKEN[=perm,perm]>", "a bearer token and what it may do: run, metrics, workers, worker:<name> (default run,metrics,workers; repeatable)", collect, [])
   .option("--executors <n>", "executor processes holding the isolates (default: one per core)", positiveNumber)
-  .action(async (opts: { config?: string; port?: number; host?: string; token: string[]; executors?: number }) => {
+  .option("-w, --watch", "rebuild named workers when their files or the config file change")
+  .action(async (opts: { config?: string; port?: number; host?: string; token: string[]; executors?: number; watch?: boolean }) => {
     const tokens = opts.token.length ? Object.fromEntries(opts.token.map(parseToken)) : undefined;
     const flags = { port: opts.port, host: opts.host, tokens, loader: opts.executors ? { executors: opts.executors } : undefined };
     let options;
@@ -78,7 +79,7 @@ program
       program.error(`mayfly: ${(e as Error).message}`);
     }
     // Structured JSON logs go to stderr; stdout carries the one line a person or script looks for.
-    const server = await startServer({ ...options, log: pino({ name: "mayfly" }, pino.destination(2)) }).catch((e: Error) => program.error(`mayfly: ${e.name}: ${e.message}`));
+    const server = await startServer({ ...options, watch: opts.watch, configEnv: process.env, log: pino({ name: "mayfly" }, pino.destination(2)) }).catch((e: Error) => program.error(`mayfly: ${e.name}: ${e.message}`));
     process.stdout.write(`mayfly listening on ${server.url}\n  playground: ${server.url}/\n`);
     const stop = () => void server.close().then(() => process.exit(0));
     process.once("SIGINT", stop);

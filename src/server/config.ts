@@ -47,6 +47,8 @@ export type NamedWorkerConfig = z.infer<typeof namedWorkerSchema>;
 export type MayflyConfig = z.infer<typeof configSchema> & {
   /** The directory relative paths in the file are resolved against. */
   baseDir: string;
+  /** The file it was read from, if any. */
+  file?: string;
 };
 
 /** Reads and checks a config file. `env` supplies `${NAME}` substitutions (the CLI passes process.env). */
@@ -63,7 +65,7 @@ export function loadConfig(path: string, env: Record<string, string | undefined>
   } catch (e) {
     throw new ConfigError(`${path} is not JSON: ${(e as Error).message}`);
   }
-  return parseConfig(json, dirname(resolve(path)), env, path);
+  return { ...parseConfig(json, dirname(resolve(path)), env, path), file: resolve(path) };
 }
 
 export function parseConfig(json: unknown, baseDir: string, env: Record<string, string | undefined> = {}, source = "config"): MayflyConfig {

@@ -13,6 +13,8 @@ import type { Logger } from "pino";
 import { resolve } from "node:path";
 import type { MayflyConfig, NamedWorkerConfig } from "./config.ts";
 import { prepareNamedWorkers } from "./named-workers.ts";
+import { watchNamedWorkers } from "./watch.ts";
+import { loadConfig } from "./config.ts";
 import { playgroundScript } from "./playground/index.ts";
 
 export interface ServerOptions {
@@ -36,6 +38,12 @@ export interface ServerOptions {
   dataDir?: string;
   /** Serve the playground page at "/" (default true). */
   playground?: boolean;
+  /** Rebuild named workers when a file of theirs (or `configFile`) changes. */
+  watch?: boolean;
+  /** The config file the workers came from: re-read on change when watching. */
+  configFile?: string;
+  /** `${NAME}` values for re-reading the config file. */
+  configEnv?: Record<string, string | undefined>;
 }
 
 export interface RunningServer {
@@ -50,7 +58,19 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const host = opts.host ?? "127.0.0.1";
   const baseDir = opts.baseDir ?? process.cwd();
   // Bundle named workers before starting anything: a broken one stops startup with its name.
-  const workers = prepareNamedWorkers(opts.workers ?? {}, baseDir, resolve(baseDir, opts.dataDir ?? ".mayfly/data"));
+  const bindings = new Map<string, unknown>();
+  const workers = prepareNamedWorkers(opts.workers ?? {}, baseDir, resolve(baseDir, opts.dataDir ?? ".mayfly/data"), bindings);
+  const watcher = opts.watch ? watchNamedWorkers({
+    workers,
+    extraFiles: opts.configFile ? [opts.configFile] : [],
+    log: opts.log,
+    rebuild: () => {
+      // Worker definitions come from the file again; port, host and tokens need a restart.
+      const c = opts.configFile ? loadConfig(opts.configFile, opts.configEnv) : undefined;
+      const dir = c?.baseDir ?? baseDir;
+      return prepareNamedWorkers(c ? c.workers ?? {} : opts.workers ?? {}, dir, resolve(dir, c?.dataDir ?? opts.dataDir ?? ".mayfly/data"), bindings);
+    },
+  }) : undefined;
   let loader: WorkerLoader | undefined;
   const metrics = new Metrics(() => loader);
   loader = new WorkerLoader({ ...opts.loader, onRun: (r) => { metrics.record(r); opts.loader?.onRun?.(r); } });
@@ -81,6 +101,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     close: async () => {
       // Stop accepting, let in-flight requests finish, then stop the executors.
       opts.log?.info("draining");
+      watcher?.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await running.close();
       opts.log?.info("closed");
@@ -93,7 +114,7 @@ export function serverOptionsFromConfig(config: MayflyConfig, overrides: ServerO
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
   return {
     port: config.port, host: config.host, tokens: config.tokens as ServerOptions["tokens"], maxBodyBytes: config.maxBodyBytes,
-    workers: config.workers, baseDir: config.baseDir, dataDir: config.dataDir,
+    workers: config.workers, baseDir: config.baseDir, dataDir: config.dataDir, configFile: config.file,
     ...defined,
   };
 }

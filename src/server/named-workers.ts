@@ -6,7 +6,7 @@
 import { resolve } from "node:path";
 import { createHash } from "node:crypto";
 import type { Context } from "hono";
-import { bundleWorkerFile } from "../bundler/index.ts";
+import { bundleWorker } from "../bundler/index.ts";
 import { allowNetRules, egress, type EgressPolicy } from "../bindings/egress/index.ts";
 import { kv } from "../bindings/kv/index.ts";
 import { sql } from "../bindings/sql/index.ts";
@@ -22,28 +22,39 @@ export interface NamedWorker {
   id: string;
   warm: boolean;
   code: WorkerCode;
+  /** Absolute paths of the files bundled into it. */
+  inputs: string[];
 }
 
-/** Bundles each configured worker and builds its bindings; a broken worker stops startup with its name. */
-export function prepareNamedWorkers(workers: Record<string, NamedWorkerConfig>, baseDir: string, dataDir: string): Map<string, NamedWorker> {
+/**
+ * Bundles each configured worker and builds its bindings; a broken worker stops startup with its name.
+ * `bindings` keeps storage bindings across reloads (one open file per namespace, not one per reload).
+ */
+export function prepareNamedWorkers(workers: Record<string, NamedWorkerConfig>, baseDir: string, dataDir: string, bindings = new Map<string, unknown>()): Map<string, NamedWorker> {
   const out = new Map<string, NamedWorker>();
+  const storage = (key: string, make: () => unknown) => {
+    if (!bindings.has(key)) bindings.set(key, make());
+    return bindings.get(key);
+  };
   for (const [name, w] of Object.entries(workers)) {
-    let source: string;
+    let bundle: { code: string; inputs: string[] };
     try {
-      source = bundleWorkerFile(resolve(baseDir, w.main));
+      bundle = bundleWorker(resolve(baseDir, w.main));
     } catch (e) {
       throw new ConfigError(`workers.${name}: ${(e as Error).message}`);
     }
+    const source = bundle.code;
     const env: Record<string, unknown> = { ...w.env };
-    for (const b of w.kv ?? []) env[b] = kv({ name: `${name}-${b}`, dataDir });
-    for (const b of w.sql ?? []) env[b] = sql({ name: `${name}-${b}`, dataDir });
-    for (const b of w.blob ?? []) env[b] = blobBucket({ name: `${name}-${b}`, dataDir });
+    for (const b of w.kv ?? []) env[b] = storage(`kv:${name}-${b}`, () => kv({ name: `${name}-${b}`, dataDir }));
+    for (const b of w.sql ?? []) env[b] = storage(`sql:${name}-${b}`, () => sql({ name: `${name}-${b}`, dataDir }));
+    for (const b of w.blob ?? []) env[b] = storage(`blob:${name}-${b}`, () => blobBucket({ name: `${name}-${b}`, dataDir }));
     const allow = [...(w.egress?.allow ?? []), ...allowNetRules(w.allowNet)];
     const policy: EgressPolicy | undefined = allow.length ? { ...w.egress, allow } : undefined;
     out.set(name, {
       name,
       id: `${name}:${createHash("sha256").update(source).digest("hex").slice(0, 16)}`,
       warm: w.warm ?? false,
+      inputs: bundle.inputs,
       code: {
         compatibilityDate: "2025-06-01",
         mainModule: `${name}.js`,
