@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,5 +26,26 @@ test("the built package is importable as `mayfly` from another project", () => {
     assert.equal(out.trim(), "from dist function");
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the built `mayfly` bin serves the API and the playground (its script bundled from dist/)", async () => {
+  const bin = join(root, "dist/cli/index.js");
+  const child = spawn(process.execPath, [bin, "serve", "--port", "0", "--executors", "1"], { stdio: ["ignore", "pipe", "ignore"] });
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout.on("data", (d) => {
+        const m = /listening on (http:\S+)/.exec(String(d));
+        if (m) resolve(m[1]!);
+      });
+      child.once("exit", (code) => reject(new Error(`serve exited (${code})`)));
+    });
+    const page = await fetch(`${url}/`);
+    assert.match(await page.text(), /<title>mayfly playground<\/title>/);
+    const script = await fetch(`${url}/playground/app.js`);
+    assert.equal(script.status, 200);
+    assert.ok((await script.text()).length > 100_000, "CodeMirror is in the bundle");
+  } finally {
+    child.kill("SIGTERM");
   }
 });
