@@ -7,7 +7,7 @@
  */
 import { DataCloneError } from "../errors.ts";
 
-export type CapabilityKind = "rpc" | "fetcher" | "service" | "kv" | "d1" | "r2";
+export type CapabilityKind = "rpc" | "fetcher" | "service" | "kv" | "d1" | "r2" | "stream";
 
 export interface Capability {
   kind: CapabilityKind;
@@ -30,7 +30,8 @@ export const BINDING = Symbol.for("mayfly.binding");
 
 /** Per-worker table: capability ids are small numbers, valid only for the worker that holds them. */
 export class CapabilityTable {
-  private readonly caps: Capability[] = [];
+  private readonly caps: (Capability | undefined)[] = [];
+  private readonly streams = new Set<ReadableStreamDefaultReader<Uint8Array>>();
 
   add(cap: Capability): CapabilityDescriptor {
     this.caps.push(cap);
@@ -44,7 +45,51 @@ export class CapabilityTable {
   get size(): number {
     return this.caps.length;
   }
+
+  /**
+   * A host body the worker reads a chunk per call ("read": the next chunk, or null at the end;
+   * "cancel"), so a large response never sits whole in the host or in the isolate. The entry goes
+   * away when the body ends, fails or is cancelled; close() cancels what the worker left unread.
+   */
+  addStream(body: ReadableStream<Uint8Array>): number {
+    const reader = body.getReader();
+    this.streams.add(reader);
+    const id = this.caps.length + 1;
+    const done = () => {
+      this.caps[id - 1] = undefined;
+      this.streams.delete(reader);
+    };
+    this.caps.push({
+      kind: "stream",
+      async call(method) {
+        if (method === "cancel") {
+          done();
+          await reader.cancel().catch(() => {});
+          return null;
+        }
+        if (method !== "read") throw new TypeError(`A body stream has no method "${method}".`);
+        try {
+          const r = await reader.read();
+          if (r.done) done();
+          return r.done ? null : r.value;
+        } catch (e) {
+          done();
+          throw e;
+        }
+      },
+    });
+    return id;
+  }
+
+  /** The worker is gone: bodies it did not finish reading are cancelled (their connections freed). */
+  close(): void {
+    for (const reader of this.streams) void reader.cancel().catch(() => {});
+    this.streams.clear();
+  }
 }
+
+/** Answers above this size, or of unknown size, cross as a stream (see CapabilityTable.addStream). */
+export const STREAM_BODIES_OVER = 1024 * 1024;
 
 /** The capability a value stands for, if it is one: a binding, or a fetcher-shaped object. */
 export function asCapability(value: unknown, path: string): Capability | undefined {
@@ -61,7 +106,7 @@ export interface Fetchable {
 
 /** A wire request/response, as the guest runtime sends and expects them. */
 interface WireRequest { url: string; method: string; headers: [string, string][]; body: Uint8Array | null }
-interface WireResponse { status: number; statusText: string; headers: [string, string][]; body: Uint8Array | null }
+interface WireResponse { status: number; statusText: string; headers: [string, string][]; body: Uint8Array | ReadableStream<Uint8Array> | null }
 
 /** A fetcher: its one method takes a wire request, calls fetch() in the host and answers a wire response. */
 export function fetcherCapability(target: Fetchable, path: string, kind: CapabilityKind = "fetcher", rpcTarget?: object): Capability {
@@ -73,7 +118,9 @@ export function fetcherCapability(target: Fetchable, path: string, kind: Capabil
         const request = new Request(w.url, { method: w.method, headers: w.headers, body: w.body as BodyInit | null });
         const response = await target.fetch(request);
         if (!(response instanceof Response)) throw new TypeError(`${path}.fetch() did not return a Response.`);
-        const body = response.body ? new Uint8Array(await response.arrayBuffer()) : null;
+        const size = Number(response.headers.get("content-length") ?? NaN);
+        // A small body of known size crosses whole (one round trip); anything else streams.
+        const body = !response.body ? null : size <= STREAM_BODIES_OVER ? new Uint8Array(await response.arrayBuffer()) : response.body;
         return { status: response.status, statusText: response.statusText, headers: [...response.headers], body } satisfies WireResponse;
       }
       if (rpcTarget) return callMethod(rpcTarget, method, args, path);

@@ -7,6 +7,10 @@ import type { CapEnvelope } from "./protocol.ts";
 
 export interface CapabilityLookup {
   get(id: number): { call(method: string, args: unknown[]): Promise<unknown> } | undefined;
+  /** A body for the worker to read by calls (see CapabilityTable.addStream); its id in the table. */
+  addStream?(body: ReadableStream<Uint8Array>): number;
+  /** The worker is gone. */
+  close?(): void;
 }
 
 const tables = new Map<number, WeakRef<CapabilityLookup>>();
@@ -21,17 +25,26 @@ export function registerCapabilities(instanceId: number, table: CapabilityLookup
 }
 
 export function unregisterCapabilities(instanceId: number): void {
+  tables.get(instanceId)?.deref()?.close?.();
   tables.delete(instanceId);
 }
 
 /** Calls the capability; the answer is always an envelope, with only name and message on failure. */
 export async function callCapability(instanceId: number, capId: number, method: string, args: unknown[]): Promise<CapEnvelope> {
-  const cap = tables.get(instanceId)?.deref()?.get(capId);
-  if (!cap) return { ok: false, error: { name: "TypeError", message: "This binding is no longer available." } };
+  const table = tables.get(instanceId)?.deref();
+  const cap = table?.get(capId);
+  if (!table || !cap) return { ok: false, error: { name: "TypeError", message: "This binding is no longer available." } };
   try {
-    return { ok: true, value: await cap.call(String(method), Array.isArray(args) ? args : []) };
+    return { ok: true, value: streamsAsIds(await cap.call(String(method), Array.isArray(args) ? args : []), table) };
   } catch (e) {
     const err = e as { name?: unknown; message?: unknown };
     return { ok: false, error: { name: typeof err?.name === "string" ? err.name : "Error", message: typeof err?.message === "string" ? err.message : String(e) } };
   }
+}
+
+/** A result whose `body` is a host stream cannot cross by copy: the worker gets an id to read it by. */
+function streamsAsIds(value: unknown, table: CapabilityLookup): unknown {
+  const body = (value as { body?: unknown } | null)?.body;
+  if (!(body instanceof ReadableStream) || !table.addStream) return value;
+  return { ...(value as object), body: { __mayflyStream: table.addStream(body) } };
 }

@@ -25,6 +25,7 @@ before(async () => {
     if (path === "/redirect-other") return res.writeHead(307, { location: `http://other.test:${port}/echo` }).end();
     if (path === "/big") return res.end(Buffer.alloc(200_000));
     if (path === "/slow") return void setTimeout(() => res.end("slow"), 150);
+    if (path.startsWith("/stream")) return streamMegabytes(res, Number(new URL(path, "http://x").searchParams.get("mb")));
     let body = "";
     req.on("data", (c) => (body += c));
     req.on("end", () => res.end(JSON.stringify({ method: req.method, url: path, authorization: req.headers.authorization ?? null, body })));
@@ -34,6 +35,22 @@ before(async () => {
   port = (server.address() as AddressInfo).port;
 });
 after(() => new Promise<void>((r) => server.close(() => r())));
+
+/** `mb` MiB in 64 KiB chunks, chunked (no content-length), written as the client reads; records a cut-off. */
+let streamsCut = 0;
+function streamMegabytes(res: import("node:http").ServerResponse, mb: number): void {
+  const chunk = Buffer.alloc(64 * 1024, 120);
+  let left = mb * 16;
+  res.on("close", () => { if (left > 0) streamsCut++; });
+  const write = () => {
+    while (left > 0) {
+      left--;
+      if (!res.write(chunk)) return void res.once("drain", write);
+    }
+    res.end();
+  };
+  write();
+}
 
 /** Names resolve through this stub: everything points at the local listener. */
 const lookup = async (host: string) => (host.endsWith(".test") ? [{ address: "127.0.0.1", family: 4 as const }] : []);
@@ -151,6 +168,44 @@ describe("egress gateway: hostile requests are refused with nothing sent", () =>
     assert.equal(connections, before);
     const big = await guestFetch(`http://allowed.test:${port}/big`, {}, { policy: { maxResponseBytes: 50_000 } });
     assert.match(big.out[0].message, /maxResponseBytes/);
+  });
+
+  test("a large unsized response streams through an isolate smaller than it, as the guest reads", async () => {
+    const stub = ctx.loader.load(worker(`export default { async fetch() {
+      const res = await fetch("http://allowed.test:${port}/stream?mb=48");
+      let bytes = 0;
+      for await (const chunk of res.body) bytes += chunk.byteLength;
+      return Response.json({ bytes });
+    } }`, { globalOutbound: egress(policy({ maxResponseBytes: 64 << 20 })), limits: { memoryMb: 16 } }));
+    assert.deepEqual(await responseJson(await stub.getEntrypoint().fetch("http://w/")), { bytes: 48 << 20 });
+  });
+
+  test("a streamed response past maxResponseBytes fails the read with EgressDeniedError", async () => {
+    const { out } = await guestFetch(`http://allowed.test:${port}/stream?mb=4`, {}, { policy: { maxResponseBytes: 1 << 20 } });
+    assert.equal(out[0].error, "EgressDeniedError");
+    assert.match(out[0].message, /maxResponseBytes/);
+  });
+
+  test("a body the worker cancels, or leaves unread, is cut off at the origin", async () => {
+    const before = streamsCut;
+    const stub = ctx.loader.load(worker(`export default { async fetch() {
+      const a = await fetch("http://allowed.test:${port}/stream?mb=64");
+      const reader = a.body.getReader();
+      await reader.read();
+      await reader.cancel();
+      await fetch("http://allowed.test:${port}/stream?mb=64"); // never read
+      return new Response("done");
+    } }`, { globalOutbound: egress(policy({ maxResponseBytes: 128 << 20 })) }));
+    assert.equal(await (await stub.getEntrypoint().fetch("http://w/")).text(), "done");
+    stub.dispose();
+    for (let i = 0; i < 100 && streamsCut < before + 2; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(streamsCut, before + 2);
+  });
+
+  test("a worker can pass a streamed response straight through as its own", async () => {
+    const stub = ctx.loader.load(worker(`export default { fetch() { return fetch("http://allowed.test:${port}/stream?mb=8") } }`, { globalOutbound: egress(policy({ maxResponseBytes: 16 << 20 })), limits: { memoryMb: 16 } }));
+    const res = await stub.getEntrypoint().fetch("http://w/");
+    assert.equal((await res.arrayBuffer()).byteLength, 8 << 20);
   });
 
   test("requests past the gateway's concurrency cap are refused; a slow origin hits the time cap", async () => {

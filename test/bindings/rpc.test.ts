@@ -83,6 +83,21 @@ describe("service bindings and globalOutbound", () => {
     assert.deepEqual(out, { text: "backend saw POST /path", doubled: 42 });
   });
 
+  test("a service's large streamed response reaches the caller a chunk at a time", async () => {
+    // 24 MiB produced on demand by one 16 MB worker, read by another 16 MB worker: neither holds it whole.
+    const producer = ctx.loader.load(worker(`export default { fetch() {
+      let left = 384;
+      const chunk = new Uint8Array(64 * 1024).fill(7);
+      return new Response(new ReadableStream({ pull(c) { if (left-- > 0) c.enqueue(chunk); else c.close(); } }));
+    } }`, { limits: { memoryMb: 16 } }));
+    const out = await run(`
+      const res = await env.PRODUCER.fetch("http://producer/");
+      let bytes = 0;
+      for await (const chunk of res.body) bytes += chunk.byteLength;
+      return Response.json({ bytes });`, { PRODUCER: producer.getEntrypoint() }, { limits: { memoryMb: 16 } });
+    assert.deepEqual(out, { bytes: 24 << 20 });
+  });
+
   test("globalOutbound: every global fetch() goes to the gateway", async () => {
     const seen: string[] = [];
     const gateway = { async fetch(req: Request) { seen.push(`${req.method} ${req.url} ${await req.text()}`); return new Response("from gateway", { status: 203, headers: { "x-g": "1" } }); } };

@@ -64,8 +64,14 @@ export class EgressGateway implements Bindable {
         });
         const location = res.headers.get("location");
         if (!REDIRECTS.has(res.status) || location === null) {
-          const bytes = await readCapped(res as unknown as { body: ReadableStream<Uint8Array> | null }, this.policy.maxResponseBytes, "maxResponseBytes", "response body");
-          return new Response(bytes as Uint8Array<ArrayBuffer> | null, { status: res.status, statusText: res.statusText, headers: res.headers as unknown as Headers });
+          // The body streams to the worker as it reads it, counted against the cap on the way.
+          const max = this.policy.maxResponseBytes;
+          if (Number(res.headers.get("content-length") ?? 0) > max) {
+            await res.body?.cancel();
+            throw new EgressDeniedError("maxResponseBytes", `the response body is over ${max} bytes`);
+          }
+          const body = res.body ? (res.body as unknown as ReadableStream<Uint8Array>).pipeThrough(capBytes(max)) : null;
+          return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers as unknown as Headers });
         }
         await res.body?.cancel();
         // Fetch §4.4 HTTP-redirect fetch: a new URL, checked again from the start.
@@ -146,6 +152,18 @@ function pinnedAgent(pinned: { address: string; family: 4 | 6 }): Agent {
         else callback(null, pinned.address, pinned.family);
       },
     } as never,
+  });
+}
+
+/** Passes bytes through until more than `limit` have gone by; then the stream fails with the cap's error. */
+function capBytes(limit: number): TransformStream<Uint8Array, Uint8Array> {
+  let total = 0;
+  return new TransformStream({
+    transform(chunk, controller) {
+      total += chunk.byteLength;
+      if (total > limit) controller.error(new EgressDeniedError("maxResponseBytes", `the response body is over ${limit} bytes`));
+      else controller.enqueue(chunk);
+    },
   });
 }
 

@@ -19,6 +19,23 @@ export function incomingBody(key: number): ReadableStream<Uint8Array> {
   }, { highWaterMark: 0 });
 }
 
+/**
+ * A large or unsized body a capability answered with (a fetch through a gateway or service): the host
+ * holds it as a temporary capability and hands over one chunk per "read" call, as the guest pulls.
+ */
+export function capabilityBody(streamId: number): ReadableStream<Uint8Array> {
+  const RS = streams().ReadableStream as unknown as typeof ReadableStream;
+  const call = (method: string) => startHostTask<Uint8Array | null>("cap", "call", streamId, method, []).promise;
+  return new RS<Uint8Array>({
+    async pull(controller) {
+      const chunk = await call("read");
+      if (chunk === null) controller.close();
+      else controller.enqueue(chunk);
+    },
+    cancel: () => call("cancel").then(() => undefined),
+  }, { highWaterMark: 0 });
+}
+
 /** Pumps a response body to the host; resolves when it has been sent whole, or failed. */
 export async function sendBody(stream: ReadableStream<unknown>, key: number): Promise<void> {
   const reader = stream.getReader();

@@ -4,6 +4,7 @@
  * whose calls cross back to the host by copy (the "cap" host service). Nothing of the host is here.
  */
 import { startHostTask } from "./host-calls.ts";
+import { capabilityBody } from "./body-bridge.ts";
 import { Request, Response } from "./fetch-api.ts";
 import { copyBytes } from "./buffer-source.ts";
 import { utf8Decode } from "./utf8.ts";
@@ -13,7 +14,7 @@ interface Descriptor {
   kind: "rpc" | "fetcher" | "service" | "kv" | "d1" | "r2";
 }
 
-type WireResponse = { status: number; statusText: string; headers: [string, string][]; body: Uint8Array | null };
+type WireResponse = { status: number; statusText: string; headers: [string, string][]; body: Uint8Array | { __mayflyStream: number } | null };
 
 function isDescriptor(v: unknown): v is Descriptor {
   return typeof v === "object" && v !== null && typeof (v as Descriptor).__mayflyCapability === "number";
@@ -53,12 +54,14 @@ function stubFor(d: Descriptor): unknown {
 /** A fetch() through a fetcher capability: the request crosses by copy, the response comes back. */
 export async function fetchThrough(id: number, input: unknown, init?: unknown): Promise<Response> {
   const request = new Request(input as string, init as ConstructorParameters<typeof Request>[1]);
-  const body = request.body ? new Uint8Array(await request.arrayBuffer()) : null;
-  const wire = { url: request.url, method: request.method, headers: [...request.headers] as [string, string][], body };
+  const requestBody = request.body ? new Uint8Array(await request.arrayBuffer()) : null;
+  const wire = { url: request.url, method: request.method, headers: [...request.headers] as [string, string][], body: requestBody };
   const r = (await callCapability(id, "fetch", [wire])) as WireResponse;
   // Fetch §2.2.3: a null body status has no body.
   const nullBody = r.status === 101 || r.status === 103 || r.status === 204 || r.status === 205 || r.status === 304;
-  return new Response(nullBody ? null : r.body, { status: r.status, statusText: r.statusText, headers: r.headers });
+  const body = r.body && !(r.body instanceof Uint8Array) ? capabilityBody(r.body.__mayflyStream) : r.body;
+  if (nullBody && body && !(body instanceof Uint8Array)) void (body as ReadableStream).cancel();
+  return new Response(nullBody ? null : body, { status: r.status, statusText: r.statusText, headers: r.headers });
 }
 
 type KvType = "text" | "json" | "arrayBuffer" | "stream";
