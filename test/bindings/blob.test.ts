@@ -34,6 +34,29 @@ describe("blob bucket binding (Cloudflare R2 core API)", () => {
     });
   });
 
+  test("a large object streams from its file into a worker smaller than it; ranges too", async () => {
+    const bucket = blobBucket({ name: "large", dataDir });
+    const big = new Uint8Array(40 << 20);
+    for (let i = 0; i < big.length; i += 4096) big[i] = (i / 4096) % 251;
+    await bucket.put("big.bin", big);
+    const stub = ctx.loader.load({
+      compatibilityDate: "2025-06-01", mainModule: "m.js", env: { B: bucket }, limits: { memoryMb: 16 },
+      modules: { "m.js": `export default { async fetch(request, env) {
+        const obj = await env.B.get("big.bin");
+        let bytes = 0, sum = 0;
+        for await (const chunk of obj.body) { for (let i = (4096 - bytes % 4096) % 4096; i < chunk.length; i += 4096) sum += chunk[i]; bytes += chunk.byteLength; }
+        const part = await env.B.get("big.bin", { range: { offset: (30 << 20) + 4096, length: 2 << 20 } });
+        const head = new Uint8Array(await part.arrayBuffer());
+        return Response.json({ size: obj.size, bytes, sum, partLength: head.length, partFirst: head[0] });
+      } }` },
+    });
+    let sum = 0;
+    for (let i = 0; i < big.length; i += 4096) sum += big[i]!;
+    assert.deepEqual(await (await stub.getEntrypoint().fetch("http://w/")).json(), { size: 40 << 20, bytes: 40 << 20, sum, partLength: 2 << 20, partFirst: big[(30 << 20) + 4096] });
+    const host = await bucket.get("big.bin", { range: { suffix: 10 } });
+    assert.equal((await host!.arrayBuffer()).byteLength, 10);
+  });
+
   test("list with prefix, delimiter (folded prefixes), limit and cursor", async () => {
     const out = await run(`
       for (const k of ["photos/2024/a.jpg", "photos/2024/b.jpg", "photos/2025/c.jpg", "photos/top.jpg", "readme"]) await env.B.put(k, "x");

@@ -5,11 +5,12 @@
  * A put is durable when it returns: the file is fsynced and renamed into place before the index commits.
  */
 import { createHash, randomUUID } from "node:crypto";
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, createReadStream, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
+import { Readable } from "node:stream";
 import { join, resolve } from "node:path";
 import type { DatabaseSync } from "node:sqlite";
 import { QuotaExceededError } from "../../errors.ts";
-import { BINDING, type Bindable, type Capability } from "../capability.ts";
+import { BINDING, STREAM_BODIES_OVER, type Bindable, type Capability } from "../capability.ts";
 import { fileNameFor, openStore } from "../storage/sqlite-file.ts";
 
 export interface BlobBucketOptions {
@@ -60,8 +61,9 @@ export class BlobBucket implements Bindable {
         switch (method) {
           case "put": return this.put(args[0] as string, args[1] as Uint8Array | string, args[2] as R2PutOptions);
           case "get": {
-            const r = await this.getBytes(args[0] as string, args[1] as { range?: R2Range } | undefined);
-            return r && { ...r.object, body: r.bytes };
+            const r = this.open(args[0] as string, args[1] as { range?: R2Range } | undefined);
+            // A small object crosses whole; a large one streams from its file as the worker reads it.
+            return r && { ...r.object, body: r.length <= STREAM_BODIES_OVER ? r.readAll() : r.stream() };
           }
           case "head": return this.head(args[0] as string);
           case "delete": return this.delete(args[0] as string | string[]);
@@ -106,9 +108,9 @@ export class BlobBucket implements Bindable {
   }
 
   async get(key: string, options?: { range?: R2Range }): Promise<(R2Object & { body: ReadableStream<Uint8Array>; arrayBuffer(): Promise<ArrayBuffer>; text(): Promise<string> }) | null> {
-    const r = await this.getBytes(key, options);
+    const r = this.open(key, options);
     if (!r) return null;
-    const res = new Response(new Uint8Array(r.bytes));
+    const res = new Response(r.stream());
     return { ...r.object, body: res.body!, arrayBuffer: () => res.arrayBuffer(), text: () => res.text() };
   }
 
@@ -152,15 +154,34 @@ export class BlobBucket implements Bindable {
     this.db.close();
   }
 
-  private async getBytes(key: string, options?: { range?: R2Range }): Promise<{ object: R2Object; bytes: Uint8Array } | null> {
+  /**
+   * An object's metadata and its bytes (or the range asked for), read from the file opened now: a put
+   * that replaces the object meanwhile renames a new file into place and leaves this one whole.
+   */
+  private open(key: string, options?: { range?: R2Range }): { object: R2Object; length: number; readAll(): Uint8Array; stream(): ReadableStream<Uint8Array> } | null {
     checkKey(key);
     const row = this.row(key);
     if (!row) return null;
-    const all = readFileSync(this.pathOf(key));
-    const object = toObject(row);
-    if (!options?.range) return { object, bytes: new Uint8Array(all) };
-    const { offset, length } = resolveRange(options.range, all.byteLength);
-    return { object: { ...object, range: { offset, length } }, bytes: new Uint8Array(all.subarray(offset, offset + length)) };
+    const fd = openSync(this.pathOf(key), "r");
+    const size = fstatSync(fd).size;
+    const { offset, length } = options?.range ? resolveRange(options.range, size) : { offset: 0, length: size };
+    const object = options?.range ? { ...toObject(row), range: { offset, length } } : toObject(row);
+    return {
+      object,
+      length,
+      readAll: () => {
+        try {
+          const bytes = new Uint8Array(length);
+          for (let done = 0; done < length;) done += readSync(fd, bytes, done, length - done, offset + done);
+          return bytes;
+        } finally {
+          closeSync(fd);
+        }
+      },
+      stream: () => length === 0
+        ? (closeSync(fd), new Response(new Uint8Array(0)).body!)
+        : Readable.toWeb(createReadStream("", { fd, start: offset, end: offset + length - 1 })) as ReadableStream<Uint8Array>,
+    };
   }
 
   private row(key: string): Row | undefined {

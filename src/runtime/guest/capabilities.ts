@@ -156,10 +156,10 @@ function r2Stub(id: number): object {
       return call("put", key, await toBytes(value), options ?? {});
     },
     async get(key: string, options?: unknown) {
-      const r = (await call("get", key, options ?? {})) as (Record<string, unknown> & { body: Uint8Array }) | null;
+      const r = (await call("get", key, options ?? {})) as (Record<string, unknown> & { body: Uint8Array | { __mayflyStream: number } }) | null;
       if (r === null) return null;
       const { body, ...object } = r;
-      const response = new Response(body);
+      const response = new Response(body instanceof Uint8Array ? body : capabilityBody(body.__mayflyStream));
       return Object.assign(object, {
         get body() { return response.body; },
         get bodyUsed() { return response.bodyUsed; },
