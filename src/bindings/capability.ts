@@ -32,6 +32,7 @@ export const BINDING = Symbol.for("mayfly.binding");
 export class CapabilityTable {
   private readonly caps: (Capability | undefined)[] = [];
   private readonly streams = new Set<ReadableStreamDefaultReader<Uint8Array>>();
+  private readonly sinks = new Map<number, ReadableStream<Uint8Array>>();
 
   add(cap: Capability): CapabilityDescriptor {
     this.caps.push(cap);
@@ -81,10 +82,59 @@ export class CapabilityTable {
     return id;
   }
 
+  /**
+   * The other direction: a body the worker writes a chunk per call ("write", then "close" or "abort"),
+   * read by the host as `stream` (e.g. the body of a request it sends). A write resolves once the
+   * reader has room for more, so the worker never runs ahead of the consumer.
+   */
+  addSink(): { id: number; stream: ReadableStream<Uint8Array> } {
+    let controller!: ReadableStreamDefaultController<Uint8Array>;
+    let room: (() => void) | undefined;
+    let cancelled = false;
+    const stream = new ReadableStream<Uint8Array>({
+      start: (c) => void (controller = c),
+      pull: () => { room?.(); room = undefined; },
+      cancel: () => { cancelled = true; room?.(); room = undefined; },
+    }, { highWaterMark: 1 });
+    const id = this.caps.length + 1;
+    const gone = () => void (this.caps[id - 1] = undefined);
+    this.caps.push({
+      kind: "stream",
+      async call(method, args) {
+        if (cancelled) {
+          gone();
+          throw new TypeError("The body's reader went away.");
+        }
+        if (method === "write") {
+          if (!(args[0] instanceof Uint8Array)) throw new TypeError("A body chunk must be a Uint8Array.");
+          controller.enqueue(args[0]);
+          if ((controller.desiredSize ?? 0) <= 0) await new Promise<void>((r) => (room = r));
+          return null;
+        }
+        gone();
+        room?.();
+        if (method === "close") controller.close();
+        else controller.error(Object.assign(new Error(String(args[0] ?? "The body was aborted.")), { name: "AbortError" }));
+        return null;
+      },
+    });
+    this.sinks.set(id, stream);
+    return { id, stream };
+  }
+
+  /** The stream of a sink, once: a capability call names it in place of a body. */
+  takeSink(id: number): ReadableStream<Uint8Array> | undefined {
+    const stream = this.sinks.get(id);
+    this.sinks.delete(id);
+    return stream;
+  }
+
   /** The worker is gone: bodies it did not finish reading are cancelled (their connections freed). */
   close(): void {
     for (const reader of this.streams) void reader.cancel().catch(() => {});
     this.streams.clear();
+    for (const stream of this.sinks.values()) void stream.cancel().catch(() => {});
+    this.sinks.clear();
   }
 }
 
@@ -105,7 +155,7 @@ export interface Fetchable {
 }
 
 /** A wire request/response, as the guest runtime sends and expects them. */
-interface WireRequest { url: string; method: string; headers: [string, string][]; body: Uint8Array | null }
+interface WireRequest { url: string; method: string; headers: [string, string][]; body: Uint8Array | ReadableStream<Uint8Array> | null }
 interface WireResponse { status: number; statusText: string; headers: [string, string][]; body: Uint8Array | ReadableStream<Uint8Array> | null }
 
 /** A fetcher: its one method takes a wire request, calls fetch() in the host and answers a wire response. */
@@ -115,7 +165,7 @@ export function fetcherCapability(target: Fetchable, path: string, kind: Capabil
     async call(method, args) {
       if (method === "fetch") {
         const w = args[0] as WireRequest;
-        const request = new Request(w.url, { method: w.method, headers: w.headers, body: w.body as BodyInit | null });
+        const request = new Request(w.url, { method: w.method, headers: w.headers, body: w.body as BodyInit | null, duplex: "half" } as RequestInit);
         const response = await target.fetch(request);
         if (!(response instanceof Response)) throw new TypeError(`${path}.fetch() did not return a Response.`);
         const size = Number(response.headers.get("content-length") ?? NaN);

@@ -9,6 +9,9 @@ export interface CapabilityLookup {
   get(id: number): { call(method: string, args: unknown[]): Promise<unknown> } | undefined;
   /** A body for the worker to read by calls (see CapabilityTable.addStream); its id in the table. */
   addStream?(body: ReadableStream<Uint8Array>): number;
+  /** A body the worker writes by calls, and its stream (see CapabilityTable.addSink). */
+  addSink?(): { id: number; stream: ReadableStream<Uint8Array> };
+  takeSink?(id: number): ReadableStream<Uint8Array> | undefined;
   /** The worker is gone. */
   close?(): void;
 }
@@ -35,11 +38,26 @@ export async function callCapability(instanceId: number, capId: number, method: 
   const cap = table?.get(capId);
   if (!table || !cap) return { ok: false, error: { name: "TypeError", message: "This binding is no longer available." } };
   try {
-    return { ok: true, value: streamsAsIds(await cap.call(String(method), Array.isArray(args) ? args : []), table) };
+    // The runtime's own request for a body it will write: answered by the table, not the binding.
+    if (method === SINK && table.addSink) return { ok: true, value: table.addSink().id };
+    const input = sinksAsStreams(Array.isArray(args) ? args : [], table);
+    return { ok: true, value: streamsAsIds(await cap.call(String(method), input), table) };
   } catch (e) {
     const err = e as { name?: unknown; message?: unknown };
     return { ok: false, error: { name: typeof err?.name === "string" ? err.name : "Error", message: typeof err?.message === "string" ? err.message : String(e) } };
   }
+}
+
+/** The method name under which the guest runtime asks for a body sink (see CapabilityTable.addSink). */
+export const SINK = "mayfly:sink";
+
+/** A first argument whose `body` names a sink gets the sink's stream in its place. */
+function sinksAsStreams(args: unknown[], table: CapabilityLookup): unknown[] {
+  const body = (args[0] as { body?: { __mayflySink?: unknown } } | null)?.body;
+  if (typeof body?.__mayflySink !== "number" || !table.takeSink) return args;
+  const stream = table.takeSink(body.__mayflySink);
+  if (!stream) throw new TypeError("This body was already sent.");
+  return [{ ...(args[0] as object), body: stream }, ...args.slice(1)];
 }
 
 /** A result whose `body` is a host stream cannot cross by copy: the worker gets an id to read it by. */

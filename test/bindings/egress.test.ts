@@ -25,6 +25,11 @@ before(async () => {
     if (path === "/redirect-other") return res.writeHead(307, { location: `http://other.test:${port}/echo` }).end();
     if (path === "/big") return res.end(Buffer.alloc(200_000));
     if (path === "/slow") return void setTimeout(() => res.end("slow"), 150);
+    if (path === "/count") {
+      let bytes = 0;
+      req.on("data", (c: Buffer) => (bytes += c.length));
+      return void req.on("end", () => res.end(JSON.stringify({ bytes })));
+    }
     if (path.startsWith("/stream")) return streamMegabytes(res, Number(new URL(path, "http://x").searchParams.get("mb")));
     let body = "";
     req.on("data", (c) => (body += c));
@@ -200,6 +205,24 @@ describe("egress gateway: hostile requests are refused with nothing sent", () =>
     stub.dispose();
     for (let i = 0; i < 100 && streamsCut < before + 2; i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(streamsCut, before + 2);
+  });
+
+  test("a streamed request body goes out without the isolate holding it; past maxRequestBytes it is refused", async () => {
+    // The worker forwards its own 40 MiB request body (streamed in from the host) to the origin.
+    const forward = (maxRequestBytes: number) => ctx.loader.load(worker(`export default { async fetch(request) {
+      try {
+        const res = await fetch("http://allowed.test:${port}/count", { method: "POST", body: request.body });
+        return new Response(await res.text());
+      } catch (e) { return new Response(e.name + ": " + e.message) }
+    } }`, { globalOutbound: egress(policy({ maxRequestBytes })), limits: { memoryMb: 16 } }));
+    const body = () => new ReadableStream<Uint8Array>({
+      start() { this.left = 640; },
+      pull(c) { if ((this as { left: number }).left-- > 0) c.enqueue(new Uint8Array(64 * 1024).fill(1)); else c.close(); },
+    } as UnderlyingDefaultSource<Uint8Array> & { left?: number });
+    const sent = await forward(64 << 20).getEntrypoint().fetch("http://w/", { method: "POST", body: body(), duplex: "half" } as RequestInit);
+    assert.deepEqual(JSON.parse(await sent.text()), { bytes: 40 << 20 });
+    const refused = await forward(1 << 20).getEntrypoint().fetch("http://w/", { method: "POST", body: body(), duplex: "half" } as RequestInit);
+    assert.match(await refused.text(), /^EgressDeniedError: .*maxRequestBytes/);
   });
 
   test("a worker can pass a streamed response straight through as its own", async () => {

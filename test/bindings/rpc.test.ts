@@ -98,6 +98,21 @@ describe("service bindings and globalOutbound", () => {
     assert.deepEqual(out, { bytes: 24 << 20 });
   });
 
+  test("a streamed request body reaches a service a chunk at a time", async () => {
+    const counter = ctx.loader.load(worker(`export default { async fetch(r) {
+      let bytes = 0;
+      for await (const chunk of r.body) bytes += chunk.byteLength;
+      return Response.json({ bytes });
+    } }`, { limits: { memoryMb: 16 } }));
+    const out = await run(`
+      let left = 384;
+      const chunk = new Uint8Array(64 * 1024).fill(3);
+      const body = new ReadableStream({ pull(c) { if (left-- > 0) c.enqueue(chunk); else c.close(); } });
+      const res = await env.COUNTER.fetch("http://counter/", { method: "PUT", body });
+      return new Response(await res.text());`, { COUNTER: counter.getEntrypoint() }, { limits: { memoryMb: 16 } });
+    assert.deepEqual(out, { bytes: 24 << 20 });
+  });
+
   test("globalOutbound: every global fetch() goes to the gateway", async () => {
     const seen: string[] = [];
     const gateway = { async fetch(req: Request) { seen.push(`${req.method} ${req.url} ${await req.text()}`); return new Response("from gateway", { status: 203, headers: { "x-g": "1" } }); } };

@@ -36,26 +36,54 @@ export function capabilityBody(streamId: number): ReadableStream<Uint8Array> {
   }, { highWaterMark: 0 });
 }
 
-/** Pumps a response body to the host; resolves when it has been sent whole, or failed. */
-export async function sendBody(stream: ReadableStream<unknown>, key: number): Promise<void> {
+/** Where pumpBytes sends a body: one call per chunk, then an end, or an abort on failure. */
+interface ByteSink {
+  write(bytes: Uint8Array): Promise<unknown>;
+  close(): unknown;
+  abort(error: unknown): void;
+}
+
+/** Reads `stream` to its end into `sink`; resolves when it has been sent whole, or failed. */
+async function pumpBytes(stream: ReadableStream<unknown>, sink: ByteSink): Promise<void> {
   const reader = stream.getReader();
   try {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
       const bytes = toBytes(value);
-      if (bytes.byteLength > 0) await startHostTask<void>("body", "write", key, bytes).promise;
+      if (bytes.byteLength > 0) await sink.write(bytes);
     }
-    callHost("body", "end", key);
+    await sink.close();
   } catch (e) {
-    const err = e as { name?: unknown; message?: unknown };
-    try {
-      callHost("body", "abort", key, typeof err?.name === "string" ? err.name : "TypeError", typeof err?.message === "string" ? err.message : String(e));
-    } catch {
-      // The call is already over (limit, cancel): nothing left to tell.
-    }
+    sink.abort(e);
     reader.cancel(e).catch(() => {});
   }
+}
+
+/** Writes a request body into a host sink (see capabilityBody for the other direction); failures abort it. */
+export function sendToCapability(stream: ReadableStream<unknown>, sinkId: number): Promise<void> {
+  const call = (method: string, ...args: unknown[]) => startHostTask<null>("cap", "call", sinkId, method, args).promise;
+  return pumpBytes(stream, {
+    write: (bytes) => call("write", bytes),
+    close: () => call("close"),
+    abort: (e) => void call("abort", (e as Error)?.message ?? String(e)).catch(() => {}),
+  });
+}
+
+/** Pumps a response body to the host; resolves when it has been sent whole, or failed. */
+export function sendBody(stream: ReadableStream<unknown>, key: number): Promise<void> {
+  return pumpBytes(stream, {
+    write: (bytes) => startHostTask<void>("body", "write", key, bytes).promise,
+    close: () => callHost("body", "end", key),
+    abort: (e) => {
+      const err = e as { name?: unknown; message?: unknown };
+      try {
+        callHost("body", "abort", key, typeof err?.name === "string" ? err.name : "TypeError", typeof err?.message === "string" ? err.message : String(e));
+      } catch {
+        // The call is already over (limit, cancel): nothing left to tell.
+      }
+    },
+  });
 }
 
 /** Fetch requires response body chunks to be Uint8Array; other views are accepted as Workers do. */

@@ -4,8 +4,8 @@
  * whose calls cross back to the host by copy (the "cap" host service). Nothing of the host is here.
  */
 import { startHostTask } from "./host-calls.ts";
-import { capabilityBody } from "./body-bridge.ts";
-import { Request, Response } from "./fetch-api.ts";
+import { capabilityBody, sendToCapability } from "./body-bridge.ts";
+import { Request, Response, takeBodySource } from "./fetch-api.ts";
 import { copyBytes } from "./buffer-source.ts";
 import { utf8Decode } from "./utf8.ts";
 
@@ -54,9 +54,21 @@ function stubFor(d: Descriptor): unknown {
 /** A fetch() through a fetcher capability: the request crosses by copy, the response comes back. */
 export async function fetchThrough(id: number, input: unknown, init?: unknown): Promise<Response> {
   const request = new Request(input as string, init as ConstructorParameters<typeof Request>[1]);
-  const requestBody = request.body ? new Uint8Array(await request.arrayBuffer()) : null;
-  const wire = { url: request.url, method: request.method, headers: [...request.headers] as [string, string][], body: requestBody };
-  const r = (await callCapability(id, "fetch", [wire])) as WireResponse;
+  const source = request.body === null ? null : takeBodySource(request);
+  // Buffered bytes cross with the call; a stream is written to a sink the host reads as it sends.
+  let sent: Uint8Array | { __mayflySink: number } | null = source instanceof Uint8Array || source === null ? source : null;
+  let sinkId: number | undefined;
+  if (source !== null && !(source instanceof Uint8Array)) {
+    sinkId = (await callCapability(id, "mayfly:sink", [])) as number;
+    sent = { __mayflySink: sinkId };
+    void sendToCapability(source, sinkId);
+  }
+  const wire = { url: request.url, method: request.method, headers: [...request.headers] as [string, string][], body: sent };
+  const r = (await callCapability(id, "fetch", [wire]).catch((e: unknown) => {
+    // Refused before the body was read: stop writing it.
+    if (sinkId !== undefined) void callCapability(sinkId, "abort", ["The request failed."]).catch(() => {});
+    throw e;
+  })) as WireResponse;
   // Fetch §2.2.3: a null body status has no body.
   const nullBody = r.status === 101 || r.status === 103 || r.status === 204 || r.status === 205 || r.status === 304;
   const body = r.body && !(r.body instanceof Uint8Array) ? capabilityBody(r.body.__mayflyStream) : r.body;
