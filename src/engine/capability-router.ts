@@ -51,13 +51,20 @@ export async function callCapability(instanceId: number, capId: number, method: 
 /** The method name under which the guest runtime asks for a body sink (see CapabilityTable.addSink). */
 export const SINK = "mayfly:sink";
 
-/** A first argument whose `body` names a sink gets the sink's stream in its place. */
+/** An argument that names a sink, or whose `body` does, gets the sink's stream in its place. */
 function sinksAsStreams(args: unknown[], table: CapabilityLookup): unknown[] {
-  const body = (args[0] as { body?: { __mayflySink?: unknown } } | null)?.body;
-  if (typeof body?.__mayflySink !== "number" || !table.takeSink) return args;
-  const stream = table.takeSink(body.__mayflySink);
-  if (!stream) throw new TypeError("This body was already sent.");
-  return [{ ...(args[0] as object), body: stream }, ...args.slice(1)];
+  const take = (ref: { __mayflySink?: unknown } | null | undefined): ReadableStream<Uint8Array> | undefined => {
+    if (typeof ref?.__mayflySink !== "number" || !table.takeSink) return undefined;
+    const stream = table.takeSink(ref.__mayflySink);
+    if (!stream) throw new TypeError("This body was already sent.");
+    return stream;
+  };
+  return args.map((arg) => {
+    const direct = take(arg as { __mayflySink?: unknown } | null);
+    if (direct) return direct;
+    const body = take((arg as { body?: { __mayflySink?: unknown } } | null)?.body);
+    return body ? { ...(arg as object), body } : arg;
+  });
 }
 
 /** A result whose `body` is a host stream cannot cross by copy: the worker gets an id to read it by. */

@@ -1,6 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { blobBucket } from "../../src/index.ts";
 import { runHandler, useLoader, useTempDir } from "../helpers.ts";
@@ -55,6 +56,23 @@ describe("blob bucket binding (Cloudflare R2 core API)", () => {
     assert.deepEqual(await (await stub.getEntrypoint().fetch("http://w/")).json(), { size: 40 << 20, bytes: 40 << 20, sum, partLength: 2 << 20, partFirst: big[(30 << 20) + 4096] });
     const host = await bucket.get("big.bin", { range: { suffix: 10 } });
     assert.equal((await host!.arrayBuffer()).byteLength, 10);
+  });
+
+  test("a streamed put goes to the file as it arrives; past the byte quota it is refused and nothing is left", async () => {
+    const bucket = blobBucket({ name: "uploads", dataDir, quota: { bytes: 30 << 20 } });
+    const upload = (mb: number, key: string) => run(`
+      let left = ${mb} * 16;
+      const body = new ReadableStream({ pull(c) { if (left-- > 0) c.enqueue(new Uint8Array(64 * 1024).fill(left % 256)); else c.close(); } });
+      try { const o = await env.B.put("${key}", body); return Response.json({ size: o.size, etag: o.etag }) }
+      catch (e) { return Response.json({ error: e.name }) }`, { B: bucket });
+    const ok = await upload(24, "video.bin");
+    const expected = createHash("md5");
+    for (let left = 24 * 16 - 1; left >= 0; left--) expected.update(new Uint8Array(64 * 1024).fill(left % 256));
+    assert.deepEqual(ok, { size: 24 << 20, etag: expected.digest("hex") });
+    assert.deepEqual(await upload(12, "too-much.bin"), { error: "QuotaExceededError" });
+    assert.equal(await bucket.head("too-much.bin"), null);
+    const objectsDir = readdirSync(join(dataDir, "blob")).find((d) => d.startsWith("uploads") && d.endsWith(".objects"))!;
+    assert.deepEqual(readdirSync(join(dataDir, "blob", objectsDir)).filter((f) => f.endsWith(".tmp")), []);
   });
 
   test("list with prefix, delimiter (folded prefixes), limit and cursor", async () => {

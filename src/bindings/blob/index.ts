@@ -59,7 +59,7 @@ export class BlobBucket implements Bindable {
       kind: "r2",
       call: async (method, args) => {
         switch (method) {
-          case "put": return this.put(args[0] as string, args[1] as Uint8Array | string, args[2] as R2PutOptions);
+          case "put": return this.put(args[0] as string, args[1] as Uint8Array | string | ReadableStream<Uint8Array>, args[2] as R2PutOptions);
           case "get": {
             const r = this.open(args[0] as string, args[1] as { range?: R2Range } | undefined);
             // A small object crosses whole; a large one streams from its file as the worker reads it.
@@ -74,26 +74,37 @@ export class BlobBucket implements Bindable {
     };
   }
 
-  async put(key: string, value: string | ArrayBuffer | ArrayBufferView, options: R2PutOptions = {}): Promise<R2Object> {
+  /** Stores an object; a stream is written to the file as it arrives, the quota checked on the way. */
+  async put(key: string, value: string | ArrayBuffer | ArrayBufferView | ReadableStream<Uint8Array>, options: R2PutOptions = {}): Promise<R2Object> {
     checkKey(key);
-    const bytes = typeof value === "string" ? Buffer.from(value, "utf8") : ArrayBuffer.isView(value) ? Buffer.from(value.buffer, value.byteOffset, value.byteLength) : Buffer.from(value as ArrayBuffer);
     const old = this.row(key);
     const totals = this.db.prepare("SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM objects").get() as { n: number; bytes: number };
     if (!old && totals.n + 1 > this.quota.objects) throw new QuotaExceededError(`Bucket is limited to ${this.quota.objects} objects.`);
-    if (totals.bytes - (old?.size ?? 0) + bytes.byteLength > this.quota.bytes) throw new QuotaExceededError(`Bucket is limited to ${this.quota.bytes} bytes.`);
+    const room = this.quota.bytes - (totals.bytes - (old?.size ?? 0));
     // Write aside, fsync, rename into place: a reader sees the old object or the new one, never half.
     const path = this.pathOf(key);
     const tmp = `${path}.${randomUUID()}.tmp`;
+    const md5 = createHash("md5");
+    let size = 0;
     const fd = openSync(tmp, "w");
     try {
-      writeSync(fd, bytes);
+      for await (const chunk of chunksOf(value)) {
+        size += chunk.byteLength;
+        if (size > room) throw new QuotaExceededError(`Bucket is limited to ${this.quota.bytes} bytes.`);
+        md5.update(chunk);
+        for (let done = 0; done < chunk.byteLength;) done += writeSync(fd, chunk, done);
+      }
       fsyncSync(fd);
-    } finally {
+    } catch (e) {
+      if (value instanceof ReadableStream) await value.cancel().catch(() => {});
       closeSync(fd);
+      rmSync(tmp, { force: true });
+      throw e;
     }
+    closeSync(fd);
     renameSync(tmp, path);
     const row: Row = {
-      key, version: randomUUID().replaceAll("-", ""), size: bytes.byteLength, etag: createHash("md5").update(bytes).digest("hex"),
+      key, version: randomUUID().replaceAll("-", ""), size, etag: md5.digest("hex"),
       uploaded: Date.now(), http: JSON.stringify(options.httpMetadata ?? {}), custom: JSON.stringify(options.customMetadata ?? {}),
     };
     this.db.prepare("INSERT INTO objects VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET version = excluded.version, size = excluded.size, etag = excluded.etag, uploaded = excluded.uploaded, http = excluded.http, custom = excluded.custom")
@@ -192,6 +203,14 @@ export class BlobBucket implements Bindable {
   private pathOf(key: string): string {
     return join(this.dir, createHash("sha256").update(key, "utf8").digest("hex"));
   }
+}
+
+/** A value to store, as byte chunks: one for bytes or text, as they come for a stream. */
+async function* chunksOf(value: string | ArrayBuffer | ArrayBufferView | ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  if (typeof value === "string") yield Buffer.from(value, "utf8");
+  else if (ArrayBuffer.isView(value)) yield new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  else if (value instanceof ArrayBuffer) yield new Uint8Array(value);
+  else for await (const chunk of value as unknown as AsyncIterable<Uint8Array>) yield chunk;
 }
 
 export function blobBucket(options: BlobBucketOptions): BlobBucket {

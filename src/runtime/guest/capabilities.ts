@@ -5,6 +5,7 @@
  */
 import { startHostTask } from "./host-calls.ts";
 import { capabilityBody, sendToCapability } from "./body-bridge.ts";
+import { isReadableStream } from "./streams.ts";
 import { Request, Response, takeBodySource } from "./fetch-api.ts";
 import { copyBytes } from "./buffer-source.ts";
 import { utf8Decode } from "./utf8.ts";
@@ -165,7 +166,14 @@ function r2Stub(id: number): object {
     typeof value === "string" ? value : copyBytes(value) ?? new Uint8Array(await new Response(value as ConstructorParameters<typeof Response>[0]).arrayBuffer());
   return Object.freeze({
     async put(key: string, value: unknown, options?: unknown) {
-      return call("put", key, await toBytes(value), options ?? {});
+      if (!isReadableStream(value)) return call("put", key, await toBytes(value), options ?? {});
+      // A stream is written to the host a chunk at a time, straight into the object's file.
+      const sinkId = (await call("mayfly:sink")) as number;
+      void sendToCapability(value, sinkId);
+      return call("put", key, { __mayflySink: sinkId }, options ?? {}).catch((e: unknown) => {
+        void callCapability(sinkId, "abort", ["The put failed."]).catch(() => {});
+        throw e;
+      });
     },
     async get(key: string, options?: unknown) {
       const r = (await call("get", key, options ?? {})) as (Record<string, unknown> & { body: Uint8Array | { __mayflyStream: number } }) | null;
