@@ -13,7 +13,35 @@ export function transpileModules(modules: NormalizedModule[]): NormalizedModule[
   return modules.map((m) => (m.type === "esm" && TS_MODULE.test(m.name) ? transpileOne(m) : m));
 }
 
+/**
+ * Transpiled sources by their TypeScript text: the same code loaded again (a named worker, a playground
+ * re-run, Code Mode's wrapper) skips esbuild. Bounded by entries and bytes, least recently used first out.
+ */
+const cache = new Map<string, string>();
+let cachedBytes = 0;
+const MAX_ENTRIES = 256;
+const MAX_BYTES = 16 * 1024 * 1024;
+
 function transpileOne(m: NormalizedModule): NormalizedModule {
+  const key = `${m.name}\0${m.content as string}`;
+  const hit = cache.get(key);
+  if (hit !== undefined) {
+    cache.delete(key);
+    cache.set(key, hit);
+    return { ...m, content: hit };
+  }
+  const out = transpileUncached(m);
+  cache.set(key, out.content as string);
+  cachedBytes += key.length + (out.content as string).length;
+  for (const [k, v] of cache) {
+    if (cache.size <= MAX_ENTRIES && cachedBytes <= MAX_BYTES) break;
+    cache.delete(k);
+    cachedBytes -= k.length + v.length;
+  }
+  return out;
+}
+
+function transpileUncached(m: NormalizedModule): NormalizedModule {
   try {
     const out = transformSync(m.content as string, {
       loader: "ts",
