@@ -37,6 +37,23 @@ describe("KV binding (Cloudflare Workers KV API)", () => {
     });
   });
 
+  test("bulk reads: get and getWithMetadata of several keys answer a Map; cacheTtl is accepted", async () => {
+    const out = await run(`
+      await env.KV.put("a", JSON.stringify({ n: 1 }), { metadata: { m: "a" } });
+      await env.KV.put("b", JSON.stringify({ n: 2 }));
+      const values = await env.KV.get(["a", "b", "missing"], { type: "json", cacheTtl: 60 });
+      const withMeta = await env.KV.getWithMetadata(["a", "missing"], "json");
+      let tooMany = null;
+      try { await env.KV.get(Array.from({ length: 101 }, (_, i) => "k" + i)) } catch (e) { tooMany = e.name }
+      return Response.json({ isMap: values instanceof Map, values: [...values], withMeta: [...withMeta], tooMany });`, { KV: kv({ name: "bulk", dataDir }) });
+    assert.deepEqual(out, {
+      isMap: true,
+      values: [["a", { n: 1 }], ["b", { n: 2 }], ["missing", null]],
+      withMeta: [["a", { value: { n: 1 }, metadata: { m: "a" } }], ["missing", { value: null, metadata: null }]],
+      tooMany: "TypeError",
+    });
+  });
+
   test("list: lexicographic order, prefix, limit and cursor pagination, metadata and expiration", async () => {
     const out = await run(`
       for (const k of ["user:3", "user:1", "admin:1", "user:2"]) await env.KV.put(k, "x", k === "user:2" ? { metadata: { m: 1 }, expirationTtl: 3600 } : {});

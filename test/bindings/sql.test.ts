@@ -35,6 +35,21 @@ describe("SQL binding (Cloudflare D1 API)", () => {
     });
   });
 
+  test("withSession: the same database, with a bookmark that moves as the session writes", async () => {
+    const out = await run(`
+      await env.DB.exec("CREATE TABLE s (v TEXT)");
+      const session = env.DB.withSession("first-unconstrained");
+      const before = session.getBookmark();
+      await session.prepare("INSERT INTO s VALUES (?)").bind("one").run();
+      const afterWrite = session.getBookmark();
+      const rows = await session.prepare("SELECT v FROM s").all();
+      await session.batch([session.prepare("INSERT INTO s VALUES (?)").bind("two")]);
+      const later = env.DB.withSession(session.getBookmark());
+      const count = await later.prepare("SELECT count(*) AS n FROM s").first("n");
+      return Response.json({ before, afterWrite: typeof afterWrite, moved: session.getBookmark() > afterWrite, rows: rows.results, count });`, { DB: sql({ name: "sessions", dataDir }) });
+    assert.deepEqual(out, { before: null, afterWrite: "string", moved: true, rows: [{ v: "one" }], count: 2 });
+  });
+
   test("batch runs as one transaction: a failing statement rolls every one back", async () => {
     const out = await run(`
       await env.DB.exec("CREATE TABLE t (v INTEGER UNIQUE)");

@@ -35,6 +35,7 @@ export interface D1Result {
 const READ_PRAGMAS = new Set(["table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo", "foreign_key_list", "foreign_keys"]);
 
 export class SqlDatabase implements Bindable {
+  private readonly openedAt = Date.now();
   private readonly db: DatabaseSync;
   private readonly quota: { rows: number; bytes: number };
   private readonly readOnly: boolean;
@@ -65,6 +66,7 @@ export class SqlDatabase implements Bindable {
           case "query": return this.query(args[0] as Query, args[1] as Mode, args[2] as { columnNames?: boolean } | undefined);
           case "batch": return this.batch(args[0] as Query[]);
           case "exec": return this.exec(args[0] as string);
+          case "bookmark": return this.bookmark();
           default: throw new TypeError(`D1 databases have no method ${method}().`);
         }
       },
@@ -80,6 +82,15 @@ export class SqlDatabase implements Bindable {
   async batch(queries: Query[]): Promise<unknown[]> {
     if (!Array.isArray(queries)) throw new TypeError("batch() takes an array of prepared statements.");
     return this.transaction(() => queries.map((q) => this.execute(q, "all")));
+  }
+
+  /**
+   * D1 sessions' bookmark: a position in this database's history. One SQLite file has no replicas, so
+   * every session is already sequentially consistent; the bookmark orders writes seen by this binding.
+   */
+  bookmark(): string {
+    const { n } = this.db.prepare("SELECT total_changes() AS n").get() as { n: number };
+    return `${this.openedAt.toString(16).padStart(12, "0")}-${n.toString(16).padStart(12, "0")}`;
   }
 
   /** D1 exec: raw SQL, several statements, no parameters. */

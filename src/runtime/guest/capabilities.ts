@@ -79,6 +79,13 @@ export async function fetchThrough(id: number, input: unknown, init?: unknown): 
 
 type KvType = "text" | "json" | "arrayBuffer" | "stream";
 
+/** KV's bulk reads: up to 100 keys at once, answered as a Map in the keys' order. */
+async function many<T>(keys: string[], one: (key: string) => Promise<T>): Promise<Map<string, T>> {
+  if (keys.length > 100) throw new TypeError("KV bulk reads take at most 100 keys.");
+  const values = await Promise.all(keys.map((k) => one(String(k))));
+  return new Map(keys.map((k, i) => [String(k), values[i]!]));
+}
+
 /** Cloudflare's KVNamespace in the guest: values cross as bytes or strings; types are decoded here. */
 function kvStub(id: number): object {
   const call = (method: string, ...args: unknown[]) => callCapability(id, method, args);
@@ -94,12 +101,16 @@ function kvStub(id: number): object {
     }
   };
   return Object.freeze({
-    async get(key: string, type?: unknown) {
+    async get(key: string | string[], type?: unknown) {
+      if (Array.isArray(key)) return many(key, async (k) => decode((await call("get", k)) as Uint8Array | null, typeOf(type)));
       return decode((await call("get", key)) as Uint8Array | null, typeOf(type));
     },
-    async getWithMetadata(key: string, type?: unknown) {
-      const r = (await call("getWithMetadata", key)) as { value: Uint8Array | null; metadata: unknown };
-      return { value: decode(r.value, typeOf(type)), metadata: r.metadata };
+    async getWithMetadata(key: string | string[], type?: unknown) {
+      const one = async (k: string) => {
+        const r = (await call("getWithMetadata", k)) as { value: Uint8Array | null; metadata: unknown };
+        return { value: decode(r.value, typeOf(type)), metadata: r.metadata };
+      };
+      return Array.isArray(key) ? many(key, one) : one(key);
     },
     async put(key: string, value: unknown, options?: unknown) {
       // Strings and bytes cross as they are; streams and other bodies are read here first.
@@ -122,40 +133,62 @@ function kvStub(id: number): object {
 function d1Stub(id: number): object {
   const call = (method: string, ...args: unknown[]) => callCapability(id, method, args);
   const statements = new WeakMap<object, { sql: string; params: unknown[] }>();
+  type Track = <T>(work: Promise<T>) => Promise<T>;
+  const untracked: Track = (work) => work;
   class D1PreparedStatement {
-    constructor(sql: string, params: unknown[]) {
+    #track: Track;
+    constructor(sql: string, params: unknown[], track: Track) {
       statements.set(this, { sql, params });
+      this.#track = track;
     }
     bind(...values: unknown[]): D1PreparedStatement {
-      return new D1PreparedStatement(statements.get(this)!.sql, values);
+      return new D1PreparedStatement(statements.get(this)!.sql, values, this.#track);
     }
     async first(column?: string): Promise<unknown> {
-      const row = (await call("query", statements.get(this), "first")) as Record<string, unknown> | null;
+      const row = (await this.#track(call("query", statements.get(this), "first"))) as Record<string, unknown> | null;
       if (column === undefined || row === null) return row;
       if (!(column in row)) throw new Error(`D1_COLUMN_NOTFOUND: Column not found (${column})`);
       return row[column];
     }
     all(): Promise<unknown> {
-      return call("query", statements.get(this), "all");
+      return this.#track(call("query", statements.get(this), "all"));
     }
     run(): Promise<unknown> {
-      return call("query", statements.get(this), "run");
+      return this.#track(call("query", statements.get(this), "run"));
     }
     raw(options?: { columnNames?: boolean }): Promise<unknown> {
-      return call("query", statements.get(this), "raw", { columnNames: !!options?.columnNames });
+      return this.#track(call("query", statements.get(this), "raw", { columnNames: !!options?.columnNames }));
     }
   }
+  const batch = (list: unknown[]) => {
+    const queries = Array.from(list, (s) => {
+      const q = statements.get(s as object);
+      if (!q) throw new TypeError("batch() takes statements made by prepare().");
+      return q;
+    });
+    return call("batch", queries);
+  };
   return Object.freeze({
-    prepare: (sql: string) => new D1PreparedStatement(String(sql), []),
-    batch: (list: unknown[]) => {
-      const queries = Array.from(list, (s) => {
-        const q = statements.get(s as object);
-        if (!q) throw new TypeError("batch() takes statements made by prepare().");
-        return q;
-      });
-      return call("batch", queries);
-    },
+    prepare: (sql: string) => new D1PreparedStatement(String(sql), [], untracked),
+    batch,
     exec: (sql: string) => call("exec", String(sql)),
+    /**
+     * D1 Sessions: the same database (one file is sequentially consistent by itself); getBookmark()
+     * gives the position after the session's last query, to pass to a later withSession().
+     */
+    withSession(_constraintOrBookmark?: string) {
+      let bookmark: string | null = null;
+      const track: Track = async (work) => {
+        const out = await work;
+        bookmark = (await call("bookmark")) as string;
+        return out;
+      };
+      return Object.freeze({
+        prepare: (sql: string) => new D1PreparedStatement(String(sql), [], track),
+        batch: (list: unknown[]) => track(batch(list)),
+        getBookmark: () => bookmark,
+      });
+    },
   });
 }
 
