@@ -75,6 +75,29 @@ describe("blob bucket binding (Cloudflare R2 core API)", () => {
     assert.deepEqual(readdirSync(join(dataDir, "blob", objectsDir)).filter((f) => f.endsWith(".tmp")), []);
   });
 
+  test("onlyIf: conditional get answers metadata without a body; conditional put stores nothing and answers null", async () => {
+    const out = await run(`
+      const put = await env.B.put("doc", "v1");
+      const hasBody = (o) => o !== null && typeof o.text === "function";
+      const cond = async (onlyIf) => hasBody(await env.B.get("doc", { onlyIf }));
+      return Response.json({
+        match: await cond({ etagMatches: put.etag }),
+        quotedList: await cond({ etagMatches: '"nope", "' + put.etag + '"' }),
+        mismatch: await cond({ etagMatches: "nope" }),
+        noneMatch: await cond({ etagDoesNotMatch: put.etag }),
+        headers: await cond(new Headers({ "if-none-match": '"' + put.etag + '"' })),
+        modifiedSince: await cond(new Headers({ "if-modified-since": new Date(Date.now() + 86400000).toUTCString() })),
+        metadataOnly: (await env.B.get("doc", { onlyIf: { etagMatches: "nope" } })).size,
+        createOnlyExisting: await env.B.put("doc", "v2", { onlyIf: { etagDoesNotMatch: "*" } }),
+        createOnlyNew: (await env.B.put("fresh", "x", { onlyIf: { etagDoesNotMatch: "*" } })).key,
+        stillV1: await (await env.B.get("doc")).text(),
+      });`, { B: blobBucket({ name: "conditional", dataDir }) });
+    assert.deepEqual(out, {
+      match: true, quotedList: true, mismatch: false, noneMatch: false, headers: false, modifiedSince: false,
+      metadataOnly: 2, createOnlyExisting: null, createOnlyNew: "fresh", stillV1: "v1",
+    });
+  });
+
   test("list with prefix, delimiter (folded prefixes), limit and cursor", async () => {
     const out = await run(`
       for (const k of ["photos/2024/a.jpg", "photos/2024/b.jpg", "photos/2025/c.jpg", "photos/top.jpg", "readme"]) await env.B.put(k, "x");

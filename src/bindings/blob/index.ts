@@ -33,7 +33,10 @@ export interface R2Object {
 }
 
 export type R2Range = { offset: number; length?: number } | { offset?: number; length: number } | { suffix: number };
-export interface R2PutOptions { httpMetadata?: Record<string, string>; customMetadata?: Record<string, string> }
+/** R2's conditional operations: etags (quoted or not, comma lists, "*") and upload times. */
+export interface R2Conditional { etagMatches?: string; etagDoesNotMatch?: string; uploadedBefore?: Date; uploadedAfter?: Date }
+export interface R2PutOptions { httpMetadata?: Record<string, string>; customMetadata?: Record<string, string>; onlyIf?: R2Conditional }
+export interface R2GetOptions { range?: R2Range; onlyIf?: R2Conditional }
 export interface R2ListOptions { prefix?: string; delimiter?: string; cursor?: string; limit?: number }
 
 interface Row { key: string; version: string; size: number; etag: string; uploaded: number; http: string; custom: string }
@@ -61,7 +64,11 @@ export class BlobBucket implements Bindable {
         switch (method) {
           case "put": return this.put(args[0] as string, args[1] as Uint8Array | string | ReadableStream<Uint8Array>, args[2] as R2PutOptions);
           case "get": {
-            const r = this.open(args[0] as string, args[1] as { range?: R2Range } | undefined);
+            const options = args[1] as R2GetOptions | undefined;
+            const row = this.row(args[0] as string);
+            // A failed condition answers the object's metadata without its body, as R2 does.
+            if (row && options?.onlyIf && !conditionHolds(row, options.onlyIf)) return toObject(row);
+            const r = this.open(args[0] as string, options);
             // A small object crosses whole; a large one streams from its file as the worker reads it.
             return r && { ...r.object, body: r.length <= STREAM_BODIES_OVER ? r.readAll() : r.stream() };
           }
@@ -75,9 +82,14 @@ export class BlobBucket implements Bindable {
   }
 
   /** Stores an object; a stream is written to the file as it arrives, the quota checked on the way. */
-  async put(key: string, value: string | ArrayBuffer | ArrayBufferView | ReadableStream<Uint8Array>, options: R2PutOptions = {}): Promise<R2Object> {
+  async put(key: string, value: string | ArrayBuffer | ArrayBufferView | ReadableStream<Uint8Array>, options: R2PutOptions = {}): Promise<R2Object | null> {
     checkKey(key);
     const old = this.row(key);
+    // R2: a put whose condition fails stores nothing and answers null.
+    if (options.onlyIf && !(old ? conditionHolds(old, options.onlyIf) : options.onlyIf.etagMatches === undefined && options.onlyIf.uploadedBefore === undefined)) {
+      if (value instanceof ReadableStream) await value.cancel().catch(() => {});
+      return null;
+    }
     const totals = this.db.prepare("SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM objects").get() as { n: number; bytes: number };
     if (!old && totals.n + 1 > this.quota.objects) throw new QuotaExceededError(`Bucket is limited to ${this.quota.objects} objects.`);
     const room = this.quota.bytes - (totals.bytes - (old?.size ?? 0));
@@ -203,6 +215,22 @@ export class BlobBucket implements Bindable {
   private pathOf(key: string): string {
     return join(this.dir, createHash("sha256").update(key, "utf8").digest("hex"));
   }
+}
+
+/**
+ * Whether a conditional holds for an object (RFC 9110 §13.2.2 order: an etag condition, when given,
+ * decides instead of the matching time condition).
+ */
+function conditionHolds(row: Row, c: R2Conditional): boolean {
+  const etags = (v: string) => v.split(",").map((e) => e.trim().replace(/^W\//, "").replace(/^"(.*)"$/, "$1"));
+  const matches = (v: string) => etags(v).some((e) => e === "*" || e === row.etag);
+  if (c.etagMatches !== undefined) {
+    if (!matches(c.etagMatches)) return false;
+  } else if (c.uploadedBefore !== undefined && !(row.uploaded < new Date(c.uploadedBefore).getTime())) return false;
+  if (c.etagDoesNotMatch !== undefined) {
+    if (matches(c.etagDoesNotMatch)) return false;
+  } else if (c.uploadedAfter !== undefined && !(row.uploaded > new Date(c.uploadedAfter).getTime())) return false;
+  return true;
 }
 
 /** A value to store, as byte chunks: one for bytes or text, as they come for a stream. */

@@ -192,13 +192,24 @@ function d1Stub(id: number): object {
   });
 }
 
+/** R2's `onlyIf` may be request Headers (If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since). */
+function withConditional(options: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  const c = options?.onlyIf as { get?: (name: string) => string | null } | undefined;
+  if (typeof c?.get !== "function") return options;
+  const header = (name: string) => c.get!(name) ?? undefined;
+  const date = (name: string) => (header(name) === undefined ? undefined : new Date(header(name)!));
+  const onlyIf = { etagMatches: header("if-match"), etagDoesNotMatch: header("if-none-match"), uploadedBefore: date("if-unmodified-since"), uploadedAfter: date("if-modified-since") };
+  return { ...options, onlyIf: Object.fromEntries(Object.entries(onlyIf).filter(([, v]) => v !== undefined)) };
+}
+
 /** Cloudflare R2 in the guest: values cross as bytes; a got object's body is read like a Response's. */
 function r2Stub(id: number): object {
   const call = (method: string, ...args: unknown[]) => callCapability(id, method, args);
   const toBytes = async (value: unknown): Promise<Uint8Array | string> =>
     typeof value === "string" ? value : copyBytes(value) ?? new Uint8Array(await new Response(value as ConstructorParameters<typeof Response>[0]).arrayBuffer());
   return Object.freeze({
-    async put(key: string, value: unknown, options?: unknown) {
+    async put(key: string, value: unknown, options?: Record<string, unknown>) {
+      options = withConditional(options);
       if (!isReadableStream(value)) return call("put", key, await toBytes(value), options ?? {});
       // A stream is written to the host a chunk at a time, straight into the object's file.
       const sinkId = (await call("mayfly:sink")) as number;
@@ -208,9 +219,10 @@ function r2Stub(id: number): object {
         throw e;
       });
     },
-    async get(key: string, options?: unknown) {
-      const r = (await call("get", key, options ?? {})) as (Record<string, unknown> & { body: Uint8Array | { __mayflyStream: number } }) | null;
+    async get(key: string, options?: Record<string, unknown>) {
+      const r = (await call("get", key, withConditional(options) ?? {})) as (Record<string, unknown> & { body: Uint8Array | { __mayflyStream: number } }) | null;
       if (r === null) return null;
+      if (!("body" in r)) return r; // onlyIf did not hold: the object without its body
       const { body, ...object } = r;
       const response = new Response(body instanceof Uint8Array ? body : capabilityBody(body.__mayflyStream));
       return Object.assign(object, {
