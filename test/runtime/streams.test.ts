@@ -310,6 +310,38 @@ async function guestDecompress(format: string, bytes: Uint8Array, chunkSize = 7)
   return res.text();
 }
 
+describe("IdentityTransformStream and FixedLengthStream (Cloudflare Workers)", () => {
+  test("bytes pass through unchanged; non-byte chunks are refused", async () => {
+    const out = await json(`
+      const { readable, writable } = new IdentityTransformStream();
+      const w = writable.getWriter();
+      w.write(new Uint8Array([1, 2])); w.write(new Uint16Array([0x0403]).buffer); w.close();
+      const chunks = (await collect(readable)).map((c) => [...c]);
+      const bad = new IdentityTransformStream();
+      bad.readable.pipeTo(new WritableStream()).catch(() => {});
+      const refused = await caught(() => bad.writable.getWriter().write("text"));
+      return Response.json({ chunks, refused });`);
+    assert.deepEqual(out, { chunks: [[1, 2], [3, 4]], refused: "TypeError" });
+  });
+
+  test("FixedLengthStream insists on its length: too many bytes fail the write, too few fail close()", async () => {
+    const out = await json(`
+      const exact = new FixedLengthStream(3);
+      const done = new Response(exact.readable).text();
+      const w = exact.writable.getWriter(); w.write(new TextEncoder().encode("abc")); w.close();
+      const over = new FixedLengthStream(2);
+      over.readable.pipeTo(new WritableStream()).catch(() => {});
+      const tooMany = await caught(() => over.writable.getWriter().write(new Uint8Array(3)));
+      const under = new FixedLengthStream(5);
+      under.readable.pipeTo(new WritableStream()).catch(() => {});
+      const uw = under.writable.getWriter();
+      await uw.write(new Uint8Array(2));
+      const tooFew = await caught(() => uw.close());
+      return Response.json({ text: await done, tooMany, tooFew, badLength: await caught(() => new FixedLengthStream(-1)) });`);
+    assert.deepEqual(out, { text: "abc", tooMany: "TypeError", tooFew: "TypeError", badLength: "TypeError" });
+  });
+});
+
 describe("CompressionStream and DecompressionStream (Compression Streams §5, §6)", () => {
   const text = "The quick brown fox jumps over the lazy dog. ".repeat(300) + "é€😀 end";
   const formats = [

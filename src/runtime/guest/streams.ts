@@ -94,7 +94,7 @@ export function installStreams(g: typeof globalThis): void {
       configurable: true,
     });
   }
-  defineGlobals(g, { TextEncoderStream, TextDecoderStream });
+  defineGlobals(g, { TextEncoderStream, TextDecoderStream, IdentityTransformStream, FixedLengthStream });
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -269,4 +269,68 @@ export class TextDecoderStream {
 
 for (const [cls, tag] of [[TextEncoderStream, "TextEncoderStream"], [TextDecoderStream, "TextDecoderStream"]] as const) {
   Object.defineProperty(cls.prototype, Symbol.toStringTag, { value: tag, configurable: true });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Cloudflare Workers' byte transforms: IdentityTransformStream and FixedLengthStream
+
+/** Chunks written must be bytes; each is passed on as a Uint8Array over the same memory. */
+function byteChunk(chunk: unknown, who: string): Uint8Array {
+  const bytes = viewBytes(chunk);
+  if (!bytes) throw new TypeError(`${who}: the chunk must be an ArrayBuffer or ArrayBufferView.`);
+  return bytes;
+}
+
+/** Workers' IdentityTransformStream: bytes written to `writable` come out of `readable` unchanged. */
+export class IdentityTransformStream {
+  #transform: TransformStream;
+
+  constructor() {
+    this.#transform = newTransform({
+      transform(chunk, controller) {
+        controller.enqueue(byteChunk(chunk, "IdentityTransformStream"));
+      },
+    });
+  }
+
+  get readable(): ReadableStream<Uint8Array> {
+    return this.#transform.readable;
+  }
+
+  get writable(): WritableStream<ArrayBufferView | ArrayBuffer> {
+    return this.#transform.writable;
+  }
+}
+
+/**
+ * Workers' FixedLengthStream: an identity transform that insists on exactly `expectedLength` bytes
+ * (what R2 and fetch() need to know a streamed body's length up front on Cloudflare).
+ */
+export class FixedLengthStream {
+  #transform: TransformStream;
+
+  constructor(expectedLength: number | bigint) {
+    const expected = Number(expectedLength);
+    if (!Number.isSafeInteger(expected) || expected < 0) throw new TypeError("FixedLengthStream requires a non-negative integer length.");
+    let seen = 0;
+    this.#transform = newTransform({
+      transform(chunk, controller) {
+        const bytes = byteChunk(chunk, "FixedLengthStream");
+        seen += bytes.byteLength;
+        if (seen > expected) throw new TypeError(`FixedLengthStream: more than the expected ${expected} bytes were written.`);
+        controller.enqueue(bytes);
+      },
+      flush() {
+        if (seen < expected) throw new TypeError(`FixedLengthStream did not see all expected bytes before close() (${seen} of ${expected}).`);
+      },
+    });
+  }
+
+  get readable(): ReadableStream<Uint8Array> {
+    return this.#transform.readable;
+  }
+
+  get writable(): WritableStream<ArrayBufferView | ArrayBuffer> {
+    return this.#transform.writable;
+  }
 }
