@@ -182,3 +182,39 @@ describe("--watch", () => {
     }
   });
 });
+
+describe("Cron Triggers", () => {
+  const cdir = useTempDir("mayfly-cron-");
+  test("a worker's scheduled() runs on its cron and on demand; a throwing one is reported; bad crons are ConfigError", async () => {
+    writeFileSync(join(cdir, "ticker.js"), `export default {
+      async scheduled(controller, env, ctx) {
+        const n = Number(await env.STATE.get("n") ?? 0) + 1;
+        await env.STATE.put("n", String(n));
+        await env.STATE.put("last", JSON.stringify({ cron: controller.cron, time: typeof controller.scheduledTime, noRetry: typeof controller.noRetry }));
+      },
+      async fetch(request, env) { return Response.json({ n: Number(await env.STATE.get("n") ?? 0), last: JSON.parse(await env.STATE.get("last") ?? "null") }) },
+    }`);
+    writeFileSync(join(cdir, "broken.js"), `export default { scheduled() { throw new RangeError("no luck") } }`);
+    const crons = await startServer({
+      port: 0, baseDir: cdir, loader: { executors: 1 },
+      workers: { ticker: { main: "ticker.js", kv: ["STATE"], crons: ["* * * * * *"] }, broken: { main: "broken.js" } },
+    });
+    try {
+      const state = async () => (await fetch(`${crons.url}/w/ticker`)).json();
+      for (let i = 0; i < 60 && (await state()).n < 1; i++) await new Promise((r) => setTimeout(r, 100));
+      const ticked = await state();
+      assert.ok(ticked.n >= 1, "the every-second cron fired");
+      assert.deepEqual(ticked.last, { cron: "* * * * * *", time: "number", noRetry: "function" });
+      const manual = await fetch(`${crons.url}/v1/scheduled/ticker?cron=manual`, { method: "POST" });
+      assert.deepEqual(await manual.json(), { outcome: "ok" });
+      assert.equal((await state()).last.cron, "manual");
+      const failed = await fetch(`${crons.url}/v1/scheduled/broken`, { method: "POST" });
+      assert.equal(failed.status, 422);
+      assert.deepEqual(await failed.json(), { outcome: "exception", error: { name: "RangeError", message: "no luck" } });
+      assert.equal((await fetch(`${crons.url}/v1/scheduled/nope`, { method: "POST" })).status, 404);
+    } finally {
+      await crons.close();
+    }
+    assert.throws(() => parseConfig({ workers: { t: { main: "t.js", crons: ["every tuesday"] } } }, cdir), { name: "ConfigError", message: /workers\.t\.crons\.0: not a cron expression/ });
+  });
+});

@@ -12,7 +12,7 @@ import type { TailEvent } from "../bindings/tails/index.ts";
 import type { Metrics } from "./metrics.ts";
 import { openapi } from "./openapi.ts";
 import type { Logger } from "pino";
-import { serveNamedWorker, type NamedWorker } from "./named-workers.ts";
+import { runScheduled, serveNamedWorker, type NamedWorker } from "./named-workers.ts";
 import { playground } from "./playground/index.ts";
 
 /** run: POST /v1/run; metrics: GET /metrics; workers: every named worker; worker:<name>: that one. */
@@ -82,6 +82,14 @@ export function createApp(opts: AppOptions): Hono {
     bodyLimit({ maxSize: workerLimit, onError: (c) => tooLarge(c, workerLimit) }),
     serveNamedWorker(opts.loader, workers),
   ] as const;
+  // Runs a named worker's scheduled() handler now (what a Cron Trigger does), e.g. to test it.
+  app.post("/v1/scheduled/:name", authorize(opts, (c) => ["workers", `worker:${c.req.param("name")}`]), async (c) => {
+    const name = c.req.param("name")!;
+    const worker = workers.get(name);
+    if (!worker) return c.json({ error: { name: "NotFound", message: `No worker named "${name}".` } }, 404);
+    const result = await runScheduled(opts.loader, worker, c.req.query("cron") ?? worker.crons[0] ?? "");
+    return c.json(result, result.outcome === "ok" ? 200 : 422);
+  });
   app.all("/w/:name", ...named);
   app.all("/w/:name/*", ...named);
   app.notFound((c) => c.json({ error: { name: "NotFound", message: `No route ${c.req.method} ${new URL(c.req.url).pathname}` } }, 404));

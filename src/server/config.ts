@@ -6,6 +6,8 @@
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
+// croner: a maintained cron parser and scheduler (5- and 6-field expressions, no dependencies).
+import { Cron } from "croner";
 import { ConfigError } from "../errors.ts";
 import { limitsSchema } from "../loader/worker-code.ts";
 import { ruleSchema } from "../bindings/egress/policy.ts";
@@ -30,7 +32,18 @@ const namedWorkerSchema = z.strictObject({
   limits: limitsSchema.optional(),
   /** Keep one warm instance (loader.get by name) instead of a fresh isolate per request. */
   warm: z.boolean().optional(),
+  /** Cron Triggers: the worker's scheduled() handler runs on each (5 fields as on Cloudflare, or 6 with seconds). */
+  crons: z.array(z.string().refine(isCron, "not a cron expression (e.g. \"*/5 * * * *\")")).optional(),
 });
+
+function isCron(pattern: string): boolean {
+  try {
+    new Cron(pattern, { paused: true }).stop();
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export const configSchema = z.strictObject({
   port: z.number().int().min(0).max(65535).optional(),

@@ -14,6 +14,7 @@ import { resolve } from "node:path";
 import type { MayflyConfig, NamedWorkerConfig } from "./config.ts";
 import { prepareNamedWorkers } from "./named-workers.ts";
 import { watchNamedWorkers } from "./watch.ts";
+import { startCrons } from "./scheduler.ts";
 import { loadConfig } from "./config.ts";
 import { playgroundScript } from "./playground/index.ts";
 
@@ -60,8 +61,10 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   // Bundle named workers before starting anything: a broken one stops startup with its name.
   const bindings = new Map<string, unknown>();
   const workers = prepareNamedWorkers(opts.workers ?? {}, baseDir, resolve(baseDir, opts.dataDir ?? ".mayfly/data"), bindings);
+  let crons: { reschedule(): void; stop(): void } | undefined;
   const watcher = opts.watch ? watchNamedWorkers({
     workers,
+    onReload: () => crons?.reschedule(),
     extraFiles: opts.configFile ? [opts.configFile] : [],
     log: opts.log,
     rebuild: () => {
@@ -94,6 +97,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const address = server.address() as AddressInfo;
   const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const running = loader;
+  crons = startCrons(running, workers, opts.log);
   opts.log?.info({ url: `http://${shownHost}:${address.port}`, tokens: opts.tokens ? Object.keys(opts.tokens).length : 0, workers: [...workers.keys()] }, "listening");
   return {
     url: `http://${shownHost}:${address.port}`,
@@ -102,6 +106,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       // Stop accepting, let in-flight requests finish, then stop the executors.
       opts.log?.info("draining");
       watcher?.close();
+      crons?.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await running.close();
       opts.log?.info("closed");

@@ -24,6 +24,8 @@ export interface NamedWorker {
   code: WorkerCode;
   /** Absolute paths of the files bundled into it. */
   inputs: string[];
+  /** Cron Triggers for its scheduled() handler. */
+  crons: string[];
 }
 
 /**
@@ -55,6 +57,7 @@ export function prepareNamedWorkers(workers: Record<string, NamedWorkerConfig>, 
       id: `${name}:${createHash("sha256").update(source).digest("hex").slice(0, 16)}`,
       warm: w.warm ?? false,
       inputs: bundle.inputs,
+      crons: w.crons ?? [],
       code: {
         compatibilityDate: "2025-06-01",
         mainModule: `${name}.js`,
@@ -94,6 +97,23 @@ export function serveNamedWorker(loader: WorkerLoader, workers: Map<string, Name
       return c.json({ error: { name: err.name, message: err.message } }, status);
     }
   };
+}
+
+/**
+ * Runs the worker's scheduled() handler once (a Cron Trigger firing, or a test), in a fresh isolate
+ * or its warm one; the outcome is reported, never thrown.
+ */
+export async function runScheduled(loader: WorkerLoader, worker: NamedWorker, cron: string, scheduledTime = Date.now()): Promise<{ outcome: "ok" } | { outcome: "exception"; error: { name: string; message: string } }> {
+  const stub = worker.warm ? loader.get(worker.id, () => worker.code) : loader.load(worker.code);
+  try {
+    await (stub.getEntrypoint() as unknown as { scheduled(event: { scheduledTime: number; cron: string }): Promise<unknown> }).scheduled({ scheduledTime, cron });
+    return { outcome: "ok" };
+  } catch (e) {
+    const err = e as Error;
+    return { outcome: "exception", error: { name: err.name, message: err.message } };
+  } finally {
+    if (!worker.warm) stub.dispose();
+  }
 }
 
 /** The fresh isolate lives until its response body has been read or abandoned. */

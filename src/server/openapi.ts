@@ -75,6 +75,21 @@ export const openapi = {
         },
       }])),
     },
+    "/v1/scheduled/{name}": {
+      post: {
+        summary: "Run a named worker's scheduled() handler now, as its Cron Trigger would",
+        security: [{ bearer: [] }],
+        parameters: [
+          { name: "name", in: "path", required: true, schema: { type: "string" } },
+          { name: "cron", in: "query", required: false, schema: { type: "string" }, description: "the cron string the handler sees (default: the worker's first cron)" },
+        ],
+        responses: {
+          200: { description: "{ outcome: \"ok\" }" },
+          404: { description: "No worker by that name" },
+          422: { description: "{ outcome: \"exception\", error: { name, message } }" },
+        },
+      },
+    },
     "/healthz": { get: { summary: "Liveness and executor count", responses: { 200: { description: "{ ok, executors }" } } } },
     "/metrics": { get: { summary: "Prometheus metrics", security: [{ bearer: [] }], responses: { 200: { description: "text/plain; version=0.0.4" } } } },
     "/openapi.json": { get: { summary: "This document", responses: { 200: { description: "OpenAPI 3.1" } } } },

@@ -16,6 +16,8 @@ export interface WatchOptions {
   /** Watched besides the workers' own inputs (the config file). */
   extraFiles?: string[];
   log?: Logger;
+  /** Called after each successful rebuild (e.g. to reschedule Cron Triggers). */
+  onReload?: () => void;
   /** Changes arriving within this time are one rebuild (default 50 ms: editors write in steps). */
   debounceMs?: number;
 }
@@ -52,6 +54,7 @@ export function watchNamedWorkers(opts: WatchOptions): { close(): void; reloads(
     opts.workers.clear();
     for (const [name, w] of next) opts.workers.set(name, w);
     reloads++;
+    opts.onReload?.();
     opts.log?.info({ workers: [...next.keys()] }, "reloaded");
     arm();
   };

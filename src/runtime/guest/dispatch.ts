@@ -191,6 +191,13 @@ const FORBIDDEN_METHODS = new Set(["constructor"]);
  */
 const EVENT_HANDLERS = new Set(["tail", "trace", "scheduled", "queue", "email"]);
 
+/** A scheduled event is Workers' ScheduledController: its data plus noRetry() (a no-op here: nothing retries). */
+function eventArgs(method: string, args: unknown[]): unknown[] {
+  const event = args[0];
+  if (method !== "scheduled" || typeof event !== "object" || event === null) return args;
+  return [{ ...event, noRetry() {} }, ...args.slice(1)];
+}
+
 async function dispatchRpc(inv: Extract<Invocation, { kind: "rpc" }>): Promise<unknown> {
   const { target, ctx, isObject } = resolveEntrypoint(inv.entrypoint, inv.props);
   const method = inv.method;
@@ -198,6 +205,6 @@ async function dispatchRpc(inv: Extract<Invocation, { kind: "rpc" }>): Promise<u
   // so `toString`, `__defineGetter__` and friends are never exposed as RPC.
   const fn = FORBIDDEN_METHODS.has(method) || method in Object.prototype ? undefined : target[method];
   if (typeof fn !== "function") throw new TypeError(`The RPC receiver does not implement the method "${method}".`);
-  const args = isObject && EVENT_HANDLERS.has(method) ? [...inv.args, workerEnv, ctx] : inv.args;
+  const args = isObject && EVENT_HANDLERS.has(method) ? [...eventArgs(method, inv.args), workerEnv, ctx] : inv.args;
   return await fn.apply(target, args);
 }
