@@ -98,6 +98,33 @@ describe("blob bucket binding (Cloudflare R2 core API)", () => {
     });
   });
 
+  test("multipart uploads: parts (bytes or streams) joined in order on complete; resume, abort, bad parts refused", async () => {
+    const bucket = blobBucket({ name: "multipart", dataDir });
+    const out = await run(`
+      const up = await env.B.createMultipartUpload("big.txt", { customMetadata: { by: "test" } });
+      const p2 = await up.uploadPart(2, "world");
+      let sent = false;
+      const stream = new ReadableStream({ pull(c) { if (sent) c.close(); else { sent = true; c.enqueue(new TextEncoder().encode("hello ")); } } });
+      const p1 = await env.B.resumeMultipartUpload("big.txt", up.uploadId).uploadPart(1, stream);
+      const badEtag = await up.complete([p1, { partNumber: 2, etag: "0".repeat(32) }]).then(() => "completed", (e) => e.message);
+      const missing = await up.complete([p1, p2, { partNumber: 3, etag: p2.etag }]).then(() => "completed", (e) => e.message);
+      const obj = await up.complete([p2, p1]);
+      const again = await up.uploadPart(3, "x").then(() => "stored", (e) => e.message);
+      const other = await env.B.createMultipartUpload("gone.txt");
+      await other.uploadPart(1, "abc");
+      await other.abort();
+      const afterAbort = await other.complete([{ partNumber: 1, etag: "x" }]).then(() => "completed", (e) => e.message);
+      return Response.json({ text: await (await env.B.get("big.txt")).text(), size: obj.size, etag: obj.etag, custom: obj.customMetadata,
+        badEtag, missing, again, afterAbort, gone: await env.B.head("gone.txt") });`, { B: bucket });
+    const md5 = (s: string) => createHash("md5").update(s).digest();
+    assert.deepEqual(out, {
+      text: "hello world", size: 11, etag: `${createHash("md5").update(Buffer.concat([md5("hello "), md5("world")])).digest("hex")}-2`, custom: { by: "test" },
+      badEtag: "Part 2 does not match its etag.", missing: "Part 3 was not uploaded.",
+      again: "No such multipart upload (it was completed, aborted, or never made for this key).",
+      afterAbort: "No such multipart upload (it was completed, aborted, or never made for this key).", gone: null,
+    });
+  });
+
   test("list with prefix, delimiter (folded prefixes), limit and cursor", async () => {
     const out = await run(`
       for (const k of ["photos/2024/a.jpg", "photos/2024/b.jpg", "photos/2025/c.jpg", "photos/top.jpg", "readme"]) await env.B.put(k, "x");

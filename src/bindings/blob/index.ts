@@ -5,11 +5,12 @@
  * A put is durable when it returns: the file is fsynced and renamed into place before the index commits.
  */
 import { createHash, randomUUID } from "node:crypto";
-import { closeSync, createReadStream, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, createReadStream, fstatSync, mkdirSync, openSync, readSync, renameSync, rmSync } from "node:fs";
 import { Readable } from "node:stream";
 import { join, resolve } from "node:path";
 import type { DatabaseSync } from "node:sqlite";
 import { QuotaExceededError } from "../../errors.ts";
+import { concatenated, md5File, writeAside, type StoredValue } from "./files.ts";
 import { BINDING, STREAM_BODIES_OVER, type Bindable, type Capability } from "../capability.ts";
 import { fileNameFor, openStore } from "../storage/sqlite-file.ts";
 
@@ -36,6 +37,7 @@ export type R2Range = { offset: number; length?: number } | { offset?: number; l
 /** R2's conditional operations: etags (quoted or not, comma lists, "*") and upload times. */
 export interface R2Conditional { etagMatches?: string; etagDoesNotMatch?: string; uploadedBefore?: Date; uploadedAfter?: Date }
 export interface R2PutOptions { httpMetadata?: Record<string, string>; customMetadata?: Record<string, string>; onlyIf?: R2Conditional }
+export interface R2UploadedPart { partNumber: number; etag: string }
 export interface R2GetOptions { range?: R2Range; onlyIf?: R2Conditional }
 export interface R2ListOptions { prefix?: string; delimiter?: string; cursor?: string; limit?: number }
 
@@ -54,6 +56,7 @@ export class BlobBucket implements Bindable {
     this.db.exec(`CREATE TABLE IF NOT EXISTS objects (
       key TEXT PRIMARY KEY, version TEXT NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
       uploaded INTEGER NOT NULL, http TEXT NOT NULL, custom TEXT NOT NULL) WITHOUT ROWID`);
+    this.db.exec("CREATE TABLE IF NOT EXISTS uploads (upload_id TEXT PRIMARY KEY, key TEXT NOT NULL, http TEXT NOT NULL, custom TEXT NOT NULL) WITHOUT ROWID");
     this.quota = { bytes: options.quota?.bytes ?? Infinity, objects: options.quota?.objects ?? Infinity };
   }
 
@@ -73,6 +76,10 @@ export class BlobBucket implements Bindable {
             return r && { ...r.object, body: r.length <= STREAM_BODIES_OVER ? r.readAll() : r.stream() };
           }
           case "head": return this.head(args[0] as string);
+          case "createMultipartUpload": return this.createMultipartUpload(args[0] as string, args[1] as R2PutOptions | undefined);
+          case "uploadPart": return this.uploadPart(args[0] as string, args[1] as string, args[2] as number, args[3] as StoredValue);
+          case "abortMultipartUpload": return this.abortMultipartUpload(args[0] as string, args[1] as string);
+          case "completeMultipartUpload": return this.completeMultipartUpload(args[0] as string, args[1] as string, args[2] as R2UploadedPart[]);
           case "delete": return this.delete(args[0] as string | string[]);
           case "list": return this.list(args[0] as R2ListOptions);
           default: throw new TypeError(`Buckets have no method ${method}().`);
@@ -82,7 +89,7 @@ export class BlobBucket implements Bindable {
   }
 
   /** Stores an object; a stream is written to the file as it arrives, the quota checked on the way. */
-  async put(key: string, value: string | ArrayBuffer | ArrayBufferView | ReadableStream<Uint8Array>, options: R2PutOptions = {}): Promise<R2Object | null> {
+  async put(key: string, value: StoredValue, options: R2PutOptions = {}): Promise<R2Object | null> {
     checkKey(key);
     const old = this.row(key);
     // R2: a put whose condition fails stores nothing and answers null.
@@ -90,38 +97,103 @@ export class BlobBucket implements Bindable {
       if (value instanceof ReadableStream) await value.cancel().catch(() => {});
       return null;
     }
-    const totals = this.db.prepare("SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM objects").get() as { n: number; bytes: number };
-    if (!old && totals.n + 1 > this.quota.objects) throw new QuotaExceededError(`Bucket is limited to ${this.quota.objects} objects.`);
-    const room = this.quota.bytes - (totals.bytes - (old?.size ?? 0));
-    // Write aside, fsync, rename into place: a reader sees the old object or the new one, never half.
+    this.checkObjectQuota(key);
     const path = this.pathOf(key);
-    const tmp = `${path}.${randomUUID()}.tmp`;
-    const md5 = createHash("md5");
-    let size = 0;
-    const fd = openSync(tmp, "w");
-    try {
-      for await (const chunk of chunksOf(value)) {
-        size += chunk.byteLength;
-        if (size > room) throw new QuotaExceededError(`Bucket is limited to ${this.quota.bytes} bytes.`);
-        md5.update(chunk);
-        for (let done = 0; done < chunk.byteLength;) done += writeSync(fd, chunk, done);
-      }
-      fsyncSync(fd);
-    } catch (e) {
-      if (value instanceof ReadableStream) await value.cancel().catch(() => {});
-      closeSync(fd);
-      rmSync(tmp, { force: true });
-      throw e;
-    }
-    closeSync(fd);
-    renameSync(tmp, path);
+    const written = await writeAside(path, value, this.roomFor(key), () => this.tooBig());
+    return this.commit(key, written.tmp, written.size, written.md5.toString("hex"), options);
+  }
+
+  private checkObjectQuota(key: string): void {
+    const { n } = this.db.prepare("SELECT count(*) AS n FROM objects").get() as { n: number };
+    if (!this.row(key) && n + 1 > this.quota.objects) throw new QuotaExceededError(`Bucket is limited to ${this.quota.objects} objects.`);
+  }
+
+  /** Bytes a new version of `key` may take under the byte quota. */
+  private roomFor(key: string): number {
+    const old = this.row(key);
+    const { bytes } = this.db.prepare("SELECT coalesce(sum(size), 0) AS bytes FROM objects").get() as { bytes: number };
+    return this.quota.bytes - (bytes - (old?.size ?? 0));
+  }
+
+  private tooBig(): QuotaExceededError {
+    return new QuotaExceededError(`Bucket is limited to ${this.quota.bytes} bytes.`);
+  }
+
+  /** Renames a written file into place, then records it: the object is durable when this returns. */
+  private commit(key: string, tmp: string, size: number, etag: string, options: R2PutOptions): R2Object {
+    renameSync(tmp, this.pathOf(key));
     const row: Row = {
-      key, version: randomUUID().replaceAll("-", ""), size, etag: md5.digest("hex"),
+      key, version: randomUUID().replaceAll("-", ""), size, etag,
       uploaded: Date.now(), http: JSON.stringify(options.httpMetadata ?? {}), custom: JSON.stringify(options.customMetadata ?? {}),
     };
     this.db.prepare("INSERT INTO objects VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET version = excluded.version, size = excluded.size, etag = excluded.etag, uploaded = excluded.uploaded, http = excluded.http, custom = excluded.custom")
       .run(row.key, row.version, row.size, row.etag, row.uploaded, row.http, row.custom);
     return toObject(row);
+  }
+
+  // -- R2 multipart uploads: parts are files under <bucket>.uploads/<uploadId>/, joined on complete --
+
+  async createMultipartUpload(key: string, options: R2PutOptions = {}): Promise<{ key: string; uploadId: string }> {
+    checkKey(key);
+    const uploadId = randomUUID().replaceAll("-", "");
+    mkdirSync(this.partsDir(uploadId), { recursive: true });
+    this.db.prepare("INSERT INTO uploads VALUES (?, ?, ?, ?)").run(uploadId, key, JSON.stringify(options.httpMetadata ?? {}), JSON.stringify(options.customMetadata ?? {}));
+    return { key, uploadId };
+  }
+
+  /** Stores one part (1–10,000; sent again, it replaces the earlier one); answers its etag. */
+  async uploadPart(key: string, uploadId: string, partNumber: number, value: StoredValue): Promise<R2UploadedPart> {
+    this.upload(key, uploadId);
+    if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10_000) throw new RangeError("partNumber must be an integer from 1 to 10000.");
+    const path = join(this.partsDir(uploadId), String(partNumber));
+    const written = await writeAside(path, value, this.quota.bytes, () => this.tooBig());
+    renameSync(written.tmp, path);
+    return { partNumber, etag: written.md5.toString("hex") };
+  }
+
+  async abortMultipartUpload(key: string, uploadId: string): Promise<void> {
+    this.upload(key, uploadId);
+    this.db.prepare("DELETE FROM uploads WHERE upload_id = ?").run(uploadId);
+    rmSync(this.partsDir(uploadId), { recursive: true, force: true });
+  }
+
+  /** Joins the listed parts, in part-number order, into the object; each must be the part uploaded. */
+  async completeMultipartUpload(key: string, uploadId: string, parts: R2UploadedPart[]): Promise<R2Object> {
+    const upload = this.upload(key, uploadId);
+    if (!Array.isArray(parts) || parts.length === 0) throw new TypeError("complete() needs the uploaded parts.");
+    const ordered = [...parts].sort((a, b) => a.partNumber - b.partNumber);
+    const files: string[] = [];
+    const md5s: Buffer[] = [];
+    for (const part of ordered) {
+      const file = join(this.partsDir(uploadId), String(part.partNumber));
+      let etag: string;
+      try {
+        etag = await md5File(file);
+      } catch {
+        throw new TypeError(`Part ${part.partNumber} was not uploaded.`);
+      }
+      if (etag !== part.etag) throw new TypeError(`Part ${part.partNumber} does not match its etag.`);
+      files.push(file);
+      md5s.push(Buffer.from(etag, "hex"));
+    }
+    this.checkObjectQuota(key);
+    const written = await writeAside(this.pathOf(key), concatenated(files), this.roomFor(key), () => this.tooBig());
+    // As S3 and R2 do: the md5 of the parts' md5s, and how many parts.
+    const etag = `${createHash("md5").update(Buffer.concat(md5s)).digest("hex")}-${ordered.length}`;
+    const object = this.commit(key, written.tmp, written.size, etag, { httpMetadata: JSON.parse(upload.http), customMetadata: JSON.parse(upload.custom) });
+    await this.abortMultipartUpload(key, uploadId);
+    return object;
+  }
+
+  private upload(key: string, uploadId: string): { http: string; custom: string } {
+    const row = this.db.prepare("SELECT http, custom FROM uploads WHERE upload_id = ? AND key = ?").get(String(uploadId), String(key)) as { http: string; custom: string } | undefined;
+    if (!row) throw new TypeError("No such multipart upload (it was completed, aborted, or never made for this key).");
+    return row;
+  }
+
+  private partsDir(uploadId: string): string {
+    // uploadId is ours (hex), checked against the index before any path is made from it.
+    return join(`${this.dir}.uploads`, uploadId.replace(/[^0-9a-f]/g, ""));
   }
 
   async head(key: string): Promise<R2Object | null> {
@@ -231,14 +303,6 @@ function conditionHolds(row: Row, c: R2Conditional): boolean {
     if (matches(c.etagDoesNotMatch)) return false;
   } else if (c.uploadedAfter !== undefined && !(row.uploaded > new Date(c.uploadedAfter).getTime())) return false;
   return true;
-}
-
-/** A value to store, as byte chunks: one for bytes or text, as they come for a stream. */
-async function* chunksOf(value: string | ArrayBuffer | ArrayBufferView | ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
-  if (typeof value === "string") yield Buffer.from(value, "utf8");
-  else if (ArrayBuffer.isView(value)) yield new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-  else if (value instanceof ArrayBuffer) yield new Uint8Array(value);
-  else for await (const chunk of value as unknown as AsyncIterable<Uint8Array>) yield chunk;
 }
 
 export function blobBucket(options: BlobBucketOptions): BlobBucket {

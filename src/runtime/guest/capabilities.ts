@@ -207,18 +207,31 @@ function r2Stub(id: number): object {
   const call = (method: string, ...args: unknown[]) => callCapability(id, method, args);
   const toBytes = async (value: unknown): Promise<Uint8Array | string> =>
     typeof value === "string" ? value : copyBytes(value) ?? new Uint8Array(await new Response(value as ConstructorParameters<typeof Response>[0]).arrayBuffer());
+  /** Bytes and text cross with the call; a stream is written a chunk at a time into a sink the host reads. */
+  const sendValue = async (value: unknown, send: (v: unknown) => Promise<unknown>): Promise<unknown> => {
+    if (!isReadableStream(value)) return send(await toBytes(value));
+    const sinkId = (await call("mayfly:sink")) as number;
+    void sendToCapability(value, sinkId);
+    return send({ __mayflySink: sinkId }).catch((e: unknown) => {
+      void callCapability(sinkId, "abort", ["The upload failed."]).catch(() => {});
+      throw e;
+    });
+  };
+  /** R2MultipartUpload: parts stored by the host, joined on complete(). */
+  const multipart = (key: string, uploadId: string) => Object.freeze({
+    key,
+    uploadId,
+    uploadPart: (partNumber: number, value: unknown) => sendValue(value, (v) => call("uploadPart", key, uploadId, partNumber, v)),
+    abort: async () => void (await call("abortMultipartUpload", key, uploadId)),
+    complete: (parts: unknown[]) => call("completeMultipartUpload", key, uploadId, Array.from(parts ?? [], (p) => ({ partNumber: (p as { partNumber: number }).partNumber, etag: (p as { etag: string }).etag }))),
+  });
   return Object.freeze({
-    async put(key: string, value: unknown, options?: Record<string, unknown>) {
-      options = withConditional(options);
-      if (!isReadableStream(value)) return call("put", key, await toBytes(value), options ?? {});
-      // A stream is written to the host a chunk at a time, straight into the object's file.
-      const sinkId = (await call("mayfly:sink")) as number;
-      void sendToCapability(value, sinkId);
-      return call("put", key, { __mayflySink: sinkId }, options ?? {}).catch((e: unknown) => {
-        void callCapability(sinkId, "abort", ["The put failed."]).catch(() => {});
-        throw e;
-      });
+    put: (key: string, value: unknown, options?: Record<string, unknown>) => sendValue(value, (v) => call("put", key, v, withConditional(options) ?? {})),
+    createMultipartUpload: async (key: string, options?: unknown) => {
+      const { uploadId } = (await call("createMultipartUpload", key, options ?? {})) as { uploadId: string };
+      return multipart(String(key), uploadId);
     },
+    resumeMultipartUpload: (key: string, uploadId: string) => multipart(String(key), String(uploadId)),
     async get(key: string, options?: Record<string, unknown>) {
       const r = (await call("get", key, withConditional(options) ?? {})) as (Record<string, unknown> & { body: Uint8Array | { __mayflyStream: number } }) | null;
       if (r === null) return null;
