@@ -417,16 +417,34 @@ describe("TextEncoder (Encoding §8.2)", () => {
 });
 
 describe("TextDecoder (Encoding §8.1, UTF-8 decoder §9.1.1)", () => {
-  test("labels: UTF-8's labels, trimmed and case-insensitive; anything else is a RangeError (§4.2 'get an encoding')", async () => {
+  test("labels: UTF-8's labels, trimmed and case-insensitive; an unknown label (or replacement) is a RangeError (§4.2 'get an encoding')", async () => {
     const r = await guest(`
       const ok = ["utf-8", "UTF8", " unicode-1-1-utf-8 ", "\\tUtF-8\\n", "unicode11utf8", "x-unicode20utf8"].map((l) => new TextDecoder(l).encoding);
-      const bad = ["latin1", "utf-16le", "", "utf-8x", "\\u000butf-8"].map((l) => err(() => new TextDecoder(l)));
+      const bad = ["replacement", "iso-2022-kr", "", "utf-8x", "\\u000butf-8"].map((l) => err(() => new TextDecoder(l)));
       const d = new TextDecoder();
       return { ok, bad, defaults: [d.encoding, d.fatal, d.ignoreBOM], opts: [new TextDecoder("utf-8", { fatal: true }).fatal, new TextDecoder(undefined, { ignoreBOM: 1 }).ignoreBOM] };`);
     assert.deepEqual(r.ok, Array(6).fill("utf-8"));
     assert.deepEqual(r.bad, Array(5).fill("RangeError"));
     assert.deepEqual(r.defaults, ["utf-8", false, false]);
     assert.deepEqual(r.opts, [true, true]);
+  });
+
+  test("legacy encodings decode as Node's TextDecoder does: labels resolved, streaming state kept, fatal errors are TypeError", async () => {
+    const r = await guest(`
+      const bytes = [0x41, 0x80, 0xE9, 0x9F];
+      const names = ["latin1", "windows-1252", "iso-8859-2", "koi8-r", "utf-16le", "shift_jis"].map((l) => new TextDecoder(l).encoding);
+      const latin = new TextDecoder("latin1").decode(new Uint8Array(bytes));
+      const utf16 = new TextDecoder("utf-16le");
+      const split = utf16.decode(new Uint8Array([0x48, 0x00, 0x69]), { stream: true }) + utf16.decode(new Uint8Array([0x00]));
+      const bom = new TextDecoder("utf-16le").decode(new Uint8Array([0xFF, 0xFE, 0x41, 0x00]));
+      const sjis = new TextDecoder("shift_jis").decode(new Uint8Array([0x82, 0xA0]));
+      const fatal = err(() => new TextDecoder("shift_jis", { fatal: true }).decode(new Uint8Array([0x82])));
+      return { names, latin, split, bom, sjis, fatal };`);
+    const node = (label: string, bytes: number[]) => new TextDecoder(label).decode(new Uint8Array(bytes));
+    assert.deepEqual(r, {
+      names: ["windows-1252", "windows-1252", "iso-8859-2", "koi8-r", "utf-16le", "shift_jis"],
+      latin: node("latin1", [0x41, 0x80, 0xE9, 0x9F]), split: "Hi", bom: "A", sjis: "あ", fatal: "TypeError",
+    });
   });
 
   test("replacement follows 'maximal subparts': WHATWG / Unicode test vectors", async () => {

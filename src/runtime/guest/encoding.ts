@@ -1,11 +1,16 @@
 /**
- * `TextEncoder` and `TextDecoder` (WHATWG Encoding Standard §8), for UTF-8 only: the encoding every
- * Worker needs. Other labels are refused with a RangeError, as the constructor does for any label it
- * does not know (§8.1.3 step 2). The byte-level work is the spec's UTF-8 decoder and encoder, in utf8.ts.
+ * `TextEncoder` and `TextDecoder` (WHATWG Encoding Standard §8). UTF-8, the encoding every Worker
+ * needs, is decoded here by the spec's UTF-8 decoder and encoder (utf8.ts). The legacy encodings
+ * (windows-1252, utf-16le, shift_jis, ...) are decoded by the executor's "encoding" host service;
+ * an unknown label is a RangeError, as the constructor's step 2 says (§8.1.3).
  */
 import { DECODE_ERROR, decodeUtf8Chunk, encodeInto, newDecoderState, utf8Encode, type Utf8DecoderState } from "./utf8.ts";
 import { requireArgs, toDictionary } from "./events.ts";
 import { typedArrayName, viewBytes } from "./buffer-source.ts";
+import { callHost } from "./host-calls.ts";
+
+/** Names the host-side state of a legacy decoder in streaming mode. */
+let nextLegacyId = 1;
 
 /** Encoding §4.2 "get an encoding": the labels of UTF-8 (the "Encodings" table). */
 const UTF8_LABELS = new Set(["unicode-1-1-utf-8", "unicode11utf8", "unicode20utf8", "utf-8", "utf8", "x-unicode20utf8"]);
@@ -28,14 +33,24 @@ export class TextDecoder {
   /** §8.1 "BOM seen" and "do not flush". */
   #bomSeen = false;
   #doNotFlush = false;
+  /** A legacy encoding's name (decoded by the host), or undefined for UTF-8. */
+  #legacy: string | undefined;
+  #legacyId = 0;
 
   /** §8.1.3 constructor steps. */
   constructor(label: string = "utf-8", options?: { fatal?: boolean; ignoreBOM?: boolean }) {
     const l = `${label as unknown as string}`;
     // Step 1: "get an encoding" from label: strip leading and trailing ASCII whitespace, ASCII lowercase, match.
     const key = l.replace(/^[\t\n\f\r ]+|[\t\n\f\r ]+$/g, "").replace(/[A-Z]+/g, (m) => m.toLowerCase());
-    // Step 2: failure or replacement throws a RangeError. (Only UTF-8 is supported here.)
-    if (!UTF8_LABELS.has(key)) throw new RangeError(`The "${l}" encoding is not supported`);
+    // Step 2: failure or replacement throws a RangeError (the host's resolver says which, for non-UTF-8).
+    if (!UTF8_LABELS.has(key)) {
+      try {
+        this.#legacy = callHost<string>("encoding", "resolve", key);
+      } catch {
+        throw new RangeError(`The "${l}" encoding is not supported`);
+      }
+      this.#legacyId = nextLegacyId++;
+    }
     const o = toDictionary(options, "Failed to construct 'TextDecoder': The provided value");
     // Steps 3-5: encoding, then fatal ("error mode" fatal) and ignore BOM.
     this.#fatal = !!o.fatal;
@@ -43,7 +58,7 @@ export class TextDecoder {
   }
 
   get encoding(): string {
-    return "utf-8";
+    return this.#legacy ?? "utf-8";
   }
 
   get fatal(): boolean {
@@ -58,6 +73,10 @@ export class TextDecoder {
   decode(input?: ArrayBuffer | ArrayBufferView, options?: { stream?: boolean }): string {
     const bytes = input === undefined ? new Uint8Array(0) : bufferSourceBytes(input, "Failed to execute 'decode' on 'TextDecoder'");
     const stream = !!toDictionary(options, "Failed to execute 'decode' on 'TextDecoder': The provided value").stream;
+    if (this.#legacy !== undefined) {
+      // The copy crosses to the host (a view into guest memory cannot); BOM and state handled there.
+      return callHost<string>("encoding", "decode", this.#legacyId, this.#legacy, this.#fatal, this.#ignoreBOM, bytes.slice(), stream);
+    }
     // Step 1: if not in the middle of a stream, start with a new decoder and BOM seen false.
     if (!this.#doNotFlush) {
       this.#state = newDecoderState();

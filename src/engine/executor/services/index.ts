@@ -14,6 +14,7 @@ import { body } from "./body.ts";
 import { runtimeModules } from "./runtime-modules.ts";
 import { capabilities } from "./capabilities.ts";
 import { subtleService } from "./subtle.ts";
+import { encodingService } from "./encoding.ts";
 
 export type Envelope = { ok: true; value: unknown } | { ok: false; error: { name: string; message: string } };
 
@@ -43,6 +44,7 @@ export const SERVICES: Record<string, Service> = {
   runtime: runtimeModules,
   cap: capabilities,
   subtle: subtleService,
+  encoding: encodingService,
 };
 
 /** The services of one isolate: dispatches guest calls, tracks async tasks, cancels them on demand. */
