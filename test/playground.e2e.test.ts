@@ -78,4 +78,20 @@ describe("playground in headless Chromium", { skip }, () => {
     assert.equal(await text("#response-body"), "POST from the page");
     assert.match(await text("#logs"), /\[warn\] typed/);
   });
+
+  test("Share puts the code and fields in the address; opening it restores them", async () => {
+    await page.locator("#share").click();
+    const link = page.url();
+    assert.match(link, /#s=[\w-]+$/);
+    const other = await browser.newPage();
+    try {
+      await other.goto(link);
+      await other.locator(".cm-editor .cm-content").waitFor();
+      assert.match(await other.locator(".cm-content").innerText(), /console\.warn\('typed'\)/);
+      assert.equal(await other.inputValue("#method"), "POST");
+      assert.equal(await other.inputValue("#body"), "from the page");
+    } finally {
+      await other.close();
+    }
+  });
 });

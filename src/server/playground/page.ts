@@ -12,6 +12,7 @@ export const page = `<!doctype html>
 <header>
   <h1>mayfly <span>playground</span></h1>
   <label>Example <select id="example"></select></label>
+  <button id="share" class="secondary" title="Put this code and these fields in the page's address">Share</button>
   <button id="run" title="Ctrl/Cmd+Enter">Run ▶</button>
 </header>
 <main>

@@ -8,6 +8,7 @@ h1 { font-size: 18px; margin: 0 auto 0 0; } h1 span { color: var(--accent); font
 h2 { font-size: 12px; text-transform: uppercase; letter-spacing: .06em; color: var(--muted); margin: 14px 0 6px; }
 button { background: var(--accent); color: #111; border: 0; border-radius: 6px; padding: 7px 16px; font-weight: 600; cursor: pointer; }
 button:disabled { opacity: .5; cursor: progress; }
+button.secondary { background: transparent; color: var(--text); border: 1px solid var(--line); }
 select, input, textarea { background: var(--panel); color: var(--text); border: 1px solid var(--line); border-radius: 5px; padding: 5px 7px; font: inherit; }
 main { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); height: calc(100vh - 53px); }
 .left { display: flex; flex-direction: column; border-right: 1px solid var(--line); min-height: 0; }

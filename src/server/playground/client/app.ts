@@ -49,7 +49,40 @@ for (const e of examples) picker.append(new Option(e.title, e.id));
 picker.addEventListener("change", () => show(examples.find((e) => e.id === picker.value)!));
 const fromHash = examples.find((e) => `#${e.id}` === location.hash);
 if (fromHash) picker.value = fromHash.id;
-show(fromHash ?? examples[0]!);
+show(shared() ?? fromHash ?? examples[0]!);
+
+/** The page as a link: code and fields in the address's fragment (never sent to the server). */
+$("share").addEventListener("click", () => {
+  const state: Example = {
+    id: "shared", title: "Shared", code: editor.state.doc.toString(),
+    request: { method: field("method").value, path: field("path").value, body: field("body").value },
+    limits: { cpuMs: numberOf("cpu-ms"), memoryMb: numberOf("memory-mb"), wallMs: numberOf("wall-ms") },
+    allowNet: field("allow-net").value,
+  };
+  history.replaceState(null, "", `#s=${toBase64Url(JSON.stringify(state))}`);
+  void navigator.clipboard?.writeText(location.href).catch(() => {});
+});
+
+function shared(): Example | undefined {
+  if (!location.hash.startsWith("#s=")) return undefined;
+  try {
+    return JSON.parse(fromBase64Url(location.hash.slice(3))) as Example;
+  } catch {
+    return undefined; // a damaged link: start from the first example
+  }
+}
+
+function toBase64Url(text: string): string {
+  const bytes = new TextEncoder().encode(text);
+  let binary = "";
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function fromBase64Url(text: string): string {
+  const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+  return new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
+}
 
 field("token").value = localStorage.getItem("mayfly-token") ?? "";
 $("run").addEventListener("click", () => void run());
