@@ -6,7 +6,7 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { createCipheriv, createHash, createHmac, generateKeyPairSync, sign as nodeSign, verify as nodeVerify, webcrypto } from "node:crypto";
+import { constants, createCipheriv, createHash, createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, privateDecrypt, sign as nodeSign, verify as nodeVerify, webcrypto } from "node:crypto";
 
 import { MAX_INFLIGHT_BYTES, subtleService } from "../../src/engine/executor/services/subtle.ts";
 import type { ServiceState } from "../../src/engine/executor/services/index.ts";
@@ -97,10 +97,10 @@ describe("normalize an algorithm (§18.4.4) and Web IDL argument conversion", ()
         await errorOf(subtle.digest("MD5", ascii("x"))),
         await errorOf(subtle.digest({ name: "SHA3-256" }, ascii("x"))),
         await errorOf(subtle.digest(256, ascii("x"))),
-        await errorOf(subtle.generateKey({ name: "RSASSA-PKCS1-v1_5", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" }, true, ["sign", "verify"])),
-        await errorOf(subtle.importKey("raw", new Uint8Array(16), "AES-CBC", false, ["encrypt"])),
-        await errorOf(subtle.encrypt({ name: "AES-CTR", counter: new Uint8Array(16), length: 64 }, aes, ascii("x"))),
-        await errorOf(subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, false, ["deriveBits"])),
+        await errorOf(subtle.generateKey({ name: "RSASSA-PKCS1-v1_5", modulusLength: 8192, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" }, true, ["sign", "verify"])),
+        await errorOf(subtle.importKey("raw", new Uint8Array(16), "AES-KW", false, ["wrapKey"])),
+        await errorOf(subtle.encrypt({ name: "AES-OCB", iv: new Uint8Array(16) }, aes, ascii("x"))),
+        await errorOf(subtle.generateKey({ name: "X448" }, false, ["deriveBits"])),
         await errorOf(subtle.generateKey({ name: "ECDSA", namedCurve: "secp256k1" }, false, ["sign"])),
         await errorOf(subtle.generateKey({ name: "HMAC", hash: "MD5" }, false, ["sign"])),
       ]);`);
@@ -370,6 +370,92 @@ describe("RSASSA-PKCS1-v1_5 (§'RSASSA-PKCS1-v1_5')", () => {
   });
 });
 
+describe("RSA-PSS and RSA-OAEP (§'RSA-PSS', §'RSA-OAEP')", () => {
+  test("RSA-PSS: a host signature verifies in the guest; a guest signature (generated key) verifies in the host", async () => {
+    const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const msg = "pss by the host";
+    const pss = { key: privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 };
+    const sig = nodeSign("sha256", Buffer.from(msg), pss).toString("hex");
+    const out = await run(`
+      const p = { name: "RSA-PSS", hash: "SHA-256" };
+      const pub = await subtle.importKey("jwk", ${JSON.stringify(publicKey.export({ format: "jwk" }))}, p, false, ["verify"]);
+      const ok = await subtle.verify({ name: "RSA-PSS", saltLength: 32 }, pub, unhex("${sig}"), ascii("${msg}"));
+      const pair = await subtle.generateKey({ name: "RSA-PSS", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" }, true, ["sign", "verify"]);
+      const guestSig = await subtle.sign({ name: "RSA-PSS", saltLength: 32 }, pair.privateKey, ascii("pss by the guest"));
+      return Response.json({ ok, guestSig: hex(guestSig), spki: hex(await subtle.exportKey("spki", pair.publicKey)), alg: pair.publicKey.algorithm.name });`);
+    assert.equal(out.ok, true);
+    assert.equal(out.alg, "RSA-PSS");
+    const guestKey = createPublicKey({ key: Buffer.from(out.spki, "hex"), format: "der", type: "spki" });
+    assert.equal(nodeVerify("sha256", Buffer.from("pss by the guest"), { key: guestKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, Buffer.from(out.guestSig, "hex")), true);
+  });
+
+  test("RSA-OAEP: the guest encrypts with a label, the host decrypts it; and the guest round-trips", async () => {
+    const out = await run(`
+      const pair = await subtle.generateKey({ name: "RSA-OAEP", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" }, true, ["encrypt", "decrypt"]);
+      const sealed = await subtle.encrypt({ name: "RSA-OAEP", label: ascii("ctx") }, pair.publicKey, ascii("secret message"));
+      const opened = await subtle.decrypt({ name: "RSA-OAEP", label: ascii("ctx") }, pair.privateKey, sealed);
+      const wrongLabel = await errorOf(subtle.decrypt({ name: "RSA-OAEP", label: ascii("other") }, pair.privateKey, sealed));
+      return Response.json({ sealed: hex(sealed), opened: String.fromCharCode(...new Uint8Array(opened)), wrongLabel, pkcs8: hex(await subtle.exportKey("pkcs8", pair.privateKey)) });`);
+    assert.equal(out.opened, "secret message");
+    assert.equal(out.wrongLabel, "OperationError");
+    const key = createPrivateKey({ key: Buffer.from(out.pkcs8, "hex"), format: "der", type: "pkcs8" });
+    const plain = privateDecrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256", oaepLabel: Buffer.from("ctx") }, Buffer.from(out.sealed, "hex"));
+    assert.equal(plain.toString(), "secret message");
+  });
+});
+
+describe("AES-CBC and AES-CTR (§'AES-CBC', §'AES-CTR')", () => {
+  test("both match Node's AES-128 ciphers for the same key, iv/counter and data, and decrypt back", async () => {
+    const keyHex = "000102030405060708090a0b0c0d0e0f";
+    const ivHex = "f0e0d0c0b0a090807060504030201000";
+    const data = "seventeen bytes!!";
+    const cbc = createCipheriv("aes-128-cbc", Buffer.from(keyHex, "hex"), Buffer.from(ivHex, "hex"));
+    const ctr = createCipheriv("aes-128-ctr", Buffer.from(keyHex, "hex"), Buffer.from(ivHex, "hex"));
+    const out = await run(`
+      const cbcKey = await subtle.importKey("raw", unhex("${keyHex}"), "AES-CBC", true, ["encrypt", "decrypt"]);
+      const ctrKey = await subtle.importKey("raw", unhex("${keyHex}"), { name: "AES-CTR" }, false, ["encrypt", "decrypt"]);
+      const cbc = await subtle.encrypt({ name: "AES-CBC", iv: unhex("${ivHex}") }, cbcKey, ascii("${data}"));
+      const ctr = await subtle.encrypt({ name: "AES-CTR", counter: unhex("${ivHex}"), length: 64 }, ctrKey, ascii("${data}"));
+      const back = await subtle.decrypt({ name: "AES-CBC", iv: unhex("${ivHex}") }, cbcKey, cbc);
+      const generated = await subtle.generateKey({ name: "AES-CTR", length: 256 }, true, ["encrypt"]);
+      return Response.json({ cbc: hex(cbc), ctr: hex(ctr), back: String.fromCharCode(...new Uint8Array(back)), jwk: (await subtle.exportKey("jwk", cbcKey)).alg, genLength: generated.algorithm.length });`);
+    assert.equal(out.cbc, Buffer.concat([cbc.update(data), cbc.final()]).toString("hex"));
+    assert.equal(out.ctr, Buffer.concat([ctr.update(data), ctr.final()]).toString("hex"));
+    assert.equal(out.back, data);
+    assert.equal(out.jwk, "A128CBC");
+    assert.equal(out.genLength, 256);
+  });
+});
+
+describe("ECDH and X25519 (§'ECDH', Secure Curves: X25519)", () => {
+  test("both sides of a key agreement derive the same secret, which the host's WebCrypto derives too", async () => {
+    const out = await run(`
+      const derive = async (name, params) => {
+        const a = await subtle.generateKey({ name, ...params }, true, ["deriveBits"]);
+        const b = await subtle.generateKey({ name, ...params }, true, ["deriveBits"]);
+        const ab = await subtle.deriveBits({ name, public: b.publicKey }, a.privateKey, 256);
+        const ba = await subtle.deriveBits({ name, public: a.publicKey }, b.privateKey, 256);
+        return { ab: hex(ab), ba: hex(ba), aPriv: await subtle.exportKey("pkcs8", a.privateKey), bPub: hex(await subtle.exportKey("spki", b.publicKey)) };
+      };
+      const ecdh = await derive("ECDH", { namedCurve: "P-256" });
+      const x = await derive("X25519", {});
+      const a = await subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, false, ["deriveKey"]);
+      const b = await subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, false, ["deriveKey"]);
+      const aes = await subtle.deriveKey({ name: "ECDH", public: b.publicKey }, a.privateKey, { name: "AES-GCM", length: 128 }, false, ["encrypt"]);
+      const privateAsPublic = await errorOf(subtle.deriveBits({ name: "ECDH", public: a.privateKey }, b.privateKey, 256));
+      return Response.json({ ecdh: { ...ecdh, aPriv: hex(ecdh.aPriv) }, x: { ab: x.ab, ba: x.ba }, aes: aes.algorithm, privateAsPublic });`);
+    assert.equal(out.ecdh.ab, out.ecdh.ba);
+    assert.equal(out.x.ab, out.x.ba);
+    assert.match(out.ecdh.ab, /^[0-9a-f]{64}$/);
+    assert.deepEqual(out.aes, { name: "AES-GCM", length: 128 });
+    assert.equal(out.privateAsPublic, "InvalidAccessError");
+    const p = { name: "ECDH", namedCurve: "P-256" };
+    const priv = await webcrypto.subtle.importKey("pkcs8", Buffer.from(out.ecdh.aPriv, "hex"), p, false, ["deriveBits"]);
+    const pub = await webcrypto.subtle.importKey("spki", Buffer.from(out.ecdh.bPub, "hex"), p, false, []);
+    assert.equal(Buffer.from(await webcrypto.subtle.deriveBits({ name: "ECDH", public: pub }, priv, 256)).toString("hex"), out.ecdh.ab);
+  });
+});
+
 describe("PBKDF2 and HKDF (§'PBKDF2', §'HKDF', deriveBits §14.3.8 / deriveKey §14.3.7)", () => {
   test("RFC 6070 PBKDF2-HMAC-SHA1 (c=1, c=2) and RFC 5869 HKDF-SHA256 test case 1; deriveKey gives a working AES-GCM key", async () => {
     const out = await run(`
@@ -556,7 +642,9 @@ describe("the subtle host service treats what reaches it as untrusted (defence i
       ["digest", [{ name: "sha-256" }, new Uint8Array(1)], "NotSupportedError"], // the guest canonicalizes; the host wants exact names
       ["digest", [{ name: "SHA-256" }, "not bytes"], "TypeError"],
       ["digest", ["SHA-256", new Uint8Array(1)], "TypeError"],
-      ["generateKey", [{ name: "RSA-PSS" }, true, ["sign"]], "NotSupportedError"],
+      ["generateKey", [{ name: "RSA-PSS" }, true, ["sign"]], "TypeError"],
+      ["generateKey", [{ name: "RSA-PSS", hash: { name: "SHA-256" }, modulusLength: 16384, publicExponent: new Uint8Array([1, 0, 1]) }, true, ["sign"]], "NotSupportedError"],
+      ["deriveBits", [{ name: "ECDH", public: { kty: "EC" } }, 1, 256], "TypeError"],
       ["generateKey", [{ ...hmac, length: 2 ** 30 }, true, ["sign"]], "NotSupportedError"],
       ["generateKey", [{ name: "ECDSA", namedCurve: "P-192" }, true, ["sign"]], "NotSupportedError"],
       ["importKey", ["pem", new Uint8Array(4), hmac, true, ["sign"]], "TypeError"],

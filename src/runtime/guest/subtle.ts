@@ -7,8 +7,9 @@
  * That number means something only to this isolate's key table.
  *
  * Supported (the rest is refused with NotSupportedError, as §18.4.4 step 2 does for unknown algorithms):
- * digest SHA-1/256/384/512; HMAC; AES-GCM; ECDSA (P-256, P-384, P-521); Ed25519; RSASSA-PKCS1-v1_5
- * (import, sign, verify); PBKDF2 and HKDF (import, deriveBits, deriveKey).
+ * digest SHA-1/256/384/512; HMAC; AES-GCM, AES-CBC, AES-CTR; ECDSA and ECDH (P-256, P-384, P-521);
+ * Ed25519 and X25519; RSASSA-PKCS1-v1_5, RSA-PSS and RSA-OAEP (moduli up to 4096 bits generated);
+ * PBKDF2 and HKDF (import, deriveBits, deriveKey).
  */
 import { crypto } from "./crypto.ts";
 import { DOMException } from "./dom-exception.ts";
@@ -142,7 +143,7 @@ function requireArgs(given: number, needed: number, method: string): void {
 // §18.4.4 "normalize an algorithm", over the registered algorithms mayfly supports
 
 /** A dictionary member: its name, its IDL type, whether it is required. Members in lexicographic order. */
-type MemberType = "hash" | "bytes" | "string" | "octet" | "ushort" | "ulong";
+type MemberType = "hash" | "bytes" | "string" | "octet" | "ushort" | "ulong" | "key";
 type Member = readonly [name: string, type: MemberType, required: boolean];
 
 const ALGORITHM: readonly Member[] = [];
@@ -154,24 +155,39 @@ const EC_PARAMS: readonly Member[] = [["namedCurve", "string", true]]; // EcKeyG
 const RSA_HASHED_IMPORT: readonly Member[] = [["hash", "hash", true]];
 const PBKDF2_PARAMS: readonly Member[] = [["hash", "hash", true], ["iterations", "ulong", true], ["salt", "bytes", true]];
 const HKDF_PARAMS: readonly Member[] = [["hash", "hash", true], ["info", "bytes", true], ["salt", "bytes", true]];
+const RSA_HASHED_KEYGEN: readonly Member[] = [["hash", "hash", true], ["modulusLength", "ulong", true], ["publicExponent", "bytes", true]];
+const RSA_PSS_PARAMS: readonly Member[] = [["saltLength", "ulong", true]];
+const RSA_OAEP_PARAMS: readonly Member[] = [["label", "bytes", false]];
+const AES_CBC_PARAMS: readonly Member[] = [["iv", "bytes", true]];
+const AES_CTR_PARAMS: readonly Member[] = [["counter", "bytes", true], ["length", "octet", true]];
+const KEY_AGREEMENT: readonly Member[] = [["public", "key", true]]; // EcdhKeyDeriveParams, X25519's
 
-const SIGNATURE_ALGORITHMS: Record<string, readonly Member[]> = { HMAC: ALGORITHM, ECDSA: ECDSA_PARAMS, Ed25519: ALGORITHM, "RSASSA-PKCS1-v1_5": ALGORITHM };
+const SIGNATURE_ALGORITHMS: Record<string, readonly Member[]> = { HMAC: ALGORITHM, ECDSA: ECDSA_PARAMS, Ed25519: ALGORITHM, "RSASSA-PKCS1-v1_5": ALGORITHM, "RSA-PSS": RSA_PSS_PARAMS };
+const CIPHER_ALGORITHMS: Record<string, readonly Member[]> = { "AES-GCM": AES_GCM_PARAMS, "AES-CBC": AES_CBC_PARAMS, "AES-CTR": AES_CTR_PARAMS, "RSA-OAEP": RSA_OAEP_PARAMS };
+const AES_KEYS: Record<string, readonly Member[]> = { "AES-GCM": AES_LENGTH, "AES-CBC": AES_LENGTH, "AES-CTR": AES_LENGTH };
 
 /** §18.4 "supportedAlgorithms": per operation, the algorithm names and their parameter dictionaries. */
 const SUPPORTED: Record<string, Record<string, readonly Member[]>> = {
   digest: { "SHA-1": ALGORITHM, "SHA-256": ALGORITHM, "SHA-384": ALGORITHM, "SHA-512": ALGORITHM },
   sign: SIGNATURE_ALGORITHMS,
   verify: SIGNATURE_ALGORITHMS,
-  encrypt: { "AES-GCM": AES_GCM_PARAMS },
-  decrypt: { "AES-GCM": AES_GCM_PARAMS },
-  generateKey: { HMAC: HMAC_PARAMS, "AES-GCM": AES_LENGTH, ECDSA: EC_PARAMS, Ed25519: ALGORITHM },
-  importKey: { HMAC: HMAC_PARAMS, "AES-GCM": ALGORITHM, ECDSA: EC_PARAMS, Ed25519: ALGORITHM, "RSASSA-PKCS1-v1_5": RSA_HASHED_IMPORT, PBKDF2: ALGORITHM, HKDF: ALGORITHM },
-  deriveBits: { PBKDF2: PBKDF2_PARAMS, HKDF: HKDF_PARAMS },
-  "get key length": { HMAC: HMAC_PARAMS, "AES-GCM": AES_LENGTH },
+  encrypt: CIPHER_ALGORITHMS,
+  decrypt: CIPHER_ALGORITHMS,
+  generateKey: {
+    HMAC: HMAC_PARAMS, ...AES_KEYS, ECDSA: EC_PARAMS, ECDH: EC_PARAMS, Ed25519: ALGORITHM, X25519: ALGORITHM,
+    "RSASSA-PKCS1-v1_5": RSA_HASHED_KEYGEN, "RSA-PSS": RSA_HASHED_KEYGEN, "RSA-OAEP": RSA_HASHED_KEYGEN,
+  },
+  importKey: {
+    HMAC: HMAC_PARAMS, "AES-GCM": ALGORITHM, "AES-CBC": ALGORITHM, "AES-CTR": ALGORITHM, ECDSA: EC_PARAMS, ECDH: EC_PARAMS,
+    Ed25519: ALGORITHM, X25519: ALGORITHM, "RSASSA-PKCS1-v1_5": RSA_HASHED_IMPORT, "RSA-PSS": RSA_HASHED_IMPORT,
+    "RSA-OAEP": RSA_HASHED_IMPORT, PBKDF2: ALGORITHM, HKDF: ALGORITHM,
+  },
+  deriveBits: { PBKDF2: PBKDF2_PARAMS, HKDF: HKDF_PARAMS, ECDH: KEY_AGREEMENT, X25519: KEY_AGREEMENT },
+  "get key length": { HMAC: HMAC_PARAMS, ...AES_KEYS },
 };
 
 /** The algorithms whose keys support "export key" (PBKDF2 and HKDF keys do not). */
-const EXPORTABLE = ["HMAC", "AES-GCM", "ECDSA", "Ed25519", "RSASSA-PKCS1-v1_5"];
+const EXPORTABLE = ["HMAC", "AES-GCM", "AES-CBC", "AES-CTR", "ECDSA", "ECDH", "Ed25519", "X25519", "RSASSA-PKCS1-v1_5", "RSA-PSS", "RSA-OAEP"];
 
 /** ASCII lowercase (Infra), not Unicode: "HMAC" must not match a KELVIN SIGN spelling of "hkdf". */
 function asciiLower(s: string): string {
@@ -226,6 +242,12 @@ function convertMember(v: unknown, type: MemberType, member: string): unknown {
       return enforceRange(v, 0xffff, member);
     case "ulong":
       return enforceRange(v, 0xffffffff, member);
+    case "key": {
+      // A key agreement's peer key: a public key of the same algorithm (§ ECDH/X25519 deriveBits step 2-4).
+      const k = toCryptoKey(v, member);
+      if (k.type !== "public") throw domError("The public member must be a public key.", "InvalidAccessError");
+      return k.id;
+    }
   }
 }
 

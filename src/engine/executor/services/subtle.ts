@@ -28,6 +28,8 @@ export const MAX_PBKDF2_ITERATIONS = 100_000;
  */
 export const MAX_INFLIGHT_BYTES = 128 * 1024 * 1024;
 const MAX_HMAC_KEY_BITS = 65_536;
+/** RSA key generation runs on the executor's threads, outside the CPU limit: moduli are capped. */
+const MAX_RSA_MODULUS_BITS = 4096;
 const MAX_DERIVED_BITS = 131_072;
 
 interface KeyTable {
@@ -115,20 +117,49 @@ const pbkdf2: Clean = (a) => {
   return { hash: hash(own(a, "hash")), iterations, salt: bytes(own(a, "salt"), "salt") };
 };
 const hkdf: Clean = (a) => ({ hash: hash(own(a, "hash")), info: bytes(own(a, "info"), "info"), salt: bytes(own(a, "salt"), "salt") });
+const rsaKeyGen: Clean = (a) => {
+  const modulusLength = integer(own(a, "modulusLength"), 2 ** 32 - 1, "modulusLength");
+  if (modulusLength < 1024 || modulusLength > MAX_RSA_MODULUS_BITS || modulusLength % 8 !== 0) {
+    fail("NotSupportedError", `RSA moduli of 1024 to ${MAX_RSA_MODULUS_BITS} bits (a multiple of 8) are supported, not ${modulusLength}`);
+  }
+  const publicExponent = bytes(own(a, "publicExponent"), "publicExponent");
+  return { hash: hash(own(a, "hash")), modulusLength, publicExponent };
+};
+const rsaPss: Clean = (a) => ({ saltLength: integer(own(a, "saltLength"), 2 ** 32 - 1, "saltLength") });
+const rsaOaep: Clean = (a) => {
+  const label = own(a, "label");
+  return label === undefined ? {} : { label: bytes(label, "label") };
+};
+const aesCbc: Clean = (a) => ({ iv: bytes(own(a, "iv"), "iv") });
+const aesCtr: Clean = (a) => ({ counter: bytes(own(a, "counter"), "counter"), length: integer(own(a, "length"), 255, "length") });
+/** ECDH and X25519 deriveBits: `public` names a key of this isolate's table (resolved by the operation). */
+const keyAgreement: Clean = (a) => {
+  const pub = own(a, "public");
+  if (typeof pub !== "number") fail("TypeError", "public must be a CryptoKey");
+  return { public: pub };
+};
 
-const SIGNATURES: Record<string, Clean> = { HMAC: none, ECDSA: withHash, Ed25519: none, "RSASSA-PKCS1-v1_5": none };
+const SIGNATURES: Record<string, Clean> = { HMAC: none, ECDSA: withHash, Ed25519: none, "RSASSA-PKCS1-v1_5": none, "RSA-PSS": rsaPss };
+const CIPHERS: Record<string, Clean> = { "AES-GCM": aesGcm, "AES-CBC": aesCbc, "AES-CTR": aesCtr, "RSA-OAEP": rsaOaep };
+const AES_KEYS = { "AES-GCM": aesLength, "AES-CBC": aesLength, "AES-CTR": aesLength };
 
 /** Per operation, the algorithms mayfly supports and how their parameters are checked. */
 const ALGORITHMS: Record<string, Record<string, Clean>> = {
   digest: Object.fromEntries(HASHES.map((h) => [h, none])),
   sign: SIGNATURES,
   verify: SIGNATURES,
-  encrypt: { "AES-GCM": aesGcm },
-  decrypt: { "AES-GCM": aesGcm },
-  generateKey: { HMAC: hmacParams, "AES-GCM": aesLength, ECDSA: curve, Ed25519: none },
-  importKey: { HMAC: hmacParams, "AES-GCM": none, ECDSA: curve, Ed25519: none, "RSASSA-PKCS1-v1_5": withHash, PBKDF2: none, HKDF: none },
-  deriveBits: { PBKDF2: pbkdf2, HKDF: hkdf },
-  "get key length": { HMAC: hmacParams, "AES-GCM": aesLength },
+  encrypt: CIPHERS,
+  decrypt: CIPHERS,
+  generateKey: {
+    HMAC: hmacParams, ...AES_KEYS, ECDSA: curve, ECDH: curve, Ed25519: none, X25519: none,
+    "RSASSA-PKCS1-v1_5": rsaKeyGen, "RSA-PSS": rsaKeyGen, "RSA-OAEP": rsaKeyGen,
+  },
+  importKey: {
+    HMAC: hmacParams, "AES-GCM": none, "AES-CBC": none, "AES-CTR": none, ECDSA: curve, ECDH: curve, Ed25519: none, X25519: none,
+    "RSASSA-PKCS1-v1_5": withHash, "RSA-PSS": withHash, "RSA-OAEP": withHash, PBKDF2: none, HKDF: none,
+  },
+  deriveBits: { PBKDF2: pbkdf2, HKDF: hkdf, ECDH: keyAgreement, X25519: keyAgreement },
+  "get key length": { HMAC: hmacParams, ...AES_KEYS },
 };
 
 /** A fresh algorithm dictionary for `op`, or NotSupportedError for an algorithm mayfly does not offer. */
@@ -314,6 +345,11 @@ function weight(values: unknown[]): number {
   return n;
 }
 
+/** A key agreement's `public` member, from its number to this isolate's key. */
+function withPublicKey(state: ServiceState, a: Dict): Dict {
+  return typeof a.public === "number" ? { ...a, public: key(state, a.public) } : a;
+}
+
 /** Validation failures are reported as the same cleaned envelope as Node's own. */
 function checked<A extends unknown[]>(op: (state: ServiceState, ticket: number, ...args: A) => Promise<unknown>) {
   return (state: ServiceState, ticket: number, ...args: A): Promise<unknown> => {
@@ -396,7 +432,7 @@ export const subtleService: Service = {
     }),
 
     deriveBits: checked((state, ticket, alg: unknown, id: unknown, length: unknown) => {
-      const a = algorithm("deriveBits", alg) as unknown as webcrypto.Pbkdf2Params;
+      const a = withPublicKey(state, algorithm("deriveBits", alg)) as unknown as webcrypto.Pbkdf2Params;
       const k = key(state, id);
       const l = length === null ? null : integer(length, 2 ** 32 - 1, "length");
       if (l !== null && l > MAX_DERIVED_BITS) fail("NotSupportedError", `Deriving more than ${MAX_DERIVED_BITS} bits is not supported`);
@@ -404,7 +440,7 @@ export const subtleService: Service = {
     }),
 
     deriveKey: checked((state, ticket, alg: unknown, id: unknown, derivedKeyType: unknown, extractable: unknown, keyUsages: unknown) => {
-      const a = algorithm("deriveBits", alg) as unknown as webcrypto.Pbkdf2Params;
+      const a = withPublicKey(state, algorithm("deriveBits", alg)) as unknown as webcrypto.Pbkdf2Params;
       const k = key(state, id);
       const t = algorithm("get key length", derivedKeyType) as unknown as webcrypto.HmacImportParams;
       const ex = Boolean(extractable);
