@@ -98,7 +98,7 @@ describe("normalize an algorithm (§18.4.4) and Web IDL argument conversion", ()
         await errorOf(subtle.digest({ name: "SHA3-256" }, ascii("x"))),
         await errorOf(subtle.digest(256, ascii("x"))),
         await errorOf(subtle.generateKey({ name: "RSASSA-PKCS1-v1_5", modulusLength: 8192, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" }, true, ["sign", "verify"])),
-        await errorOf(subtle.importKey("raw", new Uint8Array(16), "AES-KW", false, ["wrapKey"])),
+        await errorOf(subtle.importKey("raw", new Uint8Array(16), "ChaCha20-Poly1305", false, ["encrypt"])),
         await errorOf(subtle.encrypt({ name: "AES-OCB", iv: new Uint8Array(16) }, aes, ascii("x"))),
         await errorOf(subtle.generateKey({ name: "X448" }, false, ["deriveBits"])),
         await errorOf(subtle.generateKey({ name: "ECDSA", namedCurve: "secp256k1" }, false, ["sign"])),
@@ -453,6 +453,29 @@ describe("ECDH and X25519 (§'ECDH', Secure Curves: X25519)", () => {
     const priv = await webcrypto.subtle.importKey("pkcs8", Buffer.from(out.ecdh.aPriv, "hex"), p, false, ["deriveBits"]);
     const pub = await webcrypto.subtle.importKey("spki", Buffer.from(out.ecdh.bPub, "hex"), p, false, []);
     assert.equal(Buffer.from(await webcrypto.subtle.deriveBits({ name: "ECDH", public: pub }, priv, 256)).toString("hex"), out.ecdh.ab);
+  });
+});
+
+describe("wrapKey and unwrapKey (§14.3.11, §14.3.12; AES-KW)", () => {
+  test("RFC 3394 §4.1: a 128-bit key wrapped with a 128-bit KEK; unwrapped back into a working key; non-extractable keys are not wrapped", async () => {
+    const out = await run(`
+      const kek = await subtle.importKey("raw", unhex("000102030405060708090a0b0c0d0e0f"), "AES-KW", false, ["wrapKey", "unwrapKey"]);
+      const key = await subtle.importKey("raw", unhex("00112233445566778899aabbccddeeff"), "AES-GCM", true, ["encrypt", "decrypt"]);
+      const wrapped = await subtle.wrapKey("raw", key, kek, "AES-KW");
+      const unwrapped = await subtle.unwrapKey("raw", wrapped, kek, "AES-KW", "AES-GCM", true, ["encrypt"]);
+      const locked = await subtle.importKey("raw", new Uint8Array(16), "AES-GCM", false, ["encrypt"]);
+      const rsa = await subtle.generateKey({ name: "RSA-OAEP", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" }, false, ["wrapKey", "unwrapKey"]);
+      const viaRsa = await subtle.unwrapKey("jwk", await subtle.wrapKey("jwk", key, rsa.publicKey, "RSA-OAEP"), rsa.privateKey, "RSA-OAEP", "AES-GCM", true, ["decrypt"]);
+      return Response.json({
+        wrapped: hex(wrapped), raw: hex(await subtle.exportKey("raw", unwrapped)), usages: unwrapped.usages,
+        notExtractable: await errorOf(subtle.wrapKey("raw", locked, kek, "AES-KW")),
+        wrongUsage: await errorOf(subtle.wrapKey("raw", key, key, { name: "AES-GCM", iv: new Uint8Array(12) })),
+        viaRsa: hex(await subtle.exportKey("raw", viaRsa)),
+      });`);
+    assert.deepEqual(out, {
+      wrapped: "1fa68b0a8112b447aef34bd8fb5a7b829d3e862371d2cfe5", raw: "00112233445566778899aabbccddeeff", usages: ["encrypt"],
+      notExtractable: "InvalidAccessError", wrongUsage: "InvalidAccessError", viaRsa: "00112233445566778899aabbccddeeff",
+    });
   });
 });
 

@@ -9,6 +9,7 @@
  * Supported (the rest is refused with NotSupportedError, as §18.4.4 step 2 does for unknown algorithms):
  * digest SHA-1/256/384/512; HMAC; AES-GCM, AES-CBC, AES-CTR; ECDSA and ECDH (P-256, P-384, P-521);
  * Ed25519 and X25519; RSASSA-PKCS1-v1_5, RSA-PSS and RSA-OAEP (moduli up to 4096 bits generated);
+ * wrapKey/unwrapKey with any of the ciphers or AES-KW;
  * PBKDF2 and HKDF (import, deriveBits, deriveKey).
  */
 import { crypto } from "./crypto.ts";
@@ -164,7 +165,8 @@ const KEY_AGREEMENT: readonly Member[] = [["public", "key", true]]; // EcdhKeyDe
 
 const SIGNATURE_ALGORITHMS: Record<string, readonly Member[]> = { HMAC: ALGORITHM, ECDSA: ECDSA_PARAMS, Ed25519: ALGORITHM, "RSASSA-PKCS1-v1_5": ALGORITHM, "RSA-PSS": RSA_PSS_PARAMS };
 const CIPHER_ALGORITHMS: Record<string, readonly Member[]> = { "AES-GCM": AES_GCM_PARAMS, "AES-CBC": AES_CBC_PARAMS, "AES-CTR": AES_CTR_PARAMS, "RSA-OAEP": RSA_OAEP_PARAMS };
-const AES_KEYS: Record<string, readonly Member[]> = { "AES-GCM": AES_LENGTH, "AES-CBC": AES_LENGTH, "AES-CTR": AES_LENGTH };
+const AES_KEYS: Record<string, readonly Member[]> = { "AES-GCM": AES_LENGTH, "AES-CBC": AES_LENGTH, "AES-CTR": AES_LENGTH, "AES-KW": AES_LENGTH };
+const WRAP_ALGORITHMS: Record<string, readonly Member[]> = { ...CIPHER_ALGORITHMS, "AES-KW": ALGORITHM };
 
 /** §18.4 "supportedAlgorithms": per operation, the algorithm names and their parameter dictionaries. */
 const SUPPORTED: Record<string, Record<string, readonly Member[]>> = {
@@ -177,8 +179,10 @@ const SUPPORTED: Record<string, Record<string, readonly Member[]>> = {
     HMAC: HMAC_PARAMS, ...AES_KEYS, ECDSA: EC_PARAMS, ECDH: EC_PARAMS, Ed25519: ALGORITHM, X25519: ALGORITHM,
     "RSASSA-PKCS1-v1_5": RSA_HASHED_KEYGEN, "RSA-PSS": RSA_HASHED_KEYGEN, "RSA-OAEP": RSA_HASHED_KEYGEN,
   },
+  wrapKey: WRAP_ALGORITHMS,
+  unwrapKey: WRAP_ALGORITHMS,
   importKey: {
-    HMAC: HMAC_PARAMS, "AES-GCM": ALGORITHM, "AES-CBC": ALGORITHM, "AES-CTR": ALGORITHM, ECDSA: EC_PARAMS, ECDH: EC_PARAMS,
+    HMAC: HMAC_PARAMS, "AES-GCM": ALGORITHM, "AES-CBC": ALGORITHM, "AES-CTR": ALGORITHM, "AES-KW": ALGORITHM, ECDSA: EC_PARAMS, ECDH: EC_PARAMS,
     Ed25519: ALGORITHM, X25519: ALGORITHM, "RSASSA-PKCS1-v1_5": RSA_HASHED_IMPORT, "RSA-PSS": RSA_HASHED_IMPORT,
     "RSA-OAEP": RSA_HASHED_IMPORT, PBKDF2: ALGORITHM, HKDF: ALGORITHM,
   },
@@ -187,7 +191,7 @@ const SUPPORTED: Record<string, Record<string, readonly Member[]>> = {
 };
 
 /** The algorithms whose keys support "export key" (PBKDF2 and HKDF keys do not). */
-const EXPORTABLE = ["HMAC", "AES-GCM", "AES-CBC", "AES-CTR", "ECDSA", "ECDH", "Ed25519", "X25519", "RSASSA-PKCS1-v1_5", "RSA-PSS", "RSA-OAEP"];
+const EXPORTABLE = ["HMAC", "AES-GCM", "AES-CBC", "AES-CTR", "AES-KW", "ECDSA", "ECDH", "Ed25519", "X25519", "RSASSA-PKCS1-v1_5", "RSA-PSS", "RSA-OAEP"];
 
 /** ASCII lowercase (Infra), not Unicode: "HMAC" must not match a KELVIN SIGN spelling of "hkdf". */
 function asciiLower(s: string): string {
@@ -539,6 +543,41 @@ export class SubtleCrypto {
       if (fmt === "jwk" && isBuffer) throw new TypeError("keyData must be a JsonWebKey for the 'jwk' format.");
       if (fmt !== "jwk" && !isBuffer) throw new TypeError(`keyData must be a BufferSource for the '${fmt}' format.`);
       return hostTask<KeyDescriptor>("importKey", fmt, data, normalized, ex, usages).then(makeKey);
+    });
+  }
+
+  /** §14.3.11 wrapKey(format, key, wrappingKey, wrapAlgorithm). */
+  wrapKey(format: unknown, key: unknown, wrappingKey: unknown, wrapAlgorithm: unknown): Promise<ArrayBuffer> {
+    const argc = arguments.length;
+    return promised(() => {
+      checkThis(this, "wrapKey");
+      requireArgs(argc, 4, "wrapKey");
+      const fmt = keyFormat(format);
+      const k = toCryptoKey(key, "key");
+      const w = toCryptoKey(wrappingKey, "wrappingKey");
+      const normalized = normalize(algorithmIdentifier(wrapAlgorithm), "wrapKey");
+      checkKey(w, normalized.name, "wrapKey");
+      if (!EXPORTABLE.includes(k.algorithm.name as string)) throw domError(`${k.algorithm.name as string} keys cannot be exported.`, "NotSupportedError");
+      if (!k.extractable) throw domError("The key is not extractable.", "InvalidAccessError");
+      return hostTask<ArrayBuffer>("wrapKey", fmt, k.id, w.id, normalized);
+    });
+  }
+
+  /** §14.3.12 unwrapKey(format, wrappedKey, unwrappingKey, unwrapAlgorithm, unwrappedKeyAlgorithm, extractable, keyUsages). */
+  unwrapKey(format: unknown, wrappedKey: unknown, unwrappingKey: unknown, unwrapAlgorithm: unknown, unwrappedKeyAlgorithm: unknown, extractable: unknown, keyUsages: unknown): Promise<CryptoKey> {
+    const argc = arguments.length;
+    return promised(() => {
+      checkThis(this, "unwrapKey");
+      requireArgs(argc, 7, "unwrapKey");
+      const fmt = keyFormat(format);
+      const wrapped = bufferSource(wrappedKey, "wrappedKey");
+      const u = toCryptoKey(unwrappingKey, "unwrappingKey");
+      const normalized = normalize(algorithmIdentifier(unwrapAlgorithm), "unwrapKey");
+      const keyAlg = normalize(algorithmIdentifier(unwrappedKeyAlgorithm), "importKey");
+      const ex = !!extractable;
+      const usages = toKeyUsages(keyUsages);
+      checkKey(u, normalized.name, "unwrapKey");
+      return hostTask<KeyDescriptor>("unwrapKey", fmt, wrapped, u.id, normalized, keyAlg, ex, usages).then(makeKey);
     });
   }
 

@@ -141,7 +141,9 @@ const keyAgreement: Clean = (a) => {
 
 const SIGNATURES: Record<string, Clean> = { HMAC: none, ECDSA: withHash, Ed25519: none, "RSASSA-PKCS1-v1_5": none, "RSA-PSS": rsaPss };
 const CIPHERS: Record<string, Clean> = { "AES-GCM": aesGcm, "AES-CBC": aesCbc, "AES-CTR": aesCtr, "RSA-OAEP": rsaOaep };
-const AES_KEYS = { "AES-GCM": aesLength, "AES-CBC": aesLength, "AES-CTR": aesLength };
+const AES_KEYS = { "AES-GCM": aesLength, "AES-CBC": aesLength, "AES-CTR": aesLength, "AES-KW": aesLength };
+/** wrapKey/unwrapKey: any cipher, and AES-KW (which only wraps). */
+const WRAPPERS: Record<string, Clean> = { ...CIPHERS, "AES-KW": none };
 
 /** Per operation, the algorithms mayfly supports and how their parameters are checked. */
 const ALGORITHMS: Record<string, Record<string, Clean>> = {
@@ -154,8 +156,10 @@ const ALGORITHMS: Record<string, Record<string, Clean>> = {
     HMAC: hmacParams, ...AES_KEYS, ECDSA: curve, ECDH: curve, Ed25519: none, X25519: none,
     "RSASSA-PKCS1-v1_5": rsaKeyGen, "RSA-PSS": rsaKeyGen, "RSA-OAEP": rsaKeyGen,
   },
+  wrapKey: WRAPPERS,
+  unwrapKey: WRAPPERS,
   importKey: {
-    HMAC: hmacParams, "AES-GCM": none, "AES-CBC": none, "AES-CTR": none, ECDSA: curve, ECDH: curve, Ed25519: none, X25519: none,
+    HMAC: hmacParams, "AES-GCM": none, "AES-CBC": none, "AES-CTR": none, "AES-KW": none, ECDSA: curve, ECDH: curve, Ed25519: none, X25519: none,
     "RSASSA-PKCS1-v1_5": withHash, "RSA-PSS": withHash, "RSA-OAEP": withHash, PBKDF2: none, HKDF: none,
   },
   deriveBits: { PBKDF2: pbkdf2, HKDF: hkdf, ECDH: keyAgreement, X25519: keyAgreement },
@@ -437,6 +441,25 @@ export const subtleService: Service = {
       const l = length === null ? null : integer(length, 2 ** 32 - 1, "length");
       if (l !== null && l > MAX_DERIVED_BITS) fail("NotSupportedError", `Deriving more than ${MAX_DERIVED_BITS} bits is not supported`);
       return run(state, ticket, [a], () => subtle.deriveBits(a, k, l as number), buffer);
+    }),
+
+    wrapKey: checked((state, ticket, fmt: unknown, id: unknown, wrappingId: unknown, alg: unknown) => {
+      const f = format(fmt);
+      const k = key(state, id);
+      const w = key(state, wrappingId);
+      const a = algorithm("wrapKey", alg) as unknown as webcrypto.AlgorithmIdentifier;
+      return run(state, ticket, [a], () => subtle.wrapKey(f as "raw", k, w, a), buffer);
+    }),
+
+    unwrapKey: checked((state, ticket, fmt: unknown, wrapped: unknown, unwrappingId: unknown, alg: unknown, keyAlg: unknown, extractable: unknown, keyUsages: unknown) => {
+      const f = format(fmt);
+      const data = bytes(wrapped, "wrappedKey");
+      const u = key(state, unwrappingId);
+      const a = algorithm("unwrapKey", alg) as unknown as webcrypto.AlgorithmIdentifier;
+      const ka = algorithm("importKey", keyAlg) as unknown as webcrypto.AlgorithmIdentifier;
+      const ex = Boolean(extractable);
+      const us = usages(keyUsages) as webcrypto.KeyUsage[];
+      return run(state, ticket, [data, a], () => subtle.unwrapKey(f as "raw", data, u, a, ka, ex, us), (k) => describe(state, k));
     }),
 
     deriveKey: checked((state, ticket, alg: unknown, id: unknown, derivedKeyType: unknown, extractable: unknown, keyUsages: unknown) => {
