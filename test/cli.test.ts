@@ -64,6 +64,18 @@ describe("mayfly run", () => {
     assert.equal(JSON.parse(JSON.parse(piped.stdout).response.body).body, "from stdin");
   });
 
+  test("--scheduled runs the scheduled() handler with the cron, as a Cron Trigger would", async () => {
+    const cron = file("cron.js", `export default { scheduled(controller, env, ctx) { console.log("tick", controller.cron, typeof controller.scheduledTime) } }`);
+    const r = await mayfly(["run", cron, "--scheduled", "*/5 * * * *"]);
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout, "scheduled (*/5 * * * *): ok\n");
+    assert.match(r.stderr, /\[log\] tick \*\/5 \* \* \* \* number/);
+    const failing = file("cron-fail.js", `export default { scheduled() { throw new Error("cron broke") } }`);
+    const f = await mayfly(["run", failing, "--scheduled"]);
+    assert.equal(f.code, 1);
+    assert.match(f.stderr, /mayfly: Error: cron broke/);
+  });
+
   test("a breached limit exits non-zero with a one-line reason", async () => {
     const loop = file("loop.js", `export default { fetch() { for (;;) {} } }`);
     const r = await mayfly(["run", loop, "--cpu-ms", "50"]);

@@ -53,6 +53,7 @@ program
   .option("-H, --header <header>", "request header, \"Name: value\" (repeatable)", collect, [])
   .option("-d, --data <body>", "request body (\"-\" reads standard input)")
   .option("--url <url>", "request URL", "http://localhost/")
+  .option("--scheduled [cron]", "run the scheduled() handler (a Cron Trigger) instead of sending a request")
   .action(async (file: string, opts) => {
     const result = await runWorkerFile(file, opts, readStdin);
     if (result.stdout.length) process.stdout.write(result.stdout);

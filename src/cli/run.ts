@@ -25,6 +25,8 @@ export interface RunOptions {
   header: string[];
   data?: string;
   url: string;
+  /** Run the worker's scheduled() handler with this cron string instead of sending a request. */
+  scheduled?: string;
 }
 
 export interface RunResult {
@@ -62,6 +64,7 @@ export async function runWorkerFile(file: string, opts: RunOptions, stdinBody: (
     }
     const body = opts.data !== undefined ? (opts.data === "-" ? await stdinBody() : opts.data) : undefined;
     await loader.ready();
+    if (opts.scheduled !== undefined) return await runScheduledOnce(stub, opts, reports);
     const started = performance.now();
     const res = await stub.getEntrypoint().fetch(opts.url, { method: opts.method, headers, body: body as BodyInit | undefined });
     const bytes = new Uint8Array(await res.arrayBuffer());
@@ -79,7 +82,7 @@ export async function runWorkerFile(file: string, opts: RunOptions, stdinBody: (
         stderr: "",
       };
     }
-    const logs = (report?.logs ?? []).map((l) => `[${l.level}] ${l.message}\n`).join("");
+    const logs = logLines(report);
     return { exitCode: res.ok ? 0 : 1, stdout: bytes, stderr: logs + (res.ok ? "" : `mayfly: the worker answered ${res.status}\n`) };
   } catch (e) {
     await waitForReport(reports);
@@ -88,11 +91,29 @@ export async function runWorkerFile(file: string, opts: RunOptions, stdinBody: (
     if (opts.json) {
       return { exitCode: 1, stdout: JSON.stringify({ error: { name: err.name, message: err.message }, outcome: report?.outcome ?? "internalError", logs: report?.logs ?? [], cpuMs: report?.cpuMs, wallMs: report?.wallMs }, null, 2) + "\n", stderr: "" };
     }
-    const logs = (report?.logs ?? []).map((l) => `[${l.level}] ${l.message}\n`).join("");
+    const logs = logLines(report);
     return failure(`${err.name}: ${err.message}`, logs);
   } finally {
     await loader.close();
   }
+}
+
+/** `--scheduled [cron]`: the scheduled() handler once, as a Cron Trigger would run it. */
+async function runScheduledOnce(stub: ReturnType<WorkerLoader["load"]>, opts: RunOptions, reports: RunReport[]): Promise<RunResult> {
+  const cron = opts.scheduled || "* * * * *";
+  await (stub.getEntrypoint() as unknown as { scheduled(e: { scheduledTime: number; cron: string }): Promise<unknown> }).scheduled({ scheduledTime: Date.now(), cron });
+  await waitForReport(reports);
+  const report = reports[0];
+  if (opts.json) {
+    return { exitCode: 0, stdout: JSON.stringify({ scheduled: { cron }, outcome: report?.outcome ?? "ok", logs: report?.logs ?? [], cpuMs: report?.cpuMs, wallMs: report?.wallMs, memoryBytes: report?.memoryBytes }, null, 2) + "\n", stderr: "" };
+  }
+  const logs = logLines(report);
+  return { exitCode: 0, stdout: `scheduled (${cron}): ok\n`, stderr: logs };
+}
+
+/** A run's console output as the terminal shows it: "[level] message" lines. */
+function logLines(report: RunReport | undefined): string {
+  return (report?.logs ?? []).map((l) => `[${l.level}] ${l.message}\n`).join("");
 }
 
 function failure(reason: string, before = ""): RunResult {
