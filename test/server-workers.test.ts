@@ -46,6 +46,7 @@ before(async () => {
       return new Response(new ReadableStream({ pull(c) { if (i < 3) c.enqueue(enc.encode("chunk" + i++ + ";")); else c.close(); } }));
     } }`);
   file("workers/loop.js", `export default { fetch() { for (;;) {} } }`);
+  file("workers/throws.js", `export default { fetch() { throw new TypeError("db password is hunter2") } }`);
   file("workers/proxy.js", `export default { async fetch(req, env) {
       const res = await fetch("http://127.0.0.1:${port}/data");
       return Response.json({ upstream: await res.text(), sees: JSON.stringify(env) + JSON.stringify(Object.keys(globalThis)) });
@@ -59,6 +60,7 @@ before(async () => {
       store: { main: "workers/store.js", kv: ["STATE"] },
       stream: { main: "workers/stream.js" },
       loop: { main: "workers/loop.js", limits: { cpuMs: 30 } },
+      throws: { main: "workers/throws.js" },
       proxy: { main: "workers/proxy.js", egress: { allow: [{ origin: `http://127.0.0.1:${port}`, allowPrivateAddresses: true, headers: { authorization: "Bearer ${UPSTREAM_SECRET}" } }] } },
     },
   }));
@@ -106,6 +108,14 @@ describe("named workers at /w/<name>/*", () => {
     assert.equal(res.status, 503);
     assert.equal((await res.json()).error.name, "CpuTimeLimitError");
     assert.equal((await get("/w/fresh")).status, 200);
+  });
+
+  test("a worker that throws gets 500 with its error's name only; the message stays in the server's log", async () => {
+    const res = await get("/w/throws");
+    assert.equal(res.status, 500);
+    const body = await res.text();
+    assert.match(body, /WorkerException.*threw TypeError/);
+    assert.doesNotMatch(body, /hunter2/);
   });
 
   test("egress: the gateway injects the secret header; the worker never sees it", async () => {

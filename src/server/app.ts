@@ -80,7 +80,7 @@ export function createApp(opts: AppOptions): Hono {
   const named = [
     authorize(opts, (c) => ["workers", `worker:${c.req.param("name")}`]),
     bodyLimit({ maxSize: workerLimit, onError: (c) => tooLarge(c, workerLimit) }),
-    serveNamedWorker(opts.loader, workers),
+    serveNamedWorker(opts.loader, workers, opts.log),
   ] as const;
   // Runs a named worker's scheduled() handler now (what a Cron Trigger does), e.g. to test it.
   app.post("/v1/scheduled/:name", authorize(opts, (c) => ["workers", `worker:${c.req.param("name")}`]), async (c) => {

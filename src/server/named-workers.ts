@@ -14,6 +14,7 @@ import { blobBucket } from "../bindings/blob/index.ts";
 import { ConfigError, LimitError } from "../errors.ts";
 import type { WorkerCode } from "../loader/worker-code.ts";
 import type { WorkerLoader } from "../loader/worker-loader.ts";
+import type { Logger } from "pino";
 import type { NamedWorkerConfig } from "./config.ts";
 
 export interface NamedWorker {
@@ -72,7 +73,7 @@ export function prepareNamedWorkers(workers: Record<string, NamedWorkerConfig>, 
 }
 
 /** The handler for /w/:name and /w/:name/*. */
-export function serveNamedWorker(loader: WorkerLoader, workers: Map<string, NamedWorker>) {
+export function serveNamedWorker(loader: WorkerLoader, workers: Map<string, NamedWorker>, log?: Logger) {
   return async (c: Context): Promise<Response> => {
     const name = c.req.param("name")!;
     const worker = workers.get(name);
@@ -92,9 +93,11 @@ export function serveNamedWorker(loader: WorkerLoader, workers: Map<string, Name
     } catch (e) {
       if (!worker.warm) stub.dispose();
       const err = e as Error;
-      // Workers answers 503 when a worker exceeded its resources, 500 when it threw.
-      const status = err instanceof LimitError ? 503 : 500;
-      return c.json({ error: { name: err.name, message: err.message } }, status);
+      // Workers answers 503 when a worker exceeded its resources, 500 when it threw. A worker's own
+      // error text stays in the server's log: it may carry details its clients should not see.
+      if (err instanceof LimitError) return c.json({ error: { name: err.name, message: err.message } }, 503);
+      log?.error({ worker: name, error: { name: err.name, message: err.message } }, "worker threw");
+      return c.json({ error: { name: "WorkerException", message: `The worker threw ${err.name}; the details are in the server's log.` } }, 500);
     }
   };
 }
