@@ -70,7 +70,7 @@ export const openapi = {
           401: { description: "Missing or unknown token" },
           403: { description: "The token may not use this worker (needs workers or worker:<name>)" },
           404: { description: "No worker by that name", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
-          500: { description: "The worker threw", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
+          500: { description: "The worker threw (WorkerException naming its error class; the message is in the server log)", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
           503: { description: "The worker exceeded a limit", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
         },
       }])),
