@@ -228,3 +228,33 @@ describe("Cron Triggers", () => {
     assert.throws(() => parseConfig({ workers: { t: { main: "t.js", crons: ["every tuesday"] } } }, cdir), { name: "ConfigError", message: /workers\.t\.crons\.0: not a cron expression/ });
   });
 });
+
+describe("service bindings between named workers", () => {
+  const sdir = useTempDir("mayfly-services-");
+  test("a worker calls another by fetch and RPC (fresh isolate per call); an unknown target is a ConfigError", async () => {
+    writeFileSync(join(sdir, "auth.js"), `import { WorkerEntrypoint } from "cloudflare:workers";
+      let calls = 0;
+      export default { fetch(request) { calls++; return Response.json({ user: request.headers.get("x-user") ?? "anonymous", calls }) } };
+      export class Admin extends WorkerEntrypoint { isAdmin(user) { return user === "ada" } }`);
+    writeFileSync(join(sdir, "api.js"), `export default { async fetch(request, env) {
+      const who = await (await env.AUTH.fetch("http://auth/check", { headers: { "x-user": "ada" } })).json();
+      const again = await (await env.AUTH.fetch("http://auth/check")).json();
+      return Response.json({ who, again, admin: await env.ADMIN.isAdmin(who.user), outsider: await env.ADMIN.isAdmin("eve") });
+    } }`);
+    const served = await startServer({
+      port: 0, baseDir: sdir, loader: { executors: 1 },
+      workers: {
+        auth: { main: "auth.js" },
+        api: { main: "api.js", services: { AUTH: "auth", ADMIN: { worker: "auth", entrypoint: "Admin" } } },
+      },
+    });
+    try {
+      const out = await (await fetch(`${served.url}/w/api`)).json();
+      // calls stays 1: each call got a fresh isolate, as a request to /w/auth would.
+      assert.deepEqual(out, { who: { user: "ada", calls: 1 }, again: { user: "anonymous", calls: 1 }, admin: true, outsider: false });
+    } finally {
+      await served.close();
+    }
+    assert.throws(() => parseConfig({ workers: { a: { main: "a.js", services: { B: "missing" } } } }, sdir), { name: "ConfigError", message: /workers\.a\.services\.B: no worker named "missing"/ });
+  });
+});

@@ -30,6 +30,8 @@ const namedWorkerSchema = z.strictObject({
   /** Full egress rules: origins, methods, secret headers injected by the gateway. */
   egress: z.strictObject({ allow: z.array(ruleSchema), timeoutMs: z.number().int().positive().optional(), maxResponseBytes: z.number().int().positive().optional() }).optional(),
   limits: limitsSchema.optional(),
+  /** Service bindings: env name → another named worker (its default entrypoint, or a named one). */
+  services: z.record(bindingName, z.union([z.string(), z.strictObject({ worker: z.string(), entrypoint: z.string().optional() })])).optional(),
   /** Keep one warm instance (loader.get by name) instead of a fresh isolate per request. */
   warm: z.boolean().optional(),
   /** Cron Triggers: the worker's scheduled() handler runs on each (5 fields as on Cloudflare, or 6 with seconds). */
@@ -90,6 +92,12 @@ export function parseConfig(json: unknown, baseDir: string, env: Record<string, 
     throw new ConfigError(`${source}: ${issue.path.join(".") || "(top level)"}: ${reason}`);
   }
   const config = parsed.data;
+  for (const [name, w] of Object.entries(config.workers ?? {})) {
+    for (const [b, target] of Object.entries(w.services ?? {})) {
+      const other = typeof target === "string" ? target : target.worker;
+      if (!Object.hasOwn(config.workers ?? {}, other)) throw new ConfigError(`${source}: workers.${name}.services.${b}: no worker named "${other}".`);
+    }
+  }
   if (config.tokens) {
     config.tokens = Object.fromEntries(Object.entries(config.tokens).map(([token, perms]) => {
       const value = substitute(token, env, "tokens") as string;

@@ -60,7 +60,10 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const baseDir = opts.baseDir ?? process.cwd();
   // Bundle named workers before starting anything: a broken one stops startup with its name.
   const bindings = new Map<string, unknown>();
-  const workers = prepareNamedWorkers(opts.workers ?? {}, baseDir, resolve(baseDir, opts.dataDir ?? ".mayfly/data"), bindings);
+  let loader: WorkerLoader | undefined;
+  // Service bindings find their target in the served set when called, and the loader once it exists.
+  const services = { loader: () => loader!, resolve: (name: string) => workers.get(name) };
+  const workers = prepareNamedWorkers(opts.workers ?? {}, baseDir, resolve(baseDir, opts.dataDir ?? ".mayfly/data"), bindings, services);
   let crons: { reschedule(): void; stop(): void } | undefined;
   const watcher = opts.watch ? watchNamedWorkers({
     workers,
@@ -71,10 +74,9 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       // Worker definitions come from the file again; port, host and tokens need a restart.
       const c = opts.configFile ? loadConfig(opts.configFile, opts.configEnv) : undefined;
       const dir = c?.baseDir ?? baseDir;
-      return prepareNamedWorkers(c ? c.workers ?? {} : opts.workers ?? {}, dir, resolve(dir, c?.dataDir ?? opts.dataDir ?? ".mayfly/data"), bindings);
+      return prepareNamedWorkers(c ? c.workers ?? {} : opts.workers ?? {}, dir, resolve(dir, c?.dataDir ?? opts.dataDir ?? ".mayfly/data"), bindings, services);
     },
   }) : undefined;
-  let loader: WorkerLoader | undefined;
   const metrics = new Metrics(() => loader);
   loader = new WorkerLoader({ ...opts.loader, onRun: (r) => { metrics.record(r); opts.loader?.onRun?.(r); } });
   // The playground's script is bundled while the executors start, not on its first visitor's time.

@@ -16,6 +16,8 @@ import type { WorkerCode } from "../loader/worker-code.ts";
 import type { WorkerLoader } from "../loader/worker-loader.ts";
 import type { Logger } from "pino";
 import type { NamedWorkerConfig } from "./config.ts";
+import { NamedServiceBinding, type ServiceContext } from "./service-binding.ts";
+import { disposeAfterBody } from "./dispose-after-body.ts";
 
 export interface NamedWorker {
   name: string;
@@ -33,7 +35,7 @@ export interface NamedWorker {
  * Bundles each configured worker and builds its bindings; a broken worker stops startup with its name.
  * `bindings` keeps storage bindings across reloads (one open file per namespace, not one per reload).
  */
-export function prepareNamedWorkers(workers: Record<string, NamedWorkerConfig>, baseDir: string, dataDir: string, bindings = new Map<string, unknown>()): Map<string, NamedWorker> {
+export function prepareNamedWorkers(workers: Record<string, NamedWorkerConfig>, baseDir: string, dataDir: string, bindings = new Map<string, unknown>(), services?: ServiceContext): Map<string, NamedWorker> {
   const out = new Map<string, NamedWorker>();
   const storage = (key: string, make: () => unknown) => {
     if (!bindings.has(key)) bindings.set(key, make());
@@ -51,6 +53,10 @@ export function prepareNamedWorkers(workers: Record<string, NamedWorkerConfig>, 
     for (const b of w.kv ?? []) env[b] = storage(`kv:${name}-${b}`, () => kv({ name: `${name}-${b}`, dataDir }));
     for (const b of w.sql ?? []) env[b] = storage(`sql:${name}-${b}`, () => sql({ name: `${name}-${b}`, dataDir }));
     for (const b of w.blob ?? []) env[b] = storage(`blob:${name}-${b}`, () => blobBucket({ name: `${name}-${b}`, dataDir }));
+    for (const [b, target] of Object.entries(w.services ?? {})) {
+      if (!services) throw new ConfigError(`workers.${name}.services: service bindings need a server.`);
+      env[b] = typeof target === "string" ? new NamedServiceBinding(services, target) : new NamedServiceBinding(services, target.worker, target.entrypoint);
+    }
     const allow = [...(w.egress?.allow ?? []), ...allowNetRules(w.allowNet)];
     const policy: EgressPolicy | undefined = allow.length ? { ...w.egress, allow } : undefined;
     out.set(name, {
@@ -117,32 +123,4 @@ export async function runScheduled(loader: WorkerLoader, worker: NamedWorker, cr
   } finally {
     if (!worker.warm) stub.dispose();
   }
-}
-
-/** The fresh isolate lives until its response body has been read or abandoned. */
-function disposeAfterBody(res: Response, dispose: () => void): Response {
-  if (!res.body) {
-    dispose();
-    return res;
-  }
-  const reader = res.body.getReader();
-  const body = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const { done, value } = await reader.read();
-        if (done) {
-          controller.close();
-          dispose();
-        } else controller.enqueue(value);
-      } catch (e) {
-        controller.error(e);
-        dispose();
-      }
-    },
-    cancel(reason) {
-      dispose();
-      return reader.cancel(reason);
-    },
-  });
-  return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
 }
