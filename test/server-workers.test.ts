@@ -139,6 +139,10 @@ describe("named workers at /w/<name>/*", () => {
     assert.match(text, /mayfly_live_workers\{kind="cached"\} 1\n/);
     assert.match(text, /mayfly_live_workers\{kind="oneOff"\} 0\n/);
     assert.match(text, /mayfly_runs_in_flight 0\n/);
+    // Per named worker: runs by outcome and wall time.
+    assert.match(text, /mayfly_worker_runs_total\{worker="fresh",outcome="ok"\} [2-9]/);
+    assert.match(text, /mayfly_worker_runs_total\{worker="loop",outcome="exceededCpu"\} 1/);
+    assert.match(text, /mayfly_worker_run_wall_seconds_count\{worker="counter"\} 3/);
   });
 });
 

@@ -12,7 +12,7 @@ import { Metrics } from "./metrics.ts";
 import type { Logger } from "pino";
 import { resolve } from "node:path";
 import type { MayflyConfig, NamedWorkerConfig } from "./config.ts";
-import { prepareNamedWorkers } from "./named-workers.ts";
+import { prepareNamedWorkers, type NamedWorker } from "./named-workers.ts";
 import { watchNamedWorkers } from "./watch.ts";
 import { startCrons } from "./scheduler.ts";
 import { loadConfig } from "./config.ts";
@@ -62,8 +62,11 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const bindings = new Map<string, unknown>();
   let loader: WorkerLoader | undefined;
   // Service bindings find their target in the served set when called, and the loader once it exists.
-  const services = { loader: () => loader!, resolve: (name: string) => workers.get(name) };
-  const workers = prepareNamedWorkers(opts.workers ?? {}, baseDir, resolve(baseDir, opts.dataDir ?? ".mayfly/data"), bindings, services);
+  const services = { loader: () => loader!, resolve: (name: string): NamedWorker | undefined => workers.get(name) };
+  const metrics = new Metrics(() => loader);
+  const prepare = (defs: Record<string, NamedWorkerConfig>, dir: string, dataDir: string | undefined): Map<string, NamedWorker> =>
+    prepareNamedWorkers(defs, { baseDir: dir, dataDir: resolve(dir, dataDir ?? ".mayfly/data"), bindings, services, onRun: (name, event) => metrics.recordWorker(name, event) });
+  const workers = prepare(opts.workers ?? {}, baseDir, opts.dataDir);
   let crons: { reschedule(): void; stop(): void } | undefined;
   const watcher = opts.watch ? watchNamedWorkers({
     workers,
@@ -74,10 +77,9 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       // Worker definitions come from the file again; port, host and tokens need a restart.
       const c = opts.configFile ? loadConfig(opts.configFile, opts.configEnv) : undefined;
       const dir = c?.baseDir ?? baseDir;
-      return prepareNamedWorkers(c ? c.workers ?? {} : opts.workers ?? {}, dir, resolve(dir, c?.dataDir ?? opts.dataDir ?? ".mayfly/data"), bindings, services);
+      return prepare(c ? c.workers ?? {} : opts.workers ?? {}, dir, c?.dataDir ?? opts.dataDir);
     },
   }) : undefined;
-  const metrics = new Metrics(() => loader);
   loader = new WorkerLoader({ ...opts.loader, onRun: (r) => { metrics.record(r); opts.loader?.onRun?.(r); } });
   // The playground's script is bundled while the executors start, not on its first visitor's time.
   if (opts.playground !== false) playgroundScript().catch((e: Error) => opts.log?.warn({ err: e.message }, "playground bundle failed"));

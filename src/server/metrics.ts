@@ -5,6 +5,7 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { WorkerLoader } from "../loader/worker-loader.ts";
 import type { RunReport } from "../loader/run-report.ts";
+import type { TailEvent } from "../bindings/tails/index.ts";
 
 export class Metrics {
   readonly registry = new Registry();
@@ -16,6 +17,12 @@ export class Metrics {
   private readonly cpu = new Histogram({
     name: "mayfly_run_cpu_seconds", help: "Guest CPU time of invocations.", registers: [this.registry],
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
+  });
+
+  private readonly workerRuns = new Counter({ name: "mayfly_worker_runs_total", help: "Runs of each named worker (config file), by outcome.", labelNames: ["worker", "outcome"], registers: [this.registry] });
+  private readonly workerWall = new Histogram({
+    name: "mayfly_worker_run_wall_seconds", help: "Executor-side wall time of each named worker's runs.", labelNames: ["worker"], registers: [this.registry],
+    buckets: [0.001, 0.005, 0.025, 0.1, 0.5, 2.5, 10, 30],
   });
 
   constructor(loader: () => WorkerLoader | undefined) {
@@ -43,6 +50,12 @@ export class Metrics {
       name: "mayfly_executor_rss_bytes", help: "Resident memory of all executors.", registers: [this.registry],
       collect() { this.set(loader()?.engine.stats().executors.reduce((s, e) => s + e.rssBytes, 0) ?? 0); },
     });
+  }
+
+  /** A named worker's run (its tail event); the label set is bounded by the config file's workers. */
+  recordWorker(worker: string, event: TailEvent): void {
+    this.workerRuns.inc({ worker, outcome: event.outcome });
+    this.workerWall.observe({ worker }, event.wallTime / 1000);
   }
 
   record(report: RunReport): void {

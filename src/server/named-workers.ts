@@ -13,6 +13,7 @@ import { sql } from "../bindings/sql/index.ts";
 import { blobBucket } from "../bindings/blob/index.ts";
 import { ConfigError, LimitError } from "../errors.ts";
 import type { WorkerCode } from "../loader/worker-code.ts";
+import type { TailEvent } from "../bindings/tails/index.ts";
 import type { WorkerLoader } from "../loader/worker-loader.ts";
 import type { Logger } from "pino";
 import type { NamedWorkerConfig } from "./config.ts";
@@ -31,11 +32,23 @@ export interface NamedWorker {
   crons: string[];
 }
 
-/**
- * Bundles each configured worker and builds its bindings; a broken worker stops startup with its name.
- * `bindings` keeps storage bindings across reloads (one open file per namespace, not one per reload).
- */
-export function prepareNamedWorkers(workers: Record<string, NamedWorkerConfig>, baseDir: string, dataDir: string, bindings = new Map<string, unknown>(), services?: ServiceContext): Map<string, NamedWorker> {
+export interface PrepareOptions {
+  /** Relative worker paths are resolved against it. */
+  baseDir: string;
+  /** Where kv/sql/blob bindings keep their files. */
+  dataDir: string;
+  /** Storage bindings kept across reloads (one open file per namespace, not one per reload). */
+  bindings?: Map<string, unknown>;
+  /** For service bindings between named workers. */
+  services?: ServiceContext;
+  /** Every run of a named worker, by name (per-worker metrics). */
+  onRun?: (worker: string, event: TailEvent) => void;
+}
+
+/** Bundles each configured worker and builds its bindings; a broken worker stops startup with its name. */
+export function prepareNamedWorkers(workers: Record<string, NamedWorkerConfig>, options: PrepareOptions): Map<string, NamedWorker> {
+  const { baseDir, dataDir, services, onRun } = options;
+  const bindings = options.bindings ?? new Map<string, unknown>();
   const out = new Map<string, NamedWorker>();
   const storage = (key: string, make: () => unknown) => {
     if (!bindings.has(key)) bindings.set(key, make());
@@ -72,6 +85,7 @@ export function prepareNamedWorkers(workers: Record<string, NamedWorkerConfig>, 
         env,
         limits: w.limits,
         globalOutbound: policy ? egress(policy) : null,
+        tails: onRun ? [(event: TailEvent) => onRun(name, event)] : [],
       },
     });
   }
