@@ -261,4 +261,18 @@ describe("service bindings between named workers", () => {
     }
     assert.throws(() => parseConfig({ workers: { a: { main: "a.js", services: { B: "missing" } } } }, sdir), { name: "ConfigError", message: /workers\.a\.services\.B: no worker named "missing"/ });
   });
+
+  test("a worker calling itself through its service binding is stopped by the in-flight cap, not by the memory running out", async () => {
+    writeFileSync(join(sdir, "loopy.js"), `export default { async fetch(request, env) {
+      try { return await env.SELF.fetch(request) } catch (e) { return new Response(e.name + ": " + e.message) }
+    } }`);
+    const served = await startServer({ port: 0, baseDir: sdir, loader: { executors: 1 }, workers: { loopy: { main: "loopy.js", services: { SELF: "loopy" } } } });
+    try {
+      const text = await (await fetch(`${served.url}/w/loopy`)).text();
+      assert.match(text, /^RangeError: Too many calls in flight to the worker "loopy" \(128\)/);
+      assert.equal(served.loader.engine.stats().restarts, 0);
+    } finally {
+      await served.close();
+    }
+  });
 });

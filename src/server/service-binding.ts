@@ -9,10 +9,19 @@ import type { WorkerStub } from "../loader/worker-stub.ts";
 import { disposeAfterBody } from "./dispose-after-body.ts";
 import type { NamedWorker } from "./named-workers.ts";
 
+/**
+ * Calls in flight to one named worker through its service bindings. A worker that calls itself (or a
+ * cycle of them) would otherwise stack fresh isolates until memory ran out; a chain holds all its calls
+ * in flight, so it meets this cap and unwinds with a clear error.
+ */
+export const MAX_SERVICE_CALLS_IN_FLIGHT = 128;
+
 export interface ServiceContext {
   loader(): WorkerLoader;
   /** The served worker of that name now. */
   resolve(name: string): NamedWorker | undefined;
+  /** Calls in flight per target worker (kept here, shared by every binding of one server). */
+  inFlight?: Map<string, number>;
 }
 
 type Entry = { fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> } & Record<string, (...args: unknown[]) => Promise<unknown>>;
@@ -29,15 +38,30 @@ export class NamedServiceBinding implements Bindable {
   }
 
   [BINDING](): Capability {
+    const target = this.target;
+    const inFlight = (this.context.inFlight ??= new Map<string, number>());
     const open = (): { stub: WorkerStub; fresh: boolean } => {
-      const worker = this.context.resolve(this.target);
-      if (!worker) throw new TypeError(`No worker named "${this.target}" is served.`);
+      const worker = this.context.resolve(target);
+      if (!worker) throw new TypeError(`No worker named "${target}" is served.`);
       const loader = this.context.loader();
       return worker.warm ? { stub: loader.get(worker.id, () => worker.code), fresh: false } : { stub: loader.load(worker.code), fresh: true };
     };
+    /** Counts the call against the target's in-flight cap for as long as `work` runs. */
+    const counted = async <T>(work: () => Promise<T>): Promise<T> => {
+      const n = inFlight.get(target) ?? 0;
+      if (n >= MAX_SERVICE_CALLS_IN_FLIGHT) {
+        throw Object.assign(new Error(`Too many calls in flight to the worker "${target}" (${MAX_SERVICE_CALLS_IN_FLIGHT}); do its service bindings call it back?`), { name: "RangeError" });
+      }
+      inFlight.set(target, n + 1);
+      try {
+        return await work();
+      } finally {
+        inFlight.set(target, (inFlight.get(target) ?? 1) - 1);
+      }
+    };
     const entry = (stub: WorkerStub) => stub.getEntrypoint(this.entrypoint) as unknown as Entry;
     const fetchable = {
-      fetch: async (request: Request): Promise<Response> => {
+      fetch: (request: Request): Promise<Response> => counted(async () => {
         const { stub, fresh } = open();
         try {
           const res = await entry(stub).fetch(request);
@@ -46,17 +70,17 @@ export class NamedServiceBinding implements Bindable {
           if (fresh) stub.dispose();
           throw e;
         }
-      },
+      }),
     };
     const rpcTarget = new Proxy({}, {
-      get: (_t, method) => (typeof method !== "string" ? undefined : async (...args: unknown[]) => {
+      get: (_t, method) => (typeof method !== "string" ? undefined : (...args: unknown[]) => counted(async () => {
         const { stub, fresh } = open();
         try {
           return await entry(stub)[method]!(...args);
         } finally {
           if (fresh) stub.dispose();
         }
-      }),
+      })),
     });
     return fetcherCapability(fetchable, `service ${this.target}`, "service", rpcTarget);
   }
