@@ -132,9 +132,10 @@ describe("mayfly serve", () => {
   test("--config serves the named workers; the port flag wins over the file", async () => {
     file("named.ts", `export default { fetch(req: Request, env: { GREETING: string }) { return new Response(env.GREETING + " " + new URL(req.url).pathname) } }`);
     const config = file("mayfly.config.json", JSON.stringify({ port: 1, workers: { greet: { main: "named.ts", env: { GREETING: "${GREETING}" } } } }));
-    const { child, url } = await serve(["--config", config, "--port", "0"], { GREETING: "howdy" });
+    const { child, url, stdout } = await serve(["--config", config, "--port", "0"], { GREETING: "howdy" });
     try {
       assert.equal(await (await fetch(`${url}/w/greet/there`)).text(), "howdy /there");
+      assert.match(stdout(), /worker greet: http:\/\/127\.0\.0\.1:\d+\/w\/greet\//);
     } finally {
       child.kill("SIGTERM");
       await new Promise((r) => child.once("exit", r));
@@ -153,13 +154,15 @@ describe("mayfly serve", () => {
 async function serve(args: string[], env: Record<string, string> = {}) {
   const child = spawn(process.execPath, [CLI, "serve", ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
   let logs = "";
+  let out = "";
   child.stderr.on("data", (d) => (logs += d));
   const url = await new Promise<string>((resolve, reject) => {
     child.stdout.on("data", (d) => {
+      out += d;
       const m = /listening on (http:\S+)/.exec(String(d));
       if (m) resolve(m[1]!);
     });
     child.once("exit", (code) => reject(new Error(`serve exited early (${code}): ${logs}`)));
   });
-  return { child, url, logs: () => logs };
+  return { child, url, logs: () => logs, stdout: () => out };
 }

@@ -126,6 +126,14 @@ describe("named workers at /w/<name>/*", () => {
     assert.doesNotMatch(out.sees, /sekret/);
   });
 
+  test("GET /v1/workers lists the named workers for a token with the workers permission", async () => {
+    const out = await (await get("/v1/workers")).json();
+    const counter = out.workers.find((w: { name: string }) => w.name === "counter");
+    assert.deepEqual(counter, { name: "counter", path: "/w/counter/", warm: true, crons: [], limits: {} });
+    assert.deepEqual(out.workers.find((w: { name: string }) => w.name === "loop").limits, { cpuMs: 30 });
+    assert.equal((await get("/v1/workers", { authorization: "Bearer hello-only-token" })).status, 403);
+  });
+
   test("per-token permissions: one worker, all workers, none", async () => {
     assert.equal((await get("/w/hello", {})).status, 401);
     assert.equal((await get("/w/hello", { authorization: "Bearer hello-only-token" })).status, 200);

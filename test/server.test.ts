@@ -118,7 +118,7 @@ describe("operations", () => {
   test("/openapi.json describes the API", async () => {
     const doc = await (await fetch(`${open.url}/openapi.json`)).json();
     assert.equal(doc.openapi, "3.1.0");
-    assert.deepEqual(Object.keys(doc.paths).sort(), ["/healthz", "/metrics", "/openapi.json", "/v1/run", "/v1/scheduled/{name}", "/w/{name}/{path}"]);
+    assert.deepEqual(Object.keys(doc.paths).sort(), ["/healthz", "/metrics", "/openapi.json", "/v1/run", "/v1/scheduled/{name}", "/v1/workers", "/w/{name}/{path}"]);
     assert.ok(doc.paths["/v1/run"].post.responses["413"]);
   });
 

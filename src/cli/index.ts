@@ -84,7 +84,7 @@ program
     // write per request cost ~8 % of the host's CPU under load) and flushed before exit.
     const logs = pino.destination({ dest: 2, sync: false });
     const server = await startServer({ ...options, watch: opts.watch, configEnv: process.env, log: pino({ name: "mayfly" }, logs) }).catch((e: Error) => program.error(`mayfly: ${e.name}: ${e.message}`));
-    process.stdout.write(`mayfly listening on ${server.url}\n  playground: ${server.url}/\n`);
+    process.stdout.write(`mayfly listening on ${server.url}\n  playground: ${server.url}/\n${server.workers().map((w) => `  worker ${w}: ${server.url}/w/${w}/\n`).join("")}`);
     const stop = () => void server.close().then(() => {
       logs.flushSync();
       process.exit(0);

@@ -82,6 +82,10 @@ export function createApp(opts: AppOptions): Hono {
     bodyLimit({ maxSize: workerLimit, onError: (c) => tooLarge(c, workerLimit) }),
     serveNamedWorker(opts.loader, workers, opts.log),
   ] as const;
+  // The named workers served now: what /w/<name>/ offers (with the same permissions as calling them).
+  app.get("/v1/workers", authorize(opts, "workers"), (c) => c.json({
+    workers: [...workers.values()].map((w) => ({ name: w.name, path: `/w/${w.name}/`, warm: w.warm, crons: w.crons, limits: w.code.limits ?? {} })),
+  }));
   // Runs a named worker's scheduled() handler now (what a Cron Trigger does), e.g. to test it.
   app.post("/v1/scheduled/:name", authorize(opts, (c) => ["workers", `worker:${c.req.param("name")}`]), async (c) => {
     const name = c.req.param("name")!;

@@ -50,6 +50,8 @@ export interface ServerOptions {
 export interface RunningServer {
   url: string;
   loader: WorkerLoader;
+  /** The named workers served now (at /w/<name>/). */
+  workers(): string[];
   close(): Promise<void>;
 }
 
@@ -106,6 +108,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   return {
     url: `http://${shownHost}:${address.port}`,
     loader: running,
+    workers: () => [...workers.keys()],
     close: async () => {
       // Stop accepting, let in-flight requests finish, then stop the executors.
       opts.log?.info("draining");

@@ -75,6 +75,13 @@ export const openapi = {
         },
       }])),
     },
+    "/v1/workers": {
+      get: {
+        summary: "The named workers served (name, path, warm, crons, limits)",
+        security: [{ bearer: [] }],
+        responses: { 200: { description: "{ workers: [...] }" }, 401: { description: "Missing or unknown token" }, 403: { description: "The token lacks the workers permission" } },
+      },
+    },
     "/v1/scheduled/{name}": {
       post: {
         summary: "Run a named worker's scheduled() handler now, as its Cron Trigger would",
