@@ -86,6 +86,15 @@ describe("named workers at /w/<name>/*", () => {
     assert.equal(posted.body, "payload");
   });
 
+  test("the server's responses carry hardening headers; a worker's own response passes unchanged", async () => {
+    const api = await get("/v1/workers");
+    assert.equal(api.headers.get("x-content-type-options"), "nosniff");
+    assert.equal(api.headers.get("x-frame-options"), "SAMEORIGIN");
+    const own = await get("/w/hello");
+    assert.equal(own.headers.get("x-content-type-options"), null);
+    assert.equal(own.headers.get("content-type"), "application/json");
+  });
+
   test("fresh isolate per request by default; one warm instance with warm: true", async () => {
     const fresh = [await (await get("/w/fresh")).text(), await (await get("/w/fresh")).text()];
     assert.deepEqual(fresh, ["1", "1"]);

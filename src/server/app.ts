@@ -4,6 +4,7 @@
  */
 import { Hono, type Context, type Next } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { secureHeaders } from "hono/secure-headers";
 import { z } from "zod";
 import { allowNetRules, egress } from "../bindings/egress/index.ts";
 import { ruleSchema, type EgressRule } from "../bindings/egress/policy.ts";
@@ -67,6 +68,10 @@ export function createApp(opts: AppOptions): Hono {
       log.info({ method: c.req.method, path: new URL(c.req.url).pathname, status: c.res.status, ms: Math.round((performance.now() - started) * 10) / 10 }, "request");
     });
   }
+  // The server's own responses get the usual hardening headers (Hono's secureHeaders: nosniff,
+  // frame-ancestors, referrer policy, ...); a named worker's responses are its own and pass unchanged.
+  const hardened = secureHeaders({ contentSecurityPolicy: undefined });
+  app.use(async (c, next) => (new URL(c.req.url).pathname.startsWith("/w/") ? next() : hardened(c, next)));
   if (opts.playground !== false) app.route("/", playground());
   app.get("/openapi.json", (c) => c.json(openapi));
   app.get("/healthz", (c) => c.json({ ok: true, executors: opts.loader.engine.stats().executors.length }));
