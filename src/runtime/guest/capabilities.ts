@@ -56,26 +56,32 @@ function stubFor(d: Descriptor): unknown {
 export async function fetchThrough(id: number, input: unknown, init?: unknown): Promise<Response> {
   const request = new Request(input as string, init as ConstructorParameters<typeof Request>[1]);
   const source = request.body === null ? null : takeBodySource(request);
-  // Buffered bytes cross with the call; a stream is written to a sink the host reads as it sends.
-  let sent: Uint8Array | { __mayflySink: number } | null = source instanceof Uint8Array || source === null ? source : null;
-  let sinkId: number | undefined;
-  if (source !== null && !(source instanceof Uint8Array)) {
-    sinkId = (await callCapability(id, "mayfly:sink", [])) as number;
-    sent = { __mayflySink: sinkId };
-    void sendToCapability(source, sinkId);
-  }
-  const wire = { url: request.url, method: request.method, headers: [...request.headers] as [string, string][], body: sent };
-  const r = (await callCapability(id, "fetch", [wire]).catch((e: unknown) => {
-    // Refused before the body was read: stop writing it.
-    if (sinkId !== undefined) void callCapability(sinkId, "abort", ["The request failed."]).catch(() => {});
-    throw e;
-  })) as WireResponse;
+  const headers = [...request.headers] as [string, string][];
+  const fetchWith = (body: unknown) => callCapability(id, "fetch", [{ url: request.url, method: request.method, headers, body }]);
+  const r = (source === null || source instanceof Uint8Array ? await fetchWith(source) : await sendStreamed(id, source, fetchWith)) as WireResponse;
   // Fetch §2.2.3: a null body status has no body.
   const nullBody = r.status === 101 || r.status === 103 || r.status === 204 || r.status === 205 || r.status === 304;
   const body = r.body && !(r.body instanceof Uint8Array) ? capabilityBody(r.body.__mayflyStream) : r.body;
   if (nullBody && body && !(body instanceof Uint8Array)) void (body as ReadableStream).cancel();
   return new Response(nullBody ? null : body, { status: r.status, statusText: r.statusText, headers: r.headers });
 }
+
+/**
+ * Calls `send` with a reference to a sink the host reads `stream` from, while the stream is written
+ * into it a chunk at a time (see CapabilityTable.addSink). If the call fails before the host has read
+ * the body, the writing stops.
+ */
+async function sendStreamed<T>(id: number, stream: ReadableStream<unknown>, send: (sink: { __mayflySink: number }) => Promise<T>): Promise<T> {
+  const sinkId = (await callCapability(id, SINK, [])) as number;
+  void sendToCapability(stream, sinkId);
+  return send({ __mayflySink: sinkId }).catch((e: unknown) => {
+    void callCapability(sinkId, "abort", ["The call the body was for failed."]).catch(() => {});
+    throw e;
+  });
+}
+
+/** The method the host's capability router answers with a new body sink (engine/capability-router.ts SINK). */
+const SINK = "mayfly:sink";
 
 type KvType = "text" | "json" | "arrayBuffer" | "stream";
 
@@ -208,15 +214,8 @@ function r2Stub(id: number): object {
   const toBytes = async (value: unknown): Promise<Uint8Array | string> =>
     typeof value === "string" ? value : copyBytes(value) ?? new Uint8Array(await new Response(value as ConstructorParameters<typeof Response>[0]).arrayBuffer());
   /** Bytes and text cross with the call; a stream is written a chunk at a time into a sink the host reads. */
-  const sendValue = async (value: unknown, send: (v: unknown) => Promise<unknown>): Promise<unknown> => {
-    if (!isReadableStream(value)) return send(await toBytes(value));
-    const sinkId = (await call("mayfly:sink")) as number;
-    void sendToCapability(value, sinkId);
-    return send({ __mayflySink: sinkId }).catch((e: unknown) => {
-      void callCapability(sinkId, "abort", ["The upload failed."]).catch(() => {});
-      throw e;
-    });
-  };
+  const sendValue = async (value: unknown, send: (v: unknown) => Promise<unknown>): Promise<unknown> =>
+    isReadableStream(value) ? sendStreamed(id, value, send) : send(await toBytes(value));
   /** R2MultipartUpload: parts stored by the host, joined on complete(). */
   const multipart = (key: string, uploadId: string) => Object.freeze({
     key,
