@@ -18,7 +18,7 @@ import type { WorkerLoader } from "../loader/worker-loader.ts";
 import type { Logger } from "pino";
 import type { NamedWorkerConfig } from "./config.ts";
 import { NamedServiceBinding, type ServiceContext } from "./service-binding.ts";
-import { disposeAfterBody } from "./dispose-after-body.ts";
+import { callRun, fetchRun } from "./worker-runs.ts";
 
 export interface NamedWorker {
   name: string;
@@ -101,17 +101,14 @@ export function serveNamedWorker(loader: WorkerLoader, workers: Map<string, Name
     const url = new URL(c.req.url);
     url.pathname = url.pathname.slice(`/w/${name}`.length) || "/";
     const raw = c.req.raw;
-    const stub = worker.warm ? loader.get(worker.id, () => worker.code) : loader.load(worker.code);
     try {
-      const res = await stub.getEntrypoint().fetch(url, {
+      return await fetchRun(loader, worker, url, {
         method: raw.method,
         headers: raw.headers,
         body: raw.method === "GET" || raw.method === "HEAD" ? undefined : raw.body,
         duplex: "half",
       } as RequestInit);
-      return worker.warm ? res : disposeAfterBody(res, () => stub.dispose());
     } catch (e) {
-      if (!worker.warm) stub.dispose();
       const err = e as Error;
       // Workers answers 503 when a worker exceeded its resources, 500 when it threw. A worker's own
       // error text stays in the server's log: it may carry details its clients should not see.
@@ -127,14 +124,11 @@ export function serveNamedWorker(loader: WorkerLoader, workers: Map<string, Name
  * or its warm one; the outcome is reported, never thrown.
  */
 export async function runScheduled(loader: WorkerLoader, worker: NamedWorker, cron: string, scheduledTime = Date.now()): Promise<{ outcome: "ok" } | { outcome: "exception"; error: { name: string; message: string } }> {
-  const stub = worker.warm ? loader.get(worker.id, () => worker.code) : loader.load(worker.code);
   try {
-    await (stub.getEntrypoint() as unknown as { scheduled(event: { scheduledTime: number; cron: string }): Promise<unknown> }).scheduled({ scheduledTime, cron });
+    await callRun(loader, worker, undefined, "scheduled", [{ scheduledTime, cron }]);
     return { outcome: "ok" };
   } catch (e) {
     const err = e as Error;
     return { outcome: "exception", error: { name: err.name, message: err.message } };
-  } finally {
-    if (!worker.warm) stub.dispose();
   }
 }

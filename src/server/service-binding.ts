@@ -5,8 +5,7 @@
  */
 import { BINDING, fetcherCapability, type Bindable, type Capability } from "../bindings/capability.ts";
 import type { WorkerLoader } from "../loader/worker-loader.ts";
-import type { WorkerStub } from "../loader/worker-stub.ts";
-import { disposeAfterBody } from "./dispose-after-body.ts";
+import { callRun, fetchRun } from "./worker-runs.ts";
 import type { NamedWorker } from "./named-workers.ts";
 
 /**
@@ -24,7 +23,6 @@ export interface ServiceContext {
   inFlight?: Map<string, number>;
 }
 
-type Entry = { fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> } & Record<string, (...args: unknown[]) => Promise<unknown>>;
 
 export class NamedServiceBinding implements Bindable {
   private readonly context: ServiceContext;
@@ -40,11 +38,10 @@ export class NamedServiceBinding implements Bindable {
   [BINDING](): Capability {
     const target = this.target;
     const inFlight = (this.context.inFlight ??= new Map<string, number>());
-    const open = (): { stub: WorkerStub; fresh: boolean } => {
+    const served = (): NamedWorker => {
       const worker = this.context.resolve(target);
       if (!worker) throw new TypeError(`No worker named "${target}" is served.`);
-      const loader = this.context.loader();
-      return worker.warm ? { stub: loader.get(worker.id, () => worker.code), fresh: false } : { stub: loader.load(worker.code), fresh: true };
+      return worker;
     };
     /** Counts the call against the target's in-flight cap for as long as `work` runs. */
     const counted = async <T>(work: () => Promise<T>): Promise<T> => {
@@ -59,28 +56,12 @@ export class NamedServiceBinding implements Bindable {
         inFlight.set(target, (inFlight.get(target) ?? 1) - 1);
       }
     };
-    const entry = (stub: WorkerStub) => stub.getEntrypoint(this.entrypoint) as unknown as Entry;
     const fetchable = {
-      fetch: (request: Request): Promise<Response> => counted(async () => {
-        const { stub, fresh } = open();
-        try {
-          const res = await entry(stub).fetch(request);
-          return fresh ? disposeAfterBody(res, () => stub.dispose()) : res;
-        } catch (e) {
-          if (fresh) stub.dispose();
-          throw e;
-        }
-      }),
+      fetch: (request: Request) => counted(() => fetchRun(this.context.loader(), served(), request, undefined, this.entrypoint)),
     };
     const rpcTarget = new Proxy({}, {
-      get: (_t, method) => (typeof method !== "string" ? undefined : (...args: unknown[]) => counted(async () => {
-        const { stub, fresh } = open();
-        try {
-          return await entry(stub)[method]!(...args);
-        } finally {
-          if (fresh) stub.dispose();
-        }
-      })),
+      get: (_t, method) => (typeof method !== "string" ? undefined
+        : (...args: unknown[]) => counted(() => callRun(this.context.loader(), served(), this.entrypoint, method, args))),
     });
     return fetcherCapability(fetchable, `service ${this.target}`, "service", rpcTarget);
   }
