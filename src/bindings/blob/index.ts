@@ -97,22 +97,20 @@ export class BlobBucket implements Bindable {
       if (value instanceof ReadableStream) await value.cancel().catch(() => {});
       return null;
     }
-    this.checkObjectQuota(key);
+    const room = this.roomFor(old);
     const path = this.pathOf(key);
-    const written = await writeAside(path, value, this.roomFor(key), () => this.tooBig());
+    const written = await writeAside(path, value, room, () => this.tooBig());
     return this.commit(key, written.tmp, written.size, written.md5.toString("hex"), options);
   }
 
-  private checkObjectQuota(key: string): void {
-    const { n } = this.db.prepare("SELECT count(*) AS n FROM objects").get() as { n: number };
-    if (!this.row(key) && n + 1 > this.quota.objects) throw new QuotaExceededError(`Bucket is limited to ${this.quota.objects} objects.`);
-  }
-
-  /** Bytes a new version of `key` may take under the byte quota. */
-  private roomFor(key: string): number {
-    const old = this.row(key);
-    const { bytes } = this.db.prepare("SELECT coalesce(sum(size), 0) AS bytes FROM objects").get() as { bytes: number };
-    return this.quota.bytes - (bytes - (old?.size ?? 0));
+  /**
+   * Checks the object quota for a new version of a key whose current row is `old`, and answers the
+   * bytes that version may take under the byte quota.
+   */
+  private roomFor(old: Row | undefined): number {
+    const totals = this.db.prepare("SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM objects").get() as { n: number; bytes: number };
+    if (!old && totals.n + 1 > this.quota.objects) throw new QuotaExceededError(`Bucket is limited to ${this.quota.objects} objects.`);
+    return this.quota.bytes - (totals.bytes - (old?.size ?? 0));
   }
 
   private tooBig(): QuotaExceededError {
@@ -176,8 +174,7 @@ export class BlobBucket implements Bindable {
       files.push(file);
       md5s.push(Buffer.from(etag, "hex"));
     }
-    this.checkObjectQuota(key);
-    const written = await writeAside(this.pathOf(key), concatenated(files), this.roomFor(key), () => this.tooBig());
+    const written = await writeAside(this.pathOf(key), concatenated(files), this.roomFor(this.row(key)), () => this.tooBig());
     // As S3 and R2 do: the md5 of the parts' md5s, and how many parts.
     const etag = `${createHash("md5").update(Buffer.concat(md5s)).digest("hex")}-${ordered.length}`;
     const object = this.commit(key, written.tmp, written.size, etag, { httpMetadata: JSON.parse(upload.http), customMetadata: JSON.parse(upload.custom) });
