@@ -67,13 +67,15 @@ export class BlobBucket implements Bindable {
         switch (method) {
           case "put": return this.put(args[0] as string, args[1] as Uint8Array | string | ReadableStream<Uint8Array>, args[2] as R2PutOptions);
           case "get": {
+            const key = args[0] as string;
             const options = args[1] as R2GetOptions | undefined;
-            const row = this.row(args[0] as string);
+            const row = this.checkedRow(key);
+            if (!row) return null;
             // A failed condition answers the object's metadata without its body, as R2 does.
-            if (row && options?.onlyIf && !conditionHolds(row, options.onlyIf)) return toObject(row);
-            const r = this.open(args[0] as string, options);
+            if (options?.onlyIf && !conditionHolds(row, options.onlyIf)) return toObject(row);
+            const r = this.open(key, row, options);
             // A small object crosses whole; a large one streams from its file as the worker reads it.
-            return r && { ...r.object, body: r.length <= STREAM_BODIES_OVER ? r.readAll() : r.stream() };
+            return { ...r.object, body: r.length <= STREAM_BODIES_OVER ? r.readAll() : r.stream() };
           }
           case "head": return this.head(args[0] as string);
           case "createMultipartUpload": return this.createMultipartUpload(args[0] as string, args[1] as R2PutOptions | undefined);
@@ -90,8 +92,7 @@ export class BlobBucket implements Bindable {
 
   /** Stores an object; a stream is written to the file as it arrives, the quota checked on the way. */
   async put(key: string, value: StoredValue, options: R2PutOptions = {}): Promise<R2Object | null> {
-    checkKey(key);
-    const old = this.row(key);
+    const old = this.checkedRow(key);
     // R2: a put whose condition fails stores nothing and answers null.
     if (options.onlyIf && !(old ? conditionHolds(old, options.onlyIf) : options.onlyIf.etagMatches === undefined && options.onlyIf.uploadedBefore === undefined)) {
       if (value instanceof ReadableStream) await value.cancel().catch(() => {});
@@ -194,14 +195,14 @@ export class BlobBucket implements Bindable {
   }
 
   async head(key: string): Promise<R2Object | null> {
-    checkKey(key);
-    const row = this.row(key);
+    const row = this.checkedRow(key);
     return row ? toObject(row) : null;
   }
 
   async get(key: string, options?: { range?: R2Range }): Promise<(R2Object & { body: ReadableStream<Uint8Array>; arrayBuffer(): Promise<ArrayBuffer>; text(): Promise<string> }) | null> {
-    const r = this.open(key, options);
-    if (!r) return null;
+    const row = this.checkedRow(key);
+    if (!row) return null;
+    const r = this.open(key, row, options);
     const res = new Response(r.stream());
     return { ...r.object, body: res.body!, arrayBuffer: () => res.arrayBuffer(), text: () => res.text() };
   }
@@ -250,10 +251,7 @@ export class BlobBucket implements Bindable {
    * An object's metadata and its bytes (or the range asked for), read from the file opened now: a put
    * that replaces the object meanwhile renames a new file into place and leaves this one whole.
    */
-  private open(key: string, options?: { range?: R2Range }): { object: R2Object; length: number; readAll(): Uint8Array; stream(): ReadableStream<Uint8Array> } | null {
-    checkKey(key);
-    const row = this.row(key);
-    if (!row) return null;
+  private open(key: string, row: Row, options?: { range?: R2Range }): { object: R2Object; length: number; readAll(): Uint8Array; stream(): ReadableStream<Uint8Array> } {
     const fd = openSync(this.pathOf(key), "r");
     const size = fstatSync(fd).size;
     const { offset, length } = options?.range ? resolveRange(options.range, size) : { offset: 0, length: size };
@@ -274,6 +272,12 @@ export class BlobBucket implements Bindable {
         ? (closeSync(fd), new Response(new Uint8Array(0)).body!)
         : Readable.toWeb(createReadStream("", { fd, start: offset, end: offset + length - 1 })) as ReadableStream<Uint8Array>,
     };
+  }
+
+  /** The key checked, then its row. */
+  private checkedRow(key: string): Row | undefined {
+    checkKey(key);
+    return this.row(key);
   }
 
   private row(key: string): Row | undefined {
