@@ -10,7 +10,7 @@ const { values } = parseArgs({ options: { n: { type: "string", default: "100" } 
 const N = Number(values.n);
 const code = buildRuntimeScript();
 const ok = new ivm.Callback(() => true);
-const hooks = { log: ok, reserve: ok, call: ok, start: ok };
+const hooks = { log: ok, reserve: ok, call: ok, start: ok, onCatastrophe: () => {} };
 
 type Make = () => ivm.Isolate;
 const bare: Make = () => {

@@ -45,6 +45,8 @@ export class ExecutorProcess {
   /** Instances started here: counted toward recycling. */
   instancesStarted = 0;
   rssBytes = 0;
+  /** Set once the executor reports an isolate it cannot free (see the "result" frame's `recycle`). */
+  mustRecycle = false;
   /** When this executor should be done refilling its isolate pool (performance.now() time). */
   busyUntil = 0;
   draining = false;
@@ -192,6 +194,7 @@ export class ExecutorProcess {
     }
     if (m.t !== "result") return;
     this.rssBytes = m.rssBytes;
+    if (m.recycle) this.mustRecycle = true;
     this.busyUntil = performance.now() + m.refillMs;
     const p = this.pending.get(m.callId);
     if (!p) return;

@@ -63,6 +63,11 @@ export type ExecutorToHost =
       refillMs: number;
       /** The instance is gone (limit, crash of the isolate): the next call must start a fresh one. */
       instanceGone: boolean;
+      /**
+       * The executor holds an isolate it can never free (V8 ran out of heap inside it, and its thread
+       * is parked for good): drain it and start a replacement.
+       */
+      recycle: boolean;
     }
   | {
       t: "done";

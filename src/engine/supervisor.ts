@@ -67,7 +67,7 @@ export class Supervisor {
   /** Called after each call completes on `proc`: recycles or finishes draining it. */
   afterCall(proc: ExecutorProcess): void {
     if (!proc.draining && !proc.dead &&
-        (proc.instancesStarted >= this.opts.recycleAfterInstances || proc.rssBytes > this.opts.recycleRssBytes)) {
+        (proc.mustRecycle || proc.instancesStarted >= this.opts.recycleAfterInstances || proc.rssBytes > this.opts.recycleRssBytes)) {
       proc.draining = true;
       this.recycles++;
       this.spawn();

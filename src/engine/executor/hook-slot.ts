@@ -14,6 +14,9 @@ export class HookSlot {
   /** Set when a hook saw a breach; the executor ends the instance right after the hook returns. */
   breach: "logs" | "memoryMb" | undefined;
   onBreach: () => void = () => {};
+  /** Set when V8 ran out of heap in this isolate (see HookCallbacks.onCatastrophe); the isolate is lost. */
+  catastrophe: string | undefined;
+  onCatastrophe: () => void = () => {};
   /** Host services (timers, clone, random...) and their per-isolate state. */
   readonly services = new IsolateServices();
 
@@ -26,11 +29,17 @@ export class HookSlot {
     return true;
   }
 
-  reserve(bytes: number): boolean {
+  /**
+   * Charges memory V8's heap limit does not see. A `transient` charge is checked, not kept: it is
+   * about to become ordinary heap (a string or array the runtime is asked to build), which is only
+   * refused when it alone could never fit, since V8 would otherwise build it in C++ without ever
+   * stopping to notice the limit.
+   */
+  reserve(bytes: number, transient = false): boolean {
     if (this.breach) return false;
     if (!Number.isFinite(bytes) || bytes < 0) return false;
     if (this.reservedBytes + bytes > this.memoryBudget) return this.flag("memoryMb");
-    this.reservedBytes += bytes;
+    if (!transient) this.reservedBytes += bytes;
     return true;
   }
 

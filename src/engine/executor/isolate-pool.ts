@@ -23,6 +23,8 @@ export class IsolatePool {
   /** Memory limits recently asked for, kept warm besides the default. */
   private readonly wanted = new Set<number>();
   created = 0;
+  /** An isolate of this executor ran out of heap and cannot be freed: the executor must be replaced. */
+  tainted = false;
   /** Moving average of one isolate's creation time, for the host's routing. */
   createMs = 4;
 
@@ -93,11 +95,17 @@ export class IsolatePool {
   private create(memoryMb: number, warm = true): FreshIsolate {
     const slot = new HookSlot();
     const log = new ivm.Callback((level: string, message: string) => slot.log(level, message));
-    const reserve = new ivm.Callback((bytes: number) => slot.reserve(bytes));
+    const reserve = new ivm.Callback((bytes: number, what: string, transient?: boolean) => slot.reserve(bytes, transient === true));
+    const onCatastrophe = (message: string) => {
+      this.tainted = true;
+      slot.catastrophe = message;
+      // Called from isolated-vm's thread machinery: end the run from the event loop.
+      setImmediate(() => slot.onCatastrophe());
+    };
     const call = new ivm.Callback((service: string, op: string, args: unknown[]) => slot.services.call(service, op, args));
     const start = new ivm.Callback((service: string, op: string, args: unknown[], ticket: number) => slot.services.start(service, op, args, ticket));
     const started = performance.now();
-    const { isolate, context, handle } = this.image.create(memoryMb, { log, reserve, call, start }, warm);
+    const { isolate, context, handle } = this.image.create(memoryMb, { log, reserve, call, start, onCatastrophe }, warm);
     const settle = handle.getSync("settle", { reference: true }) as ivm.Reference<Function>;
     slot.services.deliver = (ticket, envelope) => {
       if (isolate.isDisposed) return;

@@ -129,7 +129,7 @@ function reply(callId: number, instance: WorkerInstance | undefined, result: Pic
     t: "result" as const, callId, final, outcome: result.outcome, failure: result.failure,
     logs: instance?.takeLogs() ?? [],
     stats: statsOf(instance, cpuMs, wallStart, final),
-    rssBytes: process.memoryUsage.rss(), refillMs: pool.refillMsAhead(), instanceGone: gone,
+    rssBytes: process.memoryUsage.rss(), refillMs: pool.refillMsAhead(), instanceGone: gone, recycle: pool.tainted,
   };
   try {
     send(frame);

@@ -13,6 +13,12 @@ export interface HookCallbacks {
   reserve: ivm.Callback;
   call: ivm.Callback;
   start: ivm.Callback;
+  /**
+   * V8 ran out of heap inside this isolate (one allocation larger than the room left, which the
+   * near-heap-limit machinery never sees). isolated-vm then parks the isolate's thread for good
+   * instead of aborting the process; the executor ends the run and is replaced once drained.
+   */
+  onCatastrophe: (message: string) => void;
 }
 
 export interface RuntimeImage {
@@ -43,7 +49,7 @@ export class SnapshotImage implements RuntimeImage {
   }
 
   create(memoryMb: number, hooks: HookCallbacks, warm = true): PreparedIsolate {
-    const isolate = new ivm.Isolate({ memoryLimit: memoryMb, snapshot: this.snapshot });
+    const isolate = new ivm.Isolate({ memoryLimit: memoryMb, snapshot: this.snapshot, onCatastrophicError: hooks.onCatastrophe });
     const context = isolate.createContextSync();
     const api = context.global.getSync(GLOBAL, { reference: true }) as ivm.Reference<Record<string, unknown>>;
     // Guest code must never find the setup API: it leaves the global object before anything else runs.
@@ -72,7 +78,7 @@ export class EvaluatedImage implements RuntimeImage {
   }
 
   create(memoryMb: number, hooks: HookCallbacks, warm = true): PreparedIsolate {
-    const isolate = new ivm.Isolate({ memoryLimit: memoryMb });
+    const isolate = new ivm.Isolate({ memoryLimit: memoryMb, onCatastrophicError: hooks.onCatastrophe });
     const context = isolate.createContextSync();
     const script = isolate.compileScriptSync(this.code, {
       filename: "mayfly:runtime",
@@ -117,7 +123,7 @@ async function selfTest(image: RuntimeImage): Promise<void> {
   const log = new ivm.Callback((level: string, message: string) => (lines.push(`${level}:${message}`), true));
   const reserve = new ivm.Callback(() => true);
   const none = new ivm.Callback(() => ({ ok: false, error: { name: "Error", message: "no services in the self-test" } }));
-  const { isolate, context, handle } = image.create(32, { log, reserve, call: none, start: none });
+  const { isolate, context, handle } = image.create(32, { log, reserve, call: none, start: none, onCatastrophe: () => {} });
   try {
     const probe = context.evalSync(`JSON.stringify([typeof globalThis.${GLOBAL}, typeof WebAssembly.Module, typeof SharedArrayBuffer, typeof Response, typeof Date.now(), (() => { try { new WebAssembly.Module(new Uint8Array(8)); return "compiled"; } catch (e) { return e.name; } })()])`);
     const expected = JSON.stringify(["undefined", "function", "undefined", "function", "number", "CompileError"]);

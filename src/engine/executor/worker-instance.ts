@@ -43,6 +43,12 @@ export class WorkerInstance {
   private dispatchRef!: ivm.Reference<(inv: unknown, now: number, token: number) => Promise<Outcome>>;
   /** Why the isolate was ended, when mayfly ended it; every pending call reports this. */
   endedBy: RunEnded | undefined;
+  /**
+   * Rejects when mayfly ends the isolate. A call into an isolate whose thread V8 parked (out of heap)
+   * never settles, even once the isolate is disposed, so every call also races this.
+   */
+  private readonly ended: Promise<never>;
+  private rejectEnded!: (reason: RunEnded) => void;
   active = 0;
   private nextToken = 1;
   private readonly runtimeFns = new Map<string, ivm.Reference<unknown>>();
@@ -54,13 +60,18 @@ export class WorkerInstance {
   constructor(fresh: FreshIsolate, spec: WorkerSpec) {
     this.fresh = fresh;
     this.spec = spec;
+    this.ended = new Promise<never>((_, reject) => (this.rejectEnded = reject));
+    this.ended.catch(() => {});
     fresh.slot.logBudget = spec.limits.logBytes;
     fresh.slot.memoryBudget = spec.limits.memoryMb * 1024 * 1024;
     fresh.slot.onBreach = () => {
       const kind = fresh.slot.breach!;
       this.end(kind === "logs"
         ? new RunEnded("logs", `Worker exceeded log output limit of ${spec.limits.logBytes} bytes.`)
-        : new RunEnded("memoryMb", `Worker exceeded memory limit of ${spec.limits.memoryMb} MB.`, "resizable or Wasm memory reservation"));
+        : new RunEnded("memoryMb", `Worker exceeded memory limit of ${spec.limits.memoryMb} MB.`, "memory outside the JS heap, or a string or array too large to build"));
+    };
+    fresh.slot.onCatastrophe = () => {
+      this.end(new RunEnded("memoryMb", `Worker exceeded memory limit of ${spec.limits.memoryMb} MB.`, "the JavaScript heap ran out during one large allocation"));
     };
   }
 
@@ -167,10 +178,15 @@ export class WorkerInstance {
     }
     if (this.fresh.slot.breach) this.fresh.slot.onBreach();
     if (this.endedBy) throw this.endedBy;
-    if (!outcome.ok && outcome.error.name === "RangeError" && /Array buffer allocation failed/.test(outcome.error.message)) {
-      // V8 refused an ArrayBuffer because the isolate's memory limit was reached: a memory breach,
-      // even though the guest only sees a RangeError.
-      this.end(new RunEnded("memoryMb", `Worker exceeded memory limit of ${this.spec.limits.memoryMb} MB.`, "ArrayBuffer allocation"));
+    if (this.heapOverLimit()) {
+      this.end(new RunEnded("memoryMb", `Worker exceeded memory limit of ${this.spec.limits.memoryMb} MB.`, "JavaScript heap, found after the run"));
+      throw this.endedBy;
+    }
+    const refused = !outcome.ok && outcome.error.name === "RangeError" ? refusedAllocation(outcome.error.message, this.spec.limits.memoryMb) : undefined;
+    if (refused) {
+      // V8 refused to build a value because it could not fit: a memory breach, even though the guest
+      // only sees a RangeError.
+      this.end(new RunEnded("memoryMb", `Worker exceeded memory limit of ${this.spec.limits.memoryMb} MB.`, refused));
       throw this.endedBy;
     }
     return outcome;
@@ -200,6 +216,19 @@ export class WorkerInstance {
       }
     }
     throw new RunEnded("clone", `The worker's result could not be cloned out of the isolate: ${(last as Error)?.message ?? last}`);
+  }
+
+  /**
+   * isolated-vm checks the heap only after a full GC, and its near-heap-limit callback lends V8 up to
+   * 1 GB more meanwhile, so a run can build a large value (one JSON.parse result, say) and answer
+   * before any GC looks. V8 collects before growing past the limit it was given, so a heap above the
+   * run's limit at the end can only be such a loan: the run breached its limit.
+   */
+  private heapOverLimit(): boolean {
+    if (!this.alive) return false;
+    const h = this.fresh.isolate.getHeapStatisticsSync();
+    this.heapBytes = h.used_heap_size + h.externally_allocated_size;
+    return h.used_heap_size > this.spec.limits.memoryMb * 1024 * 1024;
   }
 
   /** Whether ctx.waitUntil work is still pending after the response. */
@@ -254,7 +283,10 @@ export class WorkerInstance {
 
   /** Ends the isolate now; pending calls fail with `reason`. */
   end(reason: RunEnded): void {
-    if (!this.endedBy) this.endedBy = reason;
+    if (!this.endedBy) {
+      this.endedBy = reason;
+      this.rejectEnded(reason);
+    }
     release(this.fresh);
   }
 
@@ -265,7 +297,7 @@ export class WorkerInstance {
   /** Translates isolated-vm's disposal rejections into the reason mayfly ended the isolate for. */
   private async guarded<T>(fn: () => Promise<T>): Promise<T> {
     try {
-      return await fn();
+      return await Promise.race([fn(), this.ended]);
     } catch (e) {
       if (this.endedBy) throw this.endedBy;
       const msg = (e as Error)?.message ?? String(e);
@@ -280,4 +312,20 @@ export class WorkerInstance {
       throw e;
     }
   }
+}
+
+/** V8's longest string, in one-byte characters (2^29 - 24 on 64-bit builds). */
+const MAX_STRING_BYTES = 2 ** 29 - 24;
+
+/**
+ * What a guest's uncaught RangeError says was refused for lack of memory, if anything: an
+ * ArrayBuffer V8 could not allocate within the limit, or a string longer than V8 allows, which, under
+ * a limit below V8's longest string, could never fit anyway (doubling a string reaches it in 29 steps,
+ * cheaply, because V8 builds the halves as ropes).
+ */
+function refusedAllocation(message: string, memoryMb: number): string | undefined {
+  if (/Array buffer allocation failed/.test(message)) return "ArrayBuffer allocation";
+  if (/memory limit exceeded/.test(message)) return "a string or array too large to build";
+  if (/^Invalid string length/.test(message) && memoryMb * 1024 * 1024 < MAX_STRING_BYTES) return "a string longer than the memory limit";
+  return undefined;
 }

@@ -6,8 +6,11 @@
 export interface HostHooks {
   /** Appends one console line to the run's log; returns false once the log budget is spent. */
   log(level: string, message: string): boolean;
-  /** Accounts for memory that V8's heap limit does not see (resizable buffers, Wasm memory). */
-  reserve(bytes: number, what: string): boolean;
+  /**
+   * Accounts for memory that V8's heap limit does not see (resizable buffers, Wasm memory); with
+   * `transient`, only checks that a value about to be built could fit at all (memory-guards.ts).
+   */
+  reserve(bytes: number, what: string, transient?: boolean): boolean;
   /** A synchronous host service call (see host-calls.ts); arguments and result are copies. */
   call(service: string, op: string, args: unknown[]): unknown;
   /** Starts an asynchronous host service task; its result is delivered later to settle(). */

@@ -18,6 +18,7 @@ import { installFetchApi } from "./fetch-api.ts";
 import { installUrl } from "./url.ts";
 import { compileWasm, disableCodeGeneration, guardWebAssembly, harden, removeSharedMemory } from "./hardening.ts";
 import { setHooks, type HostHooks } from "./hooks.ts";
+import { guardLargeBuilders } from "./memory-guards.ts";
 import { settle } from "./host-calls.ts";
 import { fetchThrough, materializeEnv } from "./capabilities.ts";
 
@@ -47,6 +48,7 @@ export function prepare(): void {
   installSubtle(g);
   installStructuredClone(g);
   harden(g);
+  guardLargeBuilders();
 }
 
 /**
