@@ -62,6 +62,25 @@ describe("every memory breach is a MemoryLimitError of that run only", () => {
   }
 });
 
+describe("breaches in top-level code", () => {
+  const TOP_LEVEL: Record<string, string> = {
+    "a Set grown at startup": "const s = new Set(); for (let i = 0; ; i++) s.add('k' + i);",
+    "a huge JSON.parse at startup": "const t = JSON.parse('[' + '1,'.repeat(1e7) + '1]');",
+  };
+  for (const [name, top] of Object.entries(TOP_LEVEL)) {
+    test(name, async () => {
+      const benign = loader.load(worker(BENIGN)).getEntrypoint().fetch("http://benign/");
+      const bomb = loader.load(worker(`${top}\nexport default { fetch() { return new Response("started") } }`, { limits: { memoryMb: 32 } })).getEntrypoint().fetch("http://bomb/");
+      const [b, n] = await Promise.allSettled([bomb, benign]);
+      assert.equal(n.status, "fulfilled");
+      assert.equal(await n.value.text(), "ok 2000");
+      assert.equal(b.status, "rejected");
+      assert.ok(b.reason instanceof MemoryLimitError, `expected MemoryLimitError, got ${b.reason?.name}: ${b.reason?.message}`);
+      assert.equal(loader.engine.stats().restarts, 0, "an executor died");
+    });
+  }
+});
+
 describe("stack exhaustion never takes down the executor", () => {
   for (const [name, body] of Object.entries(STACK)) {
     test(name, async () => {
