@@ -28,6 +28,7 @@ export interface ExecutorConfig {
 
 // The supervisor passes the configuration as the first argument; nothing is read from the environment.
 const config = JSON.parse(process.argv[2] ?? "{}") as ExecutorConfig;
+watchParent();
 const runtime = buildRuntime();
 setRuntimeModules(runtime.lazyModules);
 const { image, fallbackReason } = await selectRuntimeImage(runtime.script, config.snapshot);
@@ -47,8 +48,47 @@ bodies.onOutputExceeded = (callId) => {
 /** Startup of each instance id, awaited by calls that arrive while it is still starting. */
 const starting = new Map<number, Promise<WorkerInstance>>();
 
+/**
+ * Everything this executor does is for its host: once the IPC channel is gone (the host exited
+ * without close(), or was SIGKILLed) there is nobody to answer, so it leaves at once and quietly.
+ * Registered before the first await: a host that exits during startup must not be missed.
+ */
+function watchParent(): void {
+  process.on("disconnect", parentGone);
+  // A send that lost the race with the disconnect reports here when it has no callback.
+  process.on("error", (e: NodeJS.ErrnoException) => {
+    if (isChannelGone(e)) parentGone();
+    else throw e;
+  });
+  // The host may already be gone by the time this process runs its first line.
+  if (!process.connected) parentGone();
+}
+
+/**
+ * SIGKILL to itself, as WorkerLoader.close() ends executors: process.exit() runs isolated-vm's
+ * thread-pool destructor, which joins pool threads that may be waiting on this (exiting) thread for
+ * a synchronous callback, and the process then hangs forever, orphaned. Nobody waits on the status.
+ */
+function parentGone(): never {
+  process.kill(process.pid, "SIGKILL");
+  throw new Error("unreachable: SIGKILL was sent");
+}
+
+function isChannelGone(e: NodeJS.ErrnoException | null | undefined): boolean {
+  return e?.code === "ERR_IPC_CHANNEL_CLOSED" || e?.code === "EPIPE" || e?.code === "ECONNRESET";
+}
+
+/**
+ * One frame to the host. A frame that cannot be serialized still throws here (reply() turns that
+ * into a DataCloneError for the call); a channel closed under us means the host is gone.
+ */
 function send(msg: ExecutorToHost): void {
-  process.send!(msg);
+  if (!process.connected) parentGone();
+  process.send!(msg, undefined, {}, (e: Error | null) => {
+    if (!e) return;
+    if (isChannelGone(e)) parentGone();
+    process.stderr.write(`mayfly executor: a frame to the host was lost: ${e.message}\n`);
+  });
 }
 
 async function handleCall(callId: number, instanceId: number, worker: WorkerSpec | undefined, inv: Invocation): Promise<void> {
@@ -310,7 +350,6 @@ process.on("message", (msg: HostToExecutor) => {
     capabilityCalls.answer(msg.reqId, msg.envelope);
   }
 });
-process.on("disconnect", () => process.exit(0));
 setInterval(checkRss, 50).unref();
 pool.warm();
 await warmUpExecutor();
