@@ -17,6 +17,18 @@ function positiveNumber(value: string): number {
   return n;
 }
 
+function count(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError("expected a whole number.");
+  return n;
+}
+
+function positiveCount(value: string): number {
+  const n = count(value);
+  if (n === 0) throw new InvalidArgumentError("expected a positive whole number.");
+  return n;
+}
+
 function port(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError("expected a port number (0-65535).");
@@ -70,9 +82,22 @@ program
   .option("--token <TOKEN[=perm,perm]>", "a bearer token and what it may do: run, metrics, workers, worker:<name> (default run,metrics,workers; repeatable)", collect, [])
   .option("--executors <n>", "executor processes holding the isolates (default: one per core)", positiveNumber)
   .option("-w, --watch", "rebuild named workers when their files or the config file change")
-  .action(async (opts: { config?: string; port?: number; host?: string; token: string[]; executors?: number; watch?: boolean }) => {
+  .option("--max-cpu-ms <n>", "the most cpuMs a POST /v1/run may ask for (default 30000)", positiveNumber)
+  .option("--max-wall-ms <n>", "the most wallMs a run may ask for (default 60000)", positiveNumber)
+  .option("--max-memory-mb <n>", "the most memoryMb a run may ask for (default 512)", positiveNumber)
+  .option("--max-subrequests <n>", "the most subRequests a run may ask for (default 1000)", count)
+  .option("--max-request-body-bytes <n>", "POST /v1/run bodies (default 1 MiB)", positiveCount)
+  .option("--max-worker-body-bytes <n>", "request bodies to /w/<name>/* (default 100 MiB)", positiveCount)
+  .option("--max-in-flight <n>", "runs in flight on the server; beyond it 429 (default 256)", positiveCount)
+  .option("--max-in-flight-per-token <n>", "runs in flight per token; beyond it 429 (default 64)", positiveCount)
+  .action(async (opts: ServeFlags) => {
     const tokens = opts.token.length ? Object.fromEntries(opts.token.map(parseToken)) : undefined;
-    const flags = { port: opts.port, host: opts.host, tokens, loader: opts.executors ? { executors: opts.executors } : undefined };
+    const bounds = {
+      maxCpuMs: opts.maxCpuMs, maxWallMs: opts.maxWallMs, maxMemoryMb: opts.maxMemoryMb, maxSubrequests: opts.maxSubrequests,
+      maxRequestBodyBytes: opts.maxRequestBodyBytes, maxWorkerBodyBytes: opts.maxWorkerBodyBytes,
+      maxInFlight: opts.maxInFlight, maxInFlightPerToken: opts.maxInFlightPerToken,
+    };
+    const flags = { port: opts.port, host: opts.host, tokens, bounds, loader: opts.executors ? { executors: opts.executors } : undefined };
     let options;
     try {
       options = opts.config ? serverOptionsFromConfig(loadConfig(opts.config, process.env), flags) : flags;
@@ -92,6 +117,12 @@ program
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
   });
+
+interface ServeFlags {
+  config?: string; port?: number; host?: string; token: string[]; executors?: number; watch?: boolean;
+  maxCpuMs?: number; maxWallMs?: number; maxMemoryMb?: number; maxSubrequests?: number;
+  maxRequestBodyBytes?: number; maxWorkerBodyBytes?: number; maxInFlight?: number; maxInFlightPerToken?: number;
+}
 
 function parseToken(spec: string): [string, Permission[]] {
   const [token, perms] = spec.split("=");

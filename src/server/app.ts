@@ -15,23 +15,55 @@ import { openapi } from "./openapi.ts";
 import type { Logger } from "pino";
 import { runScheduled, serveNamedWorker, type NamedWorker } from "./named-workers.ts";
 import { playground } from "./playground/index.ts";
+import { BodyTooLargeError, InFlight, LimitAboveCeilingError, boundLimits, resolveBounds, type Bounds, type TokenBounds } from "./bounds.ts";
+import { afterBody, onAbort } from "./worker-runs.ts";
+import { DEFAULT_LIMITS, type Limits } from "../engine/limits.ts";
 
 /** run: POST /v1/run; metrics: GET /metrics; workers: every named worker; worker:<name>: that one. */
 export type Permission = "run" | "metrics" | "workers" | `worker:${string}`;
 
+/** A token's permissions and, optionally, bounds that replace the server's for its requests. */
+export interface TokenGrant {
+  permissions: Permission[];
+  bounds?: TokenBounds;
+}
+
+/** Who is calling: their token (none on an open server) and the bounds their requests get. */
+interface Caller {
+  token: string | undefined;
+  bounds: Bounds;
+}
+
+type AppEnv = { Variables: { caller: Caller } };
+type Ctx = Context<AppEnv>;
+
+/** What the routes share: the options, the bounds resolved per token, and the runs in flight. */
+interface Runtime {
+  opts: AppOptions;
+  bounds: Bounds;
+  grants: Map<string, { permissions: Permission[]; bounds: Bounds }>;
+  inFlight: InFlight;
+  defaultLimits: Limits;
+}
+
 export interface AppOptions {
   loader: WorkerLoader;
   metrics: Metrics;
-  /** token → what it may do. Without tokens the API is open (only ever on loopback, see server.ts). */
-  tokens?: Record<string, Permission[]>;
+  /** token → what it may do (and its own bounds). Without tokens the API is open (only ever on loopback, see server.ts). */
+  tokens?: Record<string, Permission[] | TokenGrant>;
+  /** Ceilings on requested limits, body sizes and runs in flight (defaults: DEFAULT_BOUNDS). */
+  bounds?: Partial<Bounds>;
+  /** The limits a run gets for what it leaves out, before the ceilings cap them (the loader's defaults). */
+  defaultLimits?: Limits;
   /** Refuse every API request: bound to a non-loopback address without tokens. */
   lockedOut?: boolean;
+  /** The older name of bounds.maxRequestBodyBytes. */
   maxBodyBytes?: number;
   /** Structured request logs (pino); none when absent. */
   log?: Logger;
   /** Named workers from the config file, served at /w/<name>/*. */
   workers?: Map<string, NamedWorker>;
-  /** Request bodies to named workers stream through, up to this size (default 100 MiB, as on Workers). */
+  /** The older name of bounds.maxWorkerBodyBytes (default 100 MiB, as on Workers). */
   maxWorkerBodyBytes?: number;
   /** Serve the playground page at "/" (default true). */
   playground?: boolean;
@@ -58,8 +90,9 @@ const runBody = z.strictObject({
   }).optional(),
 });
 
-export function createApp(opts: AppOptions): Hono {
-  const app = new Hono();
+export function createApp(opts: AppOptions): Hono<AppEnv> {
+  const rt = runtime(opts);
+  const app = new Hono<AppEnv>();
   if (opts.log) {
     const log = opts.log;
     app.use(async (c, next) => {
@@ -75,24 +108,21 @@ export function createApp(opts: AppOptions): Hono {
   if (opts.playground !== false) app.route("/", playground());
   app.get("/openapi.json", (c) => c.json(openapi));
   app.get("/healthz", (c) => c.json({ ok: true, executors: opts.loader.engine.stats().executors.length }));
-  app.get("/metrics", authorize(opts, "metrics"), async (c) => c.body(await opts.metrics.registry.metrics(), 200, { "content-type": opts.metrics.registry.contentType }));
-  app.post("/v1/run", authorize(opts, "run"), bodyLimit({
-    maxSize: opts.maxBodyBytes ?? 1024 * 1024,
-    onError: (c) => tooLarge(c, opts.maxBodyBytes ?? 1024 * 1024),
-  }), (c) => runOnce(c, opts));
+  app.get("/metrics", authorize(rt, "metrics"), async (c) => c.body(await opts.metrics.registry.metrics(), 200, { "content-type": opts.metrics.registry.contentType }));
+  app.post("/v1/run", authorize(rt, "run"), limitBody(rt, "maxRequestBodyBytes"), (c) => runOnce(c, rt));
   const workers = opts.workers ?? new Map<string, NamedWorker>();
-  const workerLimit = opts.maxWorkerBodyBytes ?? 100 * 1024 * 1024;
   const named = [
-    authorize(opts, (c) => ["workers", `worker:${c.req.param("name")}`]),
-    bodyLimit({ maxSize: workerLimit, onError: (c) => tooLarge(c, workerLimit) }),
-    serveNamedWorker(opts.loader, workers, opts.log),
+    authorize(rt, (c) => ["workers", `worker:${c.req.param("name")}`]),
+    limitBody(rt, "maxWorkerBodyBytes"),
+    holdSlot(rt),
+    serveNamedWorker(opts.loader, workers, opts.log, () => opts.metrics.recordCanceled("worker")),
   ] as const;
   // The named workers served now: what /w/<name>/ offers (with the same permissions as calling them).
-  app.get("/v1/workers", authorize(opts, "workers"), (c) => c.json({
+  app.get("/v1/workers", authorize(rt, "workers"), (c) => c.json({
     workers: [...workers.values()].map((w) => ({ name: w.name, path: `/w/${w.name}/`, warm: w.warm, crons: w.crons, limits: w.code.limits ?? {} })),
   }));
   // Runs a named worker's scheduled() handler now (what a Cron Trigger does), e.g. to test it.
-  app.post("/v1/scheduled/:name", authorize(opts, (c) => ["workers", `worker:${c.req.param("name")}`]), async (c) => {
+  app.post("/v1/scheduled/:name", authorize(rt, (c) => ["workers", `worker:${c.req.param("name")}`]), holdSlot(rt), async (c) => {
     const name = c.req.param("name")!;
     const worker = workers.get(name);
     if (!worker) return c.json({ error: { name: "NotFound", message: `No worker named "${name}".` } }, 404);
@@ -105,28 +135,83 @@ export function createApp(opts: AppOptions): Hono {
   return app;
 }
 
-function tooLarge(c: Context, limit: number): Response {
-  return c.json({ error: { name: "PayloadTooLarge", message: `Request bodies are limited to ${limit} bytes.` } }, 413);
+/** The server's bounds, each token's (the server's with the token's own on top), and the in-flight counts. */
+function runtime(opts: AppOptions): Runtime {
+  const bounds = resolveBounds({ maxRequestBodyBytes: opts.maxBodyBytes, maxWorkerBodyBytes: opts.maxWorkerBodyBytes }, opts.bounds);
+  const grants = new Map(Object.entries(opts.tokens ?? {}).map(([token, g]) => {
+    const grant = Array.isArray(g) ? { permissions: g } : g;
+    return [token, { permissions: grant.permissions, bounds: resolveBounds(bounds, grant.bounds) }] as const;
+  }));
+  return { opts, bounds, grants, inFlight: new InFlight(bounds.maxInFlight), defaultLimits: opts.defaultLimits ?? DEFAULT_LIMITS };
 }
 
-/** A route's permission, or (for named workers) any of the permissions that grant it. */
-function authorize(opts: AppOptions, needed: Permission | ((c: Context) => Permission[])) {
-  return async (c: Context, next: Next) => {
+/** The JSON error body: the error's stable name, its message, and the fields that say which bound. */
+function errorBody(err: Error, details: object): { error: Record<string, unknown> } {
+  return { error: { name: err.name, message: err.message, ...details } };
+}
+
+/** Request bodies up to the caller's bound for this route; beyond it, 413 naming the bound. */
+function limitBody(rt: Runtime, bound: "maxRequestBodyBytes" | "maxWorkerBodyBytes") {
+  return (c: Ctx, next: Next) => {
+    const maxSize = c.get("caller").bounds[bound];
+    return bodyLimit({
+      maxSize,
+      onError: (c) => {
+        rt.opts.metrics.recordRefused(bound);
+        return c.json(errorBody(new BodyTooLargeError(bound, maxSize), { bound, ceiling: maxSize }), 413);
+      },
+    })(c, next);
+  };
+}
+
+/** Takes an in-flight slot for the caller, or answers 429; the release is idempotent. */
+function admit(c: Ctx, rt: Runtime): (() => void) | Response {
+  const caller = c.get("caller");
+  const slot = rt.inFlight.acquire(caller.token, caller.bounds.maxInFlightPerToken);
+  if (typeof slot === "function") return slot;
+  rt.opts.metrics.recordRefused(slot.bound);
+  return c.json(errorBody(slot, { bound: slot.bound, ceiling: slot.ceiling }), 429, { "retry-after": String(rt.bounds.retryAfterSeconds) });
+}
+
+/** An in-flight slot held until the response body is done (a named worker's response streams). */
+function holdSlot(rt: Runtime) {
+  return async (c: Ctx, next: Next) => {
+    const release = admit(c, rt);
+    if (release instanceof Response) return release;
+    try {
+      await next();
+    } catch (e) {
+      release();
+      throw e;
+    }
+    c.res = afterBody(c.res, release);
+  };
+}
+
+/** A route's permission, or (for named workers) any of the permissions that grant it; sets the caller. */
+function authorize(rt: Runtime, needed: Permission | ((c: Ctx) => Permission[])) {
+  const { opts } = rt;
+  return async (c: Ctx, next: Next) => {
     if (opts.lockedOut) {
       return c.json({ error: { name: "Unauthorized", message: "This server listens beyond loopback without tokens; configure tokens to use it." } }, 401);
     }
-    if (!opts.tokens) return next();
+    if (!opts.tokens) {
+      c.set("caller", { token: undefined, bounds: rt.bounds });
+      return next();
+    }
     const m = /^Bearer (.+)$/.exec(c.req.header("authorization") ?? "");
     if (!m) return c.json({ error: { name: "Unauthorized", message: "A bearer token is required." } }, 401, { "www-authenticate": "Bearer" });
-    const perms = Object.hasOwn(opts.tokens, m[1]!) ? opts.tokens[m[1]!] : undefined;
-    if (!perms) return c.json({ error: { name: "Unauthorized", message: "Unknown token." } }, 401, { "www-authenticate": "Bearer" });
+    const grant = rt.grants.get(m[1]!);
+    if (!grant) return c.json({ error: { name: "Unauthorized", message: "Unknown token." } }, 401, { "www-authenticate": "Bearer" });
     const accepted = typeof needed === "function" ? needed(c) : [needed];
-    if (!accepted.some((p) => perms.includes(p))) return c.json({ error: { name: "Forbidden", message: `This token lacks the permission ${accepted.at(-1)}.` } }, 403);
+    if (!accepted.some((p) => grant.permissions.includes(p))) return c.json({ error: { name: "Forbidden", message: `This token lacks the permission ${accepted.at(-1)}.` } }, 403);
+    c.set("caller", { token: m[1]!, bounds: grant.bounds });
     return next();
   };
 }
 
-async function runOnce(c: Context, opts: AppOptions): Promise<Response> {
+async function runOnce(c: Ctx, rt: Runtime): Promise<Response> {
+  const { opts } = rt;
   let input: z.infer<typeof runBody>;
   try {
     input = runBody.parse(await c.req.json());
@@ -134,8 +219,19 @@ async function runOnce(c: Context, opts: AppOptions): Promise<Response> {
     return c.json({ error: { name: "BadRequest", message: e instanceof z.ZodError ? e.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") : "The body must be JSON." } }, 400);
   }
   const w = input.worker;
+  let limits: Record<string, number>;
+  try {
+    limits = boundLimits(w.limits, c.get("caller").bounds, rt.defaultLimits);
+  } catch (e) {
+    if (!(e instanceof LimitAboveCeilingError)) throw e;
+    opts.metrics.recordRefused(e.bound);
+    return c.json(errorBody(e, { limit: e.limit, bound: e.bound, requested: e.requested, ceiling: e.ceiling }), 400);
+  }
+  const release = admit(c, rt);
+  if (release instanceof Response) return release;
   // This run's trace arrives through a tail, before fetch() settles.
   let trace: TailEvent | undefined;
+  let detach = () => {};
   try {
     const stub = opts.loader.load({
       compatibilityDate: w.compatibilityDate ?? "2025-06-01",
@@ -143,9 +239,14 @@ async function runOnce(c: Context, opts: AppOptions): Promise<Response> {
       mainModule: w.mainModule,
       modules: w.modules as never,
       env: w.env,
-      limits: w.limits,
+      limits,
       globalOutbound: outbound(w.allowNet, w.egress?.allow),
       tails: [(e: TailEvent) => { trace = e; }],
+    });
+    // A client that gave up must not leave its run holding a core: its isolate is ended now.
+    detach = onAbort(c.req.raw.signal, () => {
+      opts.metrics.recordCanceled("run");
+      stub.dispose();
     });
     const r = input.request ?? {};
     const started = performance.now();
@@ -154,11 +255,14 @@ async function runOnce(c: Context, opts: AppOptions): Promise<Response> {
       const body = await res.text();
       return c.json({ response: { status: res.status, headers: Object.fromEntries(res.headers), body }, ...summary(trace), elapsedMs: performance.now() - started });
     } finally {
+      detach();
       stub.dispose();
     }
   } catch (e) {
     const err = e as Error;
     return c.json({ error: { name: err.name, message: err.message }, ...summary(trace) }, err.name === "InvalidWorkerCodeError" || err.name === "DataCloneError" ? 400 : 422);
+  } finally {
+    release();
   }
 }
 

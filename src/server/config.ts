@@ -11,10 +11,13 @@ import { Cron } from "croner";
 import { ConfigError } from "../errors.ts";
 import { limitsSchema } from "../loader/worker-code.ts";
 import { ruleSchema } from "../bindings/egress/policy.ts";
+import { boundsSchema, tokenBoundsSchema } from "./bounds.ts";
 
 /** What a bearer token may do: run, metrics, workers (all named workers) or worker:<name>. */
 export const PERMISSION_PATTERN = /^(run|metrics|workers|worker:[a-z0-9][a-z0-9_-]*)$/;
 const permission = z.string().regex(PERMISSION_PATTERN, "a permission is run, metrics, workers or worker:<name>");
+/** A token's permissions, alone or with bounds of its own (which replace the server's for its requests). */
+const grant = z.union([z.array(permission), z.strictObject({ permissions: z.array(permission), bounds: tokenBoundsSchema.optional() })]);
 const bindingName = z.string().regex(/^[A-Za-z_$][A-Za-z0-9_$]*$/, "a binding name is a JavaScript identifier");
 
 const namedWorkerSchema = z.strictObject({
@@ -50,11 +53,14 @@ function isCron(pattern: string): boolean {
 export const configSchema = z.strictObject({
   port: z.number().int().min(0).max(65535).optional(),
   host: z.string().optional(),
-  /** token → permissions. */
-  tokens: z.record(z.string().min(8, "tokens must be at least 8 characters"), z.array(permission)).optional(),
+  /** token → permissions, or { permissions, bounds }. */
+  tokens: z.record(z.string().min(8, "tokens must be at least 8 characters"), grant).optional(),
   /** Where kv/sql/blob bindings keep their files, relative to the config file (default .mayfly/data). */
   dataDir: z.string().optional(),
+  /** The older name of bounds.maxRequestBodyBytes. */
   maxBodyBytes: z.number().int().positive().optional(),
+  /** Ceilings on what callers may ask for, body sizes and runs in flight (see bounds.ts for defaults). */
+  bounds: boundsSchema.optional(),
   workers: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, "worker names are lower-case letters, digits, - and _"), namedWorkerSchema).optional(),
 });
 

@@ -7,7 +7,9 @@ import { createAdaptorServer } from "@hono/node-server";
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import { WorkerLoader, type WorkerLoaderOptions } from "../loader/worker-loader.ts";
-import { createApp, type Permission } from "./app.ts";
+import { createApp, type Permission, type TokenGrant } from "./app.ts";
+import { checkBounds, tokenBoundsSchema, type Bounds } from "./bounds.ts";
+import { resolveLimits } from "../engine/limits.ts";
 import { Metrics } from "./metrics.ts";
 import type { Logger } from "pino";
 import { resolve } from "node:path";
@@ -22,7 +24,11 @@ export interface ServerOptions {
   port?: number;
   /** Default 127.0.0.1. Listening elsewhere without tokens leaves the API refusing every request. */
   host?: string;
-  tokens?: Record<string, Permission[]>;
+  /** token → permissions, or { permissions, bounds } to give the token bounds of its own. */
+  tokens?: Record<string, Permission[] | TokenGrant>;
+  /** Ceilings on what callers may ask for (limits, body sizes) and runs in flight; see DEFAULT_BOUNDS. */
+  bounds?: Partial<Bounds>;
+  /** The older name of bounds.maxRequestBodyBytes. */
   maxBodyBytes?: number;
   /** A client must send its request headers within this time (default 10 s). */
   headersTimeoutMs?: number;
@@ -59,6 +65,8 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
 export async function startServer(opts: ServerOptions = {}): Promise<RunningServer> {
   const host = opts.host ?? "127.0.0.1";
+  checkBounds(opts.bounds, "bounds");
+  for (const [token, g] of Object.entries(opts.tokens ?? {})) if (!Array.isArray(g)) checkBounds(g.bounds, `tokens.${token.slice(0, 4)}….bounds`, tokenBoundsSchema);
   const baseDir = opts.baseDir ?? process.cwd();
   // Bundle named workers before starting anything: a broken one stops startup with its name.
   const bindings = new Map<string, unknown>();
@@ -87,7 +95,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   if (opts.playground !== false) playgroundScript().catch((e: Error) => opts.log?.warn({ err: e.message }, "playground bundle failed"));
   await loader.ready();
   const app = createApp({
-    loader, metrics, tokens: opts.tokens, maxBodyBytes: opts.maxBodyBytes, log: opts.log, workers, playground: opts.playground,
+    loader, metrics, tokens: opts.tokens, bounds: opts.bounds, maxBodyBytes: opts.maxBodyBytes, log: opts.log, workers, playground: opts.playground,
+    defaultLimits: resolveLimits(opts.loader?.limits, undefined),
     lockedOut: !opts.tokens && !LOOPBACK.test(host),
   });
   const headersTimeout = opts.headersTimeoutMs ?? 10_000;
@@ -123,10 +132,12 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
 
 /** Server options from a config file; explicit options (e.g. command-line flags) win. */
 export function serverOptionsFromConfig(config: MayflyConfig, overrides: ServerOptions = {}): ServerOptions {
-  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+  const defined = <T extends object>(o: T | undefined) => Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
   return {
     port: config.port, host: config.host, tokens: config.tokens as ServerOptions["tokens"], maxBodyBytes: config.maxBodyBytes,
     workers: config.workers, baseDir: config.baseDir, dataDir: config.dataDir, configFile: config.file,
-    ...defined,
+    ...defined(overrides),
+    // A flag for one bound leaves the file's other bounds in place.
+    bounds: { ...defined(config.bounds), ...defined(overrides.bounds) },
   };
 }

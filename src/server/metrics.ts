@@ -1,5 +1,6 @@
 /**
- * Prometheus metrics (prom-client): runs by outcome, run latency, live workers and runs in flight, and
+ * Prometheus metrics (prom-client): runs by outcome, run latency, live workers and runs in flight, runs
+ * canceled by a disconnect and requests refused by a bound, and
  * the engine's executors and restarts, read when scraped.
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
@@ -24,6 +25,9 @@ export class Metrics {
     name: "mayfly_worker_run_wall_seconds", help: "Executor-side wall time of each named worker's runs.", labelNames: ["worker"], registers: [this.registry],
     buckets: [0.001, 0.005, 0.025, 0.1, 0.5, 2.5, 10, 30],
   });
+
+  private readonly canceled = new Counter({ name: "mayfly_runs_canceled_total", help: "Runs ended because their HTTP client disconnected, by route (run: /v1/run, worker: /w/<name>).", labelNames: ["route"], registers: [this.registry] });
+  private readonly refused = new Counter({ name: "mayfly_requests_refused_total", help: "API requests refused by the server's bounds, by the bound (maxCpuMs, maxInFlight, ...).", labelNames: ["bound"], registers: [this.registry] });
 
   constructor(loader: () => WorkerLoader | undefined) {
     new Gauge({
@@ -56,6 +60,16 @@ export class Metrics {
   recordWorker(worker: string, event: TailEvent): void {
     this.workerRuns.inc({ worker, outcome: event.outcome });
     this.workerWall.observe({ worker }, event.wallTime / 1000);
+  }
+
+  /** A run whose client went away: its isolate was ended (the loader reports it as "disposed" too). */
+  recordCanceled(route: "run" | "worker"): void {
+    this.canceled.inc({ route });
+  }
+
+  /** A request refused by a bound; the label set is bounded by the bounds' names. */
+  recordRefused(bound: string): void {
+    this.refused.inc({ bound });
   }
 
   record(report: RunReport): void {

@@ -92,8 +92,8 @@ export function prepareNamedWorkers(workers: Record<string, NamedWorkerConfig>, 
   return out;
 }
 
-/** The handler for /w/:name and /w/:name/*. */
-export function serveNamedWorker(loader: WorkerLoader, workers: Map<string, NamedWorker>, log?: Logger) {
+/** The handler for /w/:name and /w/:name/*; `onCancel` counts runs ended because their client disconnected. */
+export function serveNamedWorker(loader: WorkerLoader, workers: Map<string, NamedWorker>, log?: Logger, onCancel?: () => void) {
   return async (c: Context): Promise<Response> => {
     const name = c.req.param("name")!;
     const worker = workers.get(name);
@@ -107,7 +107,7 @@ export function serveNamedWorker(loader: WorkerLoader, workers: Map<string, Name
         headers: raw.headers,
         body: raw.method === "GET" || raw.method === "HEAD" ? undefined : raw.body,
         duplex: "half",
-      } as RequestInit);
+      } as RequestInit, undefined, { signal: raw.signal, onCancel });
     } catch (e) {
       const err = e as Error;
       // Workers answers 503 when a worker exceeded its resources, 500 when it threw. A worker's own

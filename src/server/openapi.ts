@@ -5,7 +5,20 @@ export const openapi = {
   components: {
     securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "Required when the server has tokens; each token carries permissions (run, metrics, workers, worker:<name>)." } },
     schemas: {
-      Error: { type: "object", properties: { error: { type: "object", properties: { name: { type: "string" }, message: { type: "string" } }, required: ["name", "message"] } } },
+      Error: {
+        type: "object",
+        properties: {
+          error: {
+            type: "object", required: ["name", "message"],
+            properties: {
+              name: { type: "string" }, message: { type: "string" },
+              limit: { type: "string", description: "LimitAboveCeilingError: the limit asked for (cpuMs, wallMs, ...)" },
+              bound: { type: "string", description: "the server's bound refused by (maxCpuMs, maxRequestBodyBytes, maxInFlight, ...)" },
+              requested: { type: "number" }, ceiling: { type: "number", description: "the bound's value for this caller" },
+            },
+          },
+        },
+      },
       RunRequest: {
         type: "object",
         required: ["worker"],
@@ -49,10 +62,11 @@ export const openapi = {
         requestBody: { required: true, content: { "application/json": { schema: { $ref: "#/components/schemas/RunRequest" } } } },
         responses: {
           200: { description: "The worker's response, logs and cost", content: { "application/json": { schema: { $ref: "#/components/schemas/RunResult" } } } },
-          400: { description: "Invalid request or worker code", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
+          400: { description: "Invalid request or worker code, or a limit above the server's ceiling (LimitAboveCeilingError naming limit, bound and ceiling)", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
           401: { description: "Missing or unknown token (or no tokens while listening beyond loopback)" },
           403: { description: "The token may not run workers" },
-          413: { description: "Request body too large" },
+          413: { description: "Request body above maxRequestBodyBytes (PayloadTooLarge)", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
+          429: { description: "Too many runs in flight, on the server or for this token (TooManyRunsError); see Retry-After", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
           422: { description: "The run failed (guest error, limit breached)", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
         },
       },
@@ -70,6 +84,8 @@ export const openapi = {
           401: { description: "Missing or unknown token" },
           403: { description: "The token may not use this worker (needs workers or worker:<name>)" },
           404: { description: "No worker by that name", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
+          413: { description: "Request body above maxWorkerBodyBytes (PayloadTooLarge)", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
+          429: { description: "Too many runs in flight, on the server or for this token (TooManyRunsError); see Retry-After", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
           500: { description: "The worker threw (WorkerException naming its error class; the message is in the server log)", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
           503: { description: "The worker exceeded a limit", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
         },
@@ -93,6 +109,7 @@ export const openapi = {
         responses: {
           200: { description: "{ outcome: \"ok\" }" },
           404: { description: "No worker by that name" },
+          429: { description: "Too many runs in flight (TooManyRunsError); see Retry-After" },
           422: { description: "{ outcome: \"exception\", error: { name, message } }" },
         },
       },

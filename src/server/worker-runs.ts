@@ -13,16 +13,45 @@ function open(loader: WorkerLoader, worker: NamedWorker): { stub: WorkerStub; fr
   return worker.warm ? { stub: loader.get(worker.id, () => worker.code), fresh: false } : { stub: loader.load(worker.code), fresh: true };
 }
 
-/** One request to `worker` (its `entrypoint`, default the default export); a fresh isolate lives until the body is done. */
-export async function fetchRun(loader: WorkerLoader, worker: NamedWorker, input: RequestInfo | URL, init?: RequestInit, entrypoint?: string): Promise<Response> {
+/** Ends a run when its HTTP client goes away; `onCancel` learns of it (metrics). */
+export interface Cancel {
+  signal: AbortSignal;
+  onCancel?: () => void;
+}
+
+/**
+ * One request to `worker` (its `entrypoint`, default the default export); a fresh isolate lives until the
+ * body is done, or until `cancel.signal` aborts (the client disconnected), which ends it at once.
+ */
+export async function fetchRun(loader: WorkerLoader, worker: NamedWorker, input: RequestInfo | URL, init?: RequestInit, entrypoint?: string, cancel?: Cancel): Promise<Response> {
   const { stub, fresh } = open(loader, worker);
+  // A warm instance serves other requests too: ending it for one client's disconnect would fail theirs,
+  // so only a fresh isolate is cancelled (a warm run still ends at its wallMs).
+  const detach = fresh && cancel ? onAbort(cancel.signal, () => { cancel.onCancel?.(); stub.dispose(); }) : () => {};
+  const dispose = () => {
+    detach();
+    stub.dispose();
+  };
   try {
     const res = await (stub.getEntrypoint(entrypoint) as unknown as Entry).fetch(input, init);
-    return fresh ? disposeAfterBody(res, () => stub.dispose()) : res;
+    if (fresh) return afterBody(res, dispose);
+    detach();
+    return res;
   } catch (e) {
-    if (fresh) stub.dispose();
+    if (fresh) dispose();
+    else detach();
     throw e;
   }
+}
+
+/** Calls `fn` once when `signal` aborts (now, if it already has); returns what stops listening. */
+export function onAbort(signal: AbortSignal, fn: () => void): () => void {
+  if (signal.aborted) {
+    fn();
+    return () => {};
+  }
+  signal.addEventListener("abort", fn, { once: true });
+  return () => signal.removeEventListener("abort", fn);
 }
 
 /** One RPC (or event handler, such as scheduled) call to `worker`'s `entrypoint`. */
@@ -35,10 +64,10 @@ export async function callRun(loader: WorkerLoader, worker: NamedWorker, entrypo
   }
 }
 
-/** The fresh isolate lives until its response body has been read or abandoned. */
-function disposeAfterBody(res: Response, dispose: () => void): Response {
+/** `onDone` runs once the response body has been read, has failed or was abandoned (at once without a body). */
+export function afterBody(res: Response, onDone: () => void): Response {
   if (!res.body) {
-    dispose();
+    onDone();
     return res;
   }
   const reader = res.body.getReader();
@@ -48,15 +77,15 @@ function disposeAfterBody(res: Response, dispose: () => void): Response {
         const { done, value } = await reader.read();
         if (done) {
           controller.close();
-          dispose();
+          onDone();
         } else controller.enqueue(value);
       } catch (e) {
         controller.error(e);
-        dispose();
+        onDone();
       }
     },
     cancel(reason) {
-      dispose();
+      onDone();
       return reader.cancel(reason);
     },
   });
