@@ -487,14 +487,23 @@ function httpTable(h: { mayfly: HttpLoad; workerd: HttpLoad }, libraryRps: numbe
 /** The in-isolate runtime's cost per fresh isolate, by technique (bench/runtime-cost.ts, own process). */
 function runtimeCostTable(): string {
   const script = join(dirname(fileURLToPath(import.meta.url)), "runtime-cost.ts");
-  const out = JSON.parse(execFileSync(process.execPath, ["--no-node-snapshot", script], { encoding: "utf8" })) as { runtimeBytes: number; techniques: Record<string, number> };
+  const out = JSON.parse(execFileSync(process.execPath, ["--no-node-snapshot", script], { encoding: "utf8" })) as {
+    runtimeBytes: number; techniques: Record<string, number>; phases: Record<string, number>;
+  };
   const bare = Object.values(out.techniques)[0]!;
+  const phaseTotal = Object.values(out.phases).reduce((a, b) => a + b, 0);
   return [
     `runtime cost per fresh isolate (create + dispose, one thread; runtime bundle ${(out.runtimeBytes / 1024).toFixed(1)} KB):`,
     "",
     "| technique | CPU ms per isolate | runtime's share |",
     "| --- | --- | --- |",
     ...Object.entries(out.techniques).map(([name, v]) => `| ${name} | ${ms(v)} | ${ms(v - bare)} |`),
+    "",
+    "where a snapshot isolate's time goes (median per step, one thread; the rest of a request's CPU is IPC, module compile, dispatch and GC):",
+    "",
+    "| step | ms | share |",
+    "| --- | --- | --- |",
+    ...Object.entries(out.phases).map(([step, v]) => `| ${step} | ${ms(v)} | ${((100 * v) / phaseTotal).toFixed(0)}% |`),
   ].join("\n");
 }
 

@@ -37,4 +37,21 @@ const rounds: Record<string, number[]> = {};
 for (let r = 0; r < 5; r++) for (const [name, make] of Object.entries(techniques)) (rounds[name] ??= []).push(msPerIsolate(make));
 const out: Record<string, number> = {};
 for (const [name, xs] of Object.entries(rounds)) out[name] = xs.sort((a, b) => a - b)[2]!;
-console.log(JSON.stringify({ runtimeBytes: code.length, techniques: out }));
+console.log(JSON.stringify({ runtimeBytes: code.length, techniques: out, phases: snapshotPhases() }));
+
+/** Where a snapshot isolate's create + dispose time goes, step by step (median over N isolates). */
+function snapshotPhases(): Record<string, number> {
+  const image = new SnapshotImage(code);
+  const samples: Record<string, number[]> = {};
+  for (let i = 0; i < N + 20; i++) {
+    let last = performance.now();
+    const mark = (phase: string) => {
+      const now = performance.now();
+      if (i >= 20) (samples[phase] ??= []).push(now - last);
+      last = now;
+    };
+    image.create(128, hooks, true, mark).isolate.dispose();
+    mark("dispose");
+  }
+  return Object.fromEntries(Object.entries(samples).map(([k, xs]) => [k, xs.sort((a, b) => a - b)[xs.length >> 1]!]));
+}
