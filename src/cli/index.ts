@@ -134,7 +134,7 @@ function parseToken(spec: string): [string, Permission[]] {
 // Code Mode as an MCP server (issue 6): its own block, see ./mcp.ts.
 program
   .command("mcp")
-  .description("serve Code Mode (search + execute over typed tools) as an MCP server, over stdio or HTTP")
+  .description("serve Code Mode (search + execute over typed tools) as an MCP server, over stdio or HTTP; with no tool source, execute is a plain sandboxed code runner")
   .option("--openapi <file>", "an OpenAPI 3 document (JSON): its operations become typed tools")
   .option("--namespace <name>", "the global the OpenAPI operations hang on (default: from the document's title)")
   .option("--base-url <url>", "where the API's requests go (default: the document's first server)")

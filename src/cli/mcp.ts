@@ -52,7 +52,8 @@ export async function startMcp(opts: McpCommandOptions, env: Record<string, stri
     tools.push(...source.tools);
     closers.push(source.close);
   }
-  if (!tools.length) throw new InvalidArgumentError("no tools: give --openapi <file> and/or --mcp-server <name=command>.");
+  // No tool source: `execute` is a plain sandboxed code runner (network only with --allow-net).
+  if (!tools.length && opts.tools) throw new InvalidArgumentError("--tools needs tools: give --openapi <file> and/or --mcp-server <name=command>.");
   const loader = new WorkerLoader();
   await loader.ready();
   const codeMode = new CodeMode({
@@ -62,8 +63,10 @@ export async function startMcp(opts: McpCommandOptions, env: Record<string, stri
     globalOutbound: opts.allowNet?.length ? egress({ allow: allowNetRules(opts.allowNet) }) : null,
   });
   const mode = opts.tools ? "tools" : "codemode";
-  const served = opts.http ? await serveMcpHttp(codeMode, { mode, port: opts.port, host: opts.host, tokens: opts.token }) : await serveMcpStdio(codeMode, { mode });
-  const summary = `mayfly mcp: ${tools.length} operations, ${mode === "tools" ? "one tool each" : "search + execute"}`;
+  const network = opts.allowNet ?? [];
+  const served = opts.http ? await serveMcpHttp(codeMode, { mode, network, port: opts.port, host: opts.host, tokens: opts.token }) : await serveMcpStdio(codeMode, { mode, network });
+  const summary = !tools.length ? `mayfly mcp: no tools, execute runs code (network: ${network.join(", ") || "none"})`
+    : `mayfly mcp: ${tools.length} operations, ${mode === "tools" ? "one tool each" : "search + execute"}`;
   if ("url" in served) process.stdout.write(`${summary}, listening on ${served.url}\n`);
   else process.stderr.write(`${summary}, on stdio\n`);
   return {

@@ -15,6 +15,11 @@ export interface McpServerOptions {
   mode?: "codemode" | "tools";
   name?: string;
   version?: string;
+  /**
+   * With no tools, `execute` is a plain sandboxed code runner; this says what network it has
+   * (the hosts its egress gateway allows, or none), so the model knows before it tries.
+   */
+  network?: string[];
 }
 
 /** An MCP server (not yet connected) exposing `codeMode`. One per connection or stateless request. */
@@ -25,7 +30,8 @@ export async function createMcpServer(codeMode: CodeMode, options: McpServerOpti
   ]);
   const server = new Server({ name: options.name ?? "mayfly-codemode", version: options.version ?? "0.1.0" }, { capabilities: { tools: {} } });
   const mode = options.mode ?? "codemode";
-  const tools = mode === "tools" ? perOperationDefinitions(codeMode) : await codeModeDefinitions(codeMode);
+  const tools = mode === "tools" ? perOperationDefinitions(codeMode)
+    : codeMode.tools.length ? await codeModeDefinitions(codeMode) : [codeRunnerDefinition(options.network ?? [])];
   server.setRequestHandler(ListToolsRequestSchema, () => ({ tools }));
   server.setRequestHandler(CallToolRequestSchema, (req) =>
     mode === "tools" ? callOperation(codeMode, req.params.name, req.params.arguments) : callCodeMode(codeMode, req.params.name, req.params.arguments ?? {}));
@@ -51,9 +57,28 @@ export async function codeModeDefinitions(codeMode: CodeMode): Promise<McpTool[]
     {
       name: "execute",
       description: d.execute,
-      inputSchema: { type: "object", properties: { code: { type: "string", description: "JavaScript or TypeScript" } }, required: ["code"] },
+      inputSchema: EXECUTE_INPUT,
     },
   ];
+}
+
+const EXECUTE_INPUT: McpTool["inputSchema"] = { type: "object", properties: { code: { type: "string", description: "JavaScript or TypeScript" } }, required: ["code"] };
+
+/** `execute` with no tools behind it: code runs in a fresh isolate with the Web APIs and nothing else. */
+export function codeRunnerDefinition(network: string[]): McpTool {
+  const net = network.length
+    ? `fetch() reaches only these hosts, through an egress gateway: ${network.join(", ")}.`
+    : "There is no network: fetch() fails.";
+  return {
+    name: "execute",
+    description: [
+      "Runs JavaScript or TypeScript in a fresh, sandboxed V8 isolate and returns { result, logs, error, metrics }.",
+      "The code is an async function body: `return` a value (JSON-serialisable) and use console.log for logs.",
+      "There are no tools; the globals are the Web APIs (fetch, URL, TextEncoder, crypto, streams, timers...).",
+      `No filesystem, no processes. ${net} CPU, memory and wall time are limited; a run past a limit ends with a typed error.`,
+    ].join(" "),
+    inputSchema: EXECUTE_INPUT,
+  };
 }
 
 /** One MCP tool per operation (`--tools`): the baseline Code Mode is measured against. */

@@ -67,6 +67,37 @@ describe("mayfly mcp", () => {
     }
   });
 
+  test("with no tool source: execute is a plain sandboxed code runner, with no network unless --allow-net", async () => {
+    const client = new Client({ name: "test", version: "1" });
+    await client.connect(new StdioClientTransport({ command: process.execPath, args: [CLI, "mcp", "--cpu-ms", "300"], stderr: "pipe" }));
+    try {
+      const { tools } = await client.listTools();
+      assert.deepEqual(tools.map((t) => t.name), ["execute"]);
+      assert.match(tools[0]!.description!, /no tools/i);
+      assert.match(tools[0]!.description!, /There is no network/);
+      const run = await client.callTool({ name: "execute", arguments: { code: "console.log('hi'); const d = await crypto.subtle.digest('SHA-256', new TextEncoder().encode('x')); return new Uint8Array(d).length" } });
+      assert.equal(run.isError, false, text(run));
+      assert.deepEqual(JSON.parse(text(run)).result, 32);
+      assert.deepEqual(JSON.parse(text(run)).logs, ["hi"]);
+      const net = await client.callTool({ name: "execute", arguments: { code: "return (await fetch('https://example.com/')).status" } });
+      assert.equal(net.isError, true, text(net));
+      const loop = await client.callTool({ name: "execute", arguments: { code: "for (;;) {}" } });
+      assert.equal(JSON.parse(text(loop)).error.name, "CpuTimeLimitError");
+      const next = await client.callTool({ name: "execute", arguments: { code: "return 1 + 1" } });
+      assert.equal(JSON.parse(text(next)).result, 2, "the server keeps serving after a runaway");
+    } finally {
+      await client.close();
+    }
+    const allowed = new Client({ name: "test", version: "1" });
+    await allowed.connect(new StdioClientTransport({ command: process.execPath, args: [CLI, "mcp", "--allow-net", "api.example.com"], stderr: "pipe" }));
+    try {
+      const { tools } = await allowed.listTools();
+      assert.match(tools[0]!.description!, /only these hosts.*api\.example\.com/);
+    } finally {
+      await allowed.close();
+    }
+  });
+
   test("over Streamable HTTP with a bearer token, and the per-tool mode", async () => {
     // The credential comes from the environment (${API_SECRET}), not the command line.
     const args = cliArgs("--http", "--port", "0", "--token", "mcp-token-1").map((a) => (a === `Authorization: ${SECRET}` ? "Authorization: ${API_SECRET}" : a));
