@@ -138,7 +138,6 @@ async function handleCall(callId: number, instanceId: number, worker: WorkerSpec
   if (replied) sendDone(callId, instanceId, instance, failure, cpu, wallStart);
   else reply(callId, instance, { outcome, failure }, cpu, wallStart, true, instanceId);
   pool.refillSoon();
-  if (instance?.alive) sampleHeap(instance);
 }
 
 /** The instance for a call: the live one, the one still starting, or a new one from the pool. */
@@ -302,16 +301,6 @@ function readHeapNow(instance: WorkerInstance): void {
   } catch {
     // Disposed in the meantime: the last sample stands.
   }
-}
-
-/** Heap figures are read between calls (reading them mid-run would wait for the isolate's lock). */
-function sampleHeap(instance: WorkerInstance): void {
-  instance.isolate.getHeapStatistics().then(
-    (h) => {
-      instance.heapBytes = h.used_heap_size + h.externally_allocated_size;
-    },
-    () => {},
-  );
 }
 
 /**
