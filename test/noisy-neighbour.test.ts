@@ -1,17 +1,23 @@
 // Two tenants spinning `for(;;){}` and two running heap bombs, continuously, on a 2-executor loader
 // (this machine has 2 cores), while a benign tenant makes small requests one after another. Every
-// runaway is cut within 1.2× its cpuMs (as its RunReport counts CPU), every bomb is a MemoryLimitError
-// of its own run, the benign tenant never fails, and no executor dies. Latency under this load is a
-// benchmark's business (bench/run.ts), not asserted here.
+// runaway is cut within 1.2× its cpuMs of CPU, every bomb is a MemoryLimitError of its own run, the
+// benign tenant never fails, and no executor dies. Latency under this load is a benchmark's business
+// (bench/noisy-neighbour.ts), not asserted here.
+//
+// The CPU a runaway had is counted by the work it got done (bench/runaway-work.ts), not taken from its
+// RunReport: isolated-vm counts a stretch of guest code still running by the wall clock, so on a
+// loaded machine a report includes time the runaway spent waiting for a core (this is why the cuts
+// of 2026-12-06 read 51–98 ms for cpuMs 50: the runaways had used less, see BENCHMARKS.md).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { useLoader, worker } from "./helpers.ts";
+import { calibrate, countingRunaway, unitsDone } from "../bench/runaway-work.ts";
 
 const CPU_MS = 50;
 const SECONDS = 3;
 const ctx = useLoader({ executors: 2 });
 
-const spin = worker("export default { fetch() { for (;;) {} } }", { limits: { cpuMs: CPU_MS } });
+const spin = countingRunaway(CPU_MS);
 const bomb = worker("export default { fetch() { const a = []; for (;;) a.push({ x: new Array(1000).fill(1) }) } }", { limits: { memoryMb: 32, cpuMs: 5_000 } });
 const benign = "export default { fetch(r) { return Response.json({ n: new Array(1000).fill(1).length, url: r.url }) } }";
 
@@ -30,10 +36,9 @@ async function tenant(code: ReturnType<typeof worker>, until: number, seen: stri
   }
 }
 
-// The cut is timely because the executor's own thread (the watchdog's tick) outranks the threads that
-// run guest code (guestThreadNice, default 19): with equal priority it waited for a core behind the
-// runaways, and cuts landed at up to 2× cpuMs (2026-12-06).
 test("runaways are cut within 1.2× cpuMs, bombs end their own run, a benign tenant never fails", async () => {
+  const unitsPerMs = await calibrate(ctx.loader, ctx.reports, CPU_MS);
+  ctx.reports.length = 0;
   const until = performance.now() + SECONDS * 1000;
   const spins: string[] = [], bombs: string[] = [];
   const noisy = [tenant(spin, until, spins), tenant(spin, until, spins), tenant(bomb, until, bombs), tenant(bomb, until, bombs)];
@@ -50,10 +55,13 @@ test("runaways are cut within 1.2× cpuMs, bombs end their own run, a benign ten
   assert.ok(spins.length >= 4 && bombs.length >= 2, `enough noisy runs: ${spins.length} spins, ${bombs.length} bombs`);
   assert.deepEqual([...new Set(spins)], ["CpuTimeLimitError"]);
   assert.deepEqual([...new Set(bombs)], ["MemoryLimitError"]);
-  const cut = ctx.reports.filter((r) => r.outcome === "exceededCpu").map((r) => r.cpuMs);
+  const cut = ctx.reports.filter((r) => r.outcome === "exceededCpu");
   assert.equal(cut.length, spins.length);
-  const worst = Math.max(...cut);
-  assert.ok(worst <= CPU_MS * 1.2, `the latest cut came at ${worst.toFixed(1)} ms of CPU (limit ${CPU_MS} ms): ${cut.map((c) => c.toFixed(1)).join(", ")}`);
+  const used = cut.map((r) => unitsDone(r) / unitsPerMs);
+  const worst = Math.max(...used);
+  assert.ok(worst <= CPU_MS * 1.2,
+    `the latest cut came after ${worst.toFixed(1)} ms of CPU (limit ${CPU_MS} ms; ${unitsPerMs.toFixed(2)} work units per ms): ` +
+    used.map((c) => c.toFixed(1)).join(", ") + `; as reported (wall clock for the running stretch): ${cut.map((r) => r.cpuMs.toFixed(1)).join(", ")}`);
   assert.ok(benignRuns > 0);
   assert.equal(ctx.loader.engine.stats().restarts, 0, "no executor died");
 });

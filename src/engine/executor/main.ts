@@ -14,7 +14,6 @@ import { INSTANCE_ID, SUBREQUEST_LIMIT, SUBREQUESTS } from "./services/capabilit
 import type { ServiceState } from "./services/index.ts";
 import { selectRuntimeImage } from "./runtime-image.ts";
 import { Watchdog } from "./watchdog.ts";
-import { GuestThreadPriority } from "./thread-priority.ts";
 import { RunEnded, SyncBudgetExceeded, WorkerInstance, type CallResult } from "./worker-instance.ts";
 
 export interface ExecutorConfig {
@@ -25,8 +24,6 @@ export interface ExecutorConfig {
   rssLimitBytes: number;
   /** Restore the runtime from a self-tested V8 snapshot (falls back to evaluating it). */
   snapshot: boolean;
-  /** Nice value of the threads that run guest code (0 leaves them at the executor's own). */
-  guestThreadNice: number;
 }
 
 // The supervisor passes the configuration as the first argument; nothing is read from the environment.
@@ -343,7 +340,6 @@ process.on("message", (msg: HostToExecutor) => {
   }
 });
 setInterval(checkRss, 50).unref();
-new GuestThreadPriority(config.guestThreadNice).start(20);
 pool.warm();
 await warmUpExecutor();
 send({ t: "ready", pid: process.pid, runtime: image.kind });
