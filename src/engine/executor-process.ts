@@ -53,6 +53,8 @@ export class ExecutorProcess {
   dead = false;
   /** How the executor prepares isolates: from the snapshot, or by evaluating the runtime. */
   runtime: "snapshot" | "evaluate" | undefined;
+  /** Whether the OS let the executor raise its main thread above its guest threads (mainThreadBoost). */
+  mainThreadRaised = false;
   onExit: (proc: ExecutorProcess, reason: string) => void = () => {};
   /** Called when a run that replied early has ended (so a draining executor may stop). */
   onSettled: (proc: ExecutorProcess) => void = () => {};
@@ -67,6 +69,7 @@ export class ExecutorProcess {
       this.child.once("message", (m: ExecutorToHost) => {
         if (m.t !== "ready") return reject(new Error("executor spoke before ready"));
         this.runtime = m.runtime;
+        this.mainThreadRaised = m.mainThreadRaised;
         resolve();
       });
       this.child.once("exit", () => reject(new ExecutorCrashedError("Executor process exited during startup.")));

@@ -3,6 +3,7 @@ import { InstanceHandle } from "./instance-handle.ts";
 import type { WorkerSpec } from "./protocol.ts";
 import { Supervisor } from "./supervisor.ts";
 import type { CapabilityLookup } from "./capability-router.ts";
+import { ConfigError } from "../errors.ts";
 
 export interface EngineOptions {
   /** Executor processes (default: one per CPU core). */
@@ -23,6 +24,12 @@ export interface EngineOptions {
   snapshot?: boolean;
   /** How often CPU time is checked (default 2 ms). */
   watchdogIntervalMs?: number;
+  /**
+   * Nice steps (0-20) by which each executor's main thread, which enforces the limits and prepares
+   * isolates, is raised above the threads that run guest code, so runaways never keep it from a core
+   * (default 10). Needs CAP_SYS_NICE (e.g. root) on Linux; elsewhere, or without it, nothing changes.
+   */
+  mainThreadBoost?: number;
 }
 
 /** The engine: executor processes, their isolate pools and the limits they enforce. */
@@ -32,6 +39,10 @@ export class Engine {
 
   constructor(opts: EngineOptions = {}) {
     this.maxMemoryMb = opts.maxMemoryMb ?? 512;
+    const mainThreadBoost = opts.mainThreadBoost ?? 10;
+    if (!Number.isInteger(mainThreadBoost) || mainThreadBoost < 0 || mainThreadBoost > 20) {
+      throw new ConfigError(`mainThreadBoost must be an integer from 0 to 20, got ${mainThreadBoost}.`);
+    }
     const wasmPages = Math.ceil((this.maxMemoryMb * 1024 * 1024) / 65536);
     this.supervisor = new Supervisor({
       executors: opts.executors ?? availableParallelism(),
@@ -55,6 +66,7 @@ export class Engine {
           watchdogIntervalMs: opts.watchdogIntervalMs ?? 2,
           rssLimitBytes: (opts.executorRssLimitMb ?? 2048) * 1024 * 1024,
           snapshot: opts.snapshot ?? true,
+          mainThreadBoost,
         },
       },
     });
@@ -69,9 +81,9 @@ export class Engine {
   }
 
   /** Executor pids and counters, for tests, metrics and the benchmark. */
-  stats(): { executors: { pid: number; inFlight: number; rssBytes: number; draining: boolean; runtime: string | undefined }[]; restarts: number; recycles: number } {
+  stats(): { executors: { pid: number; inFlight: number; rssBytes: number; draining: boolean; runtime: string | undefined; mainThreadRaised: boolean }[]; restarts: number; recycles: number } {
     return {
-      executors: this.supervisor.executors().map((p) => ({ pid: p.child.pid ?? 0, inFlight: p.inFlight, rssBytes: p.rssBytes, draining: p.draining, runtime: p.runtime })),
+      executors: this.supervisor.executors().map((p) => ({ pid: p.child.pid ?? 0, inFlight: p.inFlight, rssBytes: p.rssBytes, draining: p.draining, runtime: p.runtime, mainThreadRaised: p.mainThreadRaised })),
       restarts: this.supervisor.restarts,
       recycles: this.supervisor.recycles,
     };

@@ -41,7 +41,7 @@ export type FailureKind = "startup" | "cpuMs" | "wallMs" | "memoryMb" | "output"
 export interface CallStats { cpuMs: number; wallMs: number; heapBytes: number; subRequests: number }
 
 export type ExecutorToHost =
-  | { t: "ready"; pid: number; runtime: "snapshot" | "evaluate" }
+  | { t: "ready"; pid: number; runtime: "snapshot" | "evaluate"; mainThreadRaised: boolean }
   | { t: "req-pull"; callId: number }
   // A guest calls a capability of its worker (a binding in env, or globalOutbound).
   | { t: "cap-call"; reqId: number; instanceId: number; capId: number; method: string; args: unknown[] }

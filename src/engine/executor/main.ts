@@ -14,6 +14,7 @@ import { INSTANCE_ID, SUBREQUEST_LIMIT, SUBREQUESTS } from "./services/capabilit
 import type { ServiceState } from "./services/index.ts";
 import { selectRuntimeImage } from "./runtime-image.ts";
 import { Watchdog } from "./watchdog.ts";
+import { MainThreadPriority } from "./thread-priority.ts";
 import { RunEnded, SyncBudgetExceeded, WorkerInstance, type CallResult } from "./worker-instance.ts";
 
 export interface ExecutorConfig {
@@ -24,6 +25,8 @@ export interface ExecutorConfig {
   rssLimitBytes: number;
   /** Restore the runtime from a self-tested V8 snapshot (falls back to evaluating it). */
   snapshot: boolean;
+  /** Nice steps this process's main thread is raised above its guest threads, where allowed (0: off). */
+  mainThreadBoost: number;
 }
 
 // The supervisor passes the configuration as the first argument; nothing is read from the environment.
@@ -340,6 +343,8 @@ process.on("message", (msg: HostToExecutor) => {
   }
 });
 setInterval(checkRss, 50).unref();
+const priority = new MainThreadPriority();
+priority.start(config.mainThreadBoost, 20);
 pool.warm();
 await warmUpExecutor();
-send({ t: "ready", pid: process.pid, runtime: image.kind });
+send({ t: "ready", pid: process.pid, runtime: image.kind, mainThreadRaised: priority.raised });
