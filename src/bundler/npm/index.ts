@@ -88,7 +88,13 @@ export class NpmBundler {
    * Throws PackageNotAllowedError, PackageResolveError, PackageIntegrityError, NodeBuiltinImportError
    * or PackageBundleError.
    */
-  async bundle(input: { packageJson: WorkerPackageJson; lockfile?: unknown; modules: readonly NormalizedModule[] }): Promise<{ modules: NormalizedModule[]; report: NpmReport }> {
+  async bundle(input: {
+    packageJson: WorkerPackageJson;
+    lockfile?: unknown;
+    modules: readonly NormalizedModule[];
+    /** Also make sure the tree is installed and say where (type-checking reads the packages' types). */
+    install?: boolean;
+  }): Promise<{ modules: NormalizedModule[]; report: NpmReport; installDir?: string }> {
     const allow = this.#opts.allow;
     const dependencies = input.packageJson.dependencies ?? {};
     for (const name of Object.keys(dependencies)) assertAllowed(name, allow);
@@ -109,7 +115,9 @@ export class NpmBundler {
     const workerNames = new Set(input.modules.map((m) => m.name));
     const clash = bundle.modules.find((m) => workerNames.has(m.name));
     if (clash) throw new PackageBundleError(`The bundled package module "${clash.name}" has the name of one of the worker's own modules; rename that module.`);
+    const installDir = input.install ? await installLockfile(lockfile, this.#opts.cacheDir, this.#fetchOpts, this.#registries) : undefined;
     return {
+      installDir,
       modules: bundle.modules.map((m) => ({ name: m.name, type: "esm", content: m.content })),
       report: {
         packages: entries.map(([path, p]) => ({ name: nameOfPath(path), version: p.version, path, bytes: bundle.bytesByPackage[nameOfPath(path)] ?? 0 })),
