@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import {
   NodeBuiltinImportError, NpmNotEnabledError, PackageIntegrityError, PackageNotAllowedError, PackageResolveError,
-  WorkerLoader, registryConfigFromEnvironment, type NpmOptions, type WorkerCode,
+  TypeCheckError, WorkerLoader, registryConfigFromEnvironment, type NpmOptions, type WorkerCode,
 } from "../src/index.ts";
 import { TestRegistry } from "./npm-registry.ts";
 import { useTempDir } from "./helpers.ts";
@@ -182,6 +182,15 @@ describe("npm packages at load time", () => {
     const loader = new WorkerLoader({ executors: 1, poolSize: 1 });
     loaders.push(loader);
     assert.throws(() => loader.load(code(`export default {}`, { zod: "^4" })), (e: Error) => e instanceof NpmNotEnabledError && e.name === "NpmNotEnabledError" && /npm/.test(e.message));
+  });
+
+  test("typecheck sees the installed packages' own types", async () => {
+    const loader = npmLoader();
+    const main = (body: string) => code(`import { z } from "zod";\nconst User = z.object({ name: z.string() });\n${body}\nexport default { fetch() { return Response.json(u.name) } };`, { zod: "^4.0.0" }, { typecheck: true });
+    const good = loader.load(main(`const u: { name: string } = User.parse({ name: "Ada" });`));
+    assert.equal(await json(good), "Ada");
+    const bad = loader.load(main(`const u: { name: number } = User.parse({ name: "Ada" });`));
+    await assert.rejects(bad.getEntrypoint().fetch("http://w/"), (e: Error) => e instanceof TypeCheckError && /^main\.ts:3:7 TS2322/m.test(e.message));
   });
 
   test("unknown packages and git dependencies are resolve errors", async () => {

@@ -1,0 +1,72 @@
+import { after, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { TypeCheckError, WorkerLoader, type WorkerCode } from "../src/index.ts";
+
+const loader = new WorkerLoader({ executors: 1, poolSize: 1 });
+after(() => loader.close());
+
+function code(modules: WorkerCode["modules"], extra: Partial<WorkerCode> = {}): WorkerCode {
+  return { compatibilityDate: "2025-06-01", mainModule: "main.ts", modules, typecheck: true, ...extra };
+}
+
+describe("typecheck: true", () => {
+  test("type errors fail the load with TypeCheckError, each as file:line:col", async () => {
+    const stub = loader.load(code({
+      "main.ts": [
+        `import { double } from "./lib/math.ts";`,
+        `export default {`,
+        `  fetch(request: Request): Response {`,
+        `    const n: number = request.url;`,
+        `    return new Response(double("2"));`,
+        `  },`,
+        `} satisfies ExportedHandler;`,
+      ].join("\n"),
+      "lib/math.ts": `export function double(x: number): string {\n  return x * 2;\n}`,
+    }));
+    await assert.rejects(stub.getEntrypoint().fetch("http://w/"), (e: Error) => {
+      assert.ok(e instanceof TypeCheckError, `${e.name}: ${e.message}`);
+      assert.equal(e.name, "TypeCheckError");
+      const where = e.diagnostics.map((d) => `${d.file}:${d.line}:${d.column} TS${d.code}`);
+      assert.deepEqual(where.sort(), ["lib/math.ts:2:3 TS2322", "main.ts:4:11 TS2322", "main.ts:5:32 TS2345"]);
+      assert.match(e.message, /^main\.ts:4:11 TS2322: Type 'string' is not assignable to type 'number'\.$/m);
+      assert.match(e.message, /^lib\/math\.ts:2:3 /m);
+      return true;
+    });
+  });
+
+  test("a well-typed worker passes and runs: Web APIs, Workers handler and binding types, cloudflare:workers, non-code modules", async () => {
+    const stub = loader.load(code({
+      "main.ts": `
+        import { WorkerEntrypoint } from "cloudflare:workers";
+        import greeting from "./greeting.txt";
+        import { label } from "./lib/label.js";
+        interface Env { NAME: string; CACHE?: KVNamespace; DB?: D1Database; FILES?: R2Bucket; OTHER?: Fetcher }
+        export default {
+          async fetch(request, env, ctx) {
+            ctx.waitUntil(Promise.resolve());
+            const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(env.NAME));
+            const url = new URL(request.url);
+            const headers = new Headers({ "x-a": "1" });
+            for (const [k, v] of headers) url.searchParams.set(k, v);
+            const cached: string | null = env.CACHE ? await env.CACHE.get("k") : null;
+            return Response.json({ text: label(greeting + env.NAME), bytes: digest.byteLength, search: url.search, cached });
+          },
+        } satisfies ExportedHandler<Env>;
+        export class Maths extends WorkerEntrypoint<Env> {
+          add(a: number, b: number): number { return a + b + this.env.NAME.length; }
+        }`,
+      "lib/label.ts": `export const label = (s: string): string => "[" + s + "]";`,
+      "greeting.txt": { text: "hi " },
+    }, { env: { NAME: "ada" } }));
+    const res = await stub.getEntrypoint().fetch("http://w/");
+    assert.deepEqual(await res.json(), { text: "[hi ada]", bytes: 32, search: "?x-a=1", cached: null });
+    assert.equal(await stub.getEntrypoint<{ add(a: number, b: number): number }>("Maths").add(1, 2), 6);
+  });
+
+  test("without typecheck, type errors are only stripped, as before", async () => {
+    const stub = loader.load(code({ "main.ts": `export default { fetch() { const n: number = "x" as any as string as unknown as number; const s: string = 1 as unknown as string; return new Response(String(n) + s) } };` }, { typecheck: false }));
+    assert.equal(await (await stub.getEntrypoint().fetch("http://w/")).text(), "x1");
+    const bad = loader.load(code({ "main.ts": `const n: number = "x"; export default { fetch() { return new Response(n) } };` }, { typecheck: false }));
+    assert.equal(await (await bad.getEntrypoint().fetch("http://w/")).text(), "x");
+  });
+});
