@@ -17,6 +17,7 @@ import { resolveLockfile } from "./resolve.ts";
 
 export { registryConfigFromEnvironment, DEFAULT_REGISTRY, type RegistryConfig } from "./config.ts";
 export type { Lockfile, LockedPackage, WorkerPackageJson } from "./lockfile.ts";
+export { readProjectPackages } from "./project.ts";
 
 /** The loader's `npm` option: granting npm packages to the workers it loads. */
 export interface NpmOptions {
