@@ -11,9 +11,14 @@ import type { NormalizedModule } from "../../loader/worker-code.ts";
 import { bundlePackages, importedPackages } from "./bundle.ts";
 import { contentHash, DiskCache } from "./cache.ts";
 import { DEFAULT_REGISTRY } from "./config.ts";
-import { installLockfile } from "./install.ts";
 import { assertAllowed, assertLockfileFits, lockedEntries, nameOfPath, parseLockfile, type Lockfile, type WorkerPackageJson } from "./lockfile.ts";
-import { resolveLockfile } from "./resolve.ts";
+
+/**
+ * pacote (and npm-registry-fetch, cacache, sigstore under it) costs ~180 ms to import: loaded on the
+ * first resolution or install, so importing mayfly, or a load whose bundle is cached, does not pay it.
+ */
+const installLockfile: typeof import("./install.ts").installLockfile = async (...args) => (await import("./install.ts")).installLockfile(...args);
+const resolveLockfile: typeof import("./resolve.ts").resolveLockfile = async (...args) => (await import("./resolve.ts")).resolveLockfile(...args);
 
 export { registryConfigFromEnvironment, DEFAULT_REGISTRY, type RegistryConfig } from "./config.ts";
 export type { Lockfile, LockedPackage, WorkerPackageJson } from "./lockfile.ts";
