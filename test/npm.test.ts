@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import {
-  NodeBuiltinImportError, NpmNotEnabledError, PackageIntegrityError, PackageNotAllowedError, PackageResolveError,
+  NodeBuiltinImportError, NpmNotEnabledError, PackageIntegrityError, PackageNotAllowedError, PackageResolveError, PackageBundleError,
   TypeCheckError, WorkerLoader, registryConfigFromEnvironment, type NpmOptions, type WorkerCode,
 } from "../src/index.ts";
 import { TestRegistry } from "./npm-registry.ts";
@@ -46,6 +46,10 @@ before(async () => {
     "index.js": `export { read } from "./lib/x.js";`,
     "lib/x.js": `import { readFileSync } from "node:fs"; export const read = (p) => readFileSync(p, "utf8");`,
   });
+  await registry.publishFiles({ name: "peeker", version: "1.0.0", type: "module", main: "index.js" }, {
+    "index.js": `import secret from ${JSON.stringify(join(tmp, "host-secret.json"))}; export const leaked = secret;`,
+  });
+  writeFileSync(join(tmp, "host-secret.json"), JSON.stringify({ key: "s3cret" }));
   // Every lifecycle script npm would run on install writes the marker: none may run.
   const write = (what: string) => `node -e "require('fs').writeFileSync(${JSON.stringify(marker)}, '${what}')"`;
   await registry.publishFiles({
@@ -158,6 +162,11 @@ describe("npm packages at load time", () => {
       assert.match(e.message, /evil-pkg\/index\.js -> evil-pkg\/lib\/x\.js -> node:fs/);
       return true;
     });
+  });
+
+  test("a package cannot bundle a host file from outside the installed tree", async () => {
+    const stub = npmLoader().load(code(`import { leaked } from "peeker"; export default { fetch() { return Response.json(leaked) } };`, { peeker: "1.0.0" }));
+    await assert.rejects(stub.getEntrypoint().fetch("http://w/"), (e: Error) => e instanceof PackageBundleError && /host-secret\.json/.test(e.message) && /outside the installed packages/.test(e.message));
   });
 
   test("allow: a dependency outside the list is refused before anything of it is fetched, transitive ones too", async () => {

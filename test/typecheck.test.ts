@@ -1,5 +1,8 @@
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { TypeCheckError, WorkerLoader, type WorkerCode } from "../src/index.ts";
 
 const loader = new WorkerLoader({ executors: 1, poolSize: 1 });
@@ -61,6 +64,22 @@ describe("typecheck: true", () => {
     const res = await stub.getEntrypoint().fetch("http://w/");
     assert.deepEqual(await res.json(), { text: "[hi ada]", bytes: 32, search: "?x-a=1", cached: null });
     assert.equal(await stub.getEntrypoint<{ add(a: number, b: number): number }>("Maths").add(1, 2), 6);
+  });
+
+  test("the compiler reads no host file: an import of a host path is not found, and its content is not in the error", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "mayfly-tc-"));
+    try {
+      writeFileSync(join(dir, "secret.ts"), `export const key = "s3cret-value" as const;`);
+      const stub = loader.load(code({ "main.ts": `import { key } from ${JSON.stringify(join(dir, "secret.ts"))};\nconst n: number = key;\nexport default {};` }));
+      await assert.rejects(stub.getEntrypoint().fetch("http://w/"), (e: Error) => {
+        assert.ok(e instanceof TypeCheckError, e.message);
+        assert.match(e.message, /main\.ts:1:21 TS2307: Cannot find module/);
+        assert.doesNotMatch(e.message, /s3cret-value/);
+        return true;
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("without typecheck, type errors are only stripped, as before", async () => {

@@ -1,4 +1,5 @@
 import { build, type Metafile, type Plugin } from "esbuild";
+import { realpathSync } from "node:fs";
 import { builtinModules } from "node:module";
 import { NodeBuiltinImportError, PackageBundleError } from "../../errors.ts";
 import type { NormalizedModule } from "../../loader/worker-code.ts";
@@ -49,7 +50,7 @@ export interface PackageBundle {
 }
 
 const BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
-/** esbuild's namespace for a Node built-in left unresolved, so the chain to it can be reported. */
+/** Marks the plugin's own resolve() calls, which must not re-enter it. */
 const SKIP = Symbol("mayfly-builtin-probe");
 
 /**
@@ -60,18 +61,26 @@ const SKIP = Symbol("mayfly-builtin-probe");
  */
 export async function bundlePackages(installDir: string, specifiers: readonly string[], workerNames: ReadonlySet<string>): Promise<PackageBundle> {
   if (specifiers.length === 0) return { modules: [], bytesByPackage: {}, bytes: 0 };
-  const builtins: Plugin = {
-    name: "mayfly-node-builtins",
+  // esbuild reports real paths: compare against the install directory's real path.
+  const inside = `${realpathSync(installDir)}/`;
+  const confine: Plugin = {
+    name: "mayfly-confine",
     setup(b) {
-      // A built-in name is tried first as a package (a polyfill such as `events`, or a `browser` map of
-      // `fs` to false); only if nothing answers is it a Node built-in, left external and reported below.
-      b.onResolve({ filter: /^(node:|[a-z_]+(\/|$))/ }, async (args) => {
-        if (args.pluginData === SKIP || !BUILTINS.has(args.path)) return undefined;
-        if (!args.path.startsWith("node:")) {
-          const r = await b.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: SKIP });
-          if (r.errors.length === 0) return { path: r.path, namespace: r.namespace, external: r.external, sideEffects: r.sideEffects, pluginData: r.pluginData };
+      b.onResolve({ filter: /.*/ }, async (args) => {
+        if (args.pluginData === SKIP) return undefined;
+        const r = await b.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: SKIP });
+        if (r.errors.length > 0) {
+          // A Node built-in nothing answered for (no polyfill package, no `browser` map of it): left
+          // external, and reported below with the chain that reached it.
+          if (BUILTINS.has(args.path)) return { path: args.path, external: true };
+          return { errors: r.errors };
         }
-        return { path: args.path, external: true };
+        // A package is bundled from its own tree only: an absolute or ../ import of a host file (a
+        // key, a config) would put the host's data into the worker.
+        if (r.namespace === "file" && !r.external && !r.path.startsWith(inside)) {
+          return { errors: [{ text: `"${args.path}" resolves to ${r.path}, outside the installed packages; a package may only import its own files and its dependencies.` }] };
+        }
+        return { path: r.path, namespace: r.namespace, external: r.external, sideEffects: r.sideEffects, pluginData: r.pluginData, suffix: r.suffix };
       });
     },
   };
@@ -93,7 +102,7 @@ export async function bundlePackages(installDir: string, specifiers: readonly st
       logLevel: "silent",
       // What bundlers targeting Workers set: libraries that branch on it take their production path.
       define: { "process.env.NODE_ENV": '"production"', global: "globalThis" },
-      plugins: [builtins],
+      plugins: [confine],
     });
   } catch (e) {
     const first = (e as { errors?: { text: string; location?: { file: string; line: number; column: number } | null }[] }).errors?.[0];

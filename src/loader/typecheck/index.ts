@@ -68,11 +68,19 @@ export async function typecheckWorker(modules: readonly NormalizedModule[], opts
   };
   const libDir = ts.getDefaultLibFilePath(options).replace(/[^/\\]+$/, "");
   const base = ts.createCompilerHost(options, true);
+  // The compiler reads the worker's modules, TypeScript's libs and the installed packages, nothing else:
+  // an import of a host path (`/home/me/config.ts`) must not put the host's data into an error message.
+  const readable = [libDir, ...(opts.installDir ? [`${join(opts.installDir, "node_modules")}/`] : [])];
+  const allowed = (f: string) => files.has(f) || readable.some((d) => f.startsWith(d));
   const host: TS.CompilerHost = {
     ...base,
-    fileExists: (f) => files.has(f) || base.fileExists(f),
-    readFile: (f) => files.get(f) ?? base.readFile(f),
+    fileExists: (f) => files.has(f) || (allowed(f) && base.fileExists(f)),
+    readFile: (f) => files.get(f) ?? (allowed(f) ? base.readFile(f) : undefined),
+    directoryExists: (d) => readable.some((r) => `${d}/`.startsWith(r) || r.startsWith(`${d}/`)) && (base.directoryExists?.(d) ?? true),
+    getDirectories: (d) => (readable.some((r) => `${d}/`.startsWith(r)) ? base.getDirectories?.(d) ?? [] : []),
+    realpath: (p) => p,
     getSourceFile: (f, lang, onError) => {
+      if (!allowed(f)) return undefined;
       const own = files.get(f);
       if (own !== undefined && f !== ambient) return ts.createSourceFile(f, own, lang, true);
       const shared = f === ambient || f.startsWith(libDir);
