@@ -166,9 +166,10 @@ export interface TypeCheckDiagnostic {
 export class TypeCheckError extends MayflyError {
   override name = "TypeCheckError";
   readonly diagnostics: readonly TypeCheckDiagnostic[];
-  constructor(diagnostics: TypeCheckDiagnostic[]) {
+  /** `message` replaces the list when the check itself could not finish (time or memory). */
+  constructor(diagnostics: TypeCheckDiagnostic[], message?: string) {
     const lines = diagnostics.map((d) => `${d.file}:${d.line}:${d.column} TS${d.code}: ${d.message}`);
-    super(`The worker has ${diagnostics.length} type error${diagnostics.length === 1 ? "" : "s"}:\n${lines.join("\n")}`);
+    super(message ?? `The worker has ${diagnostics.length} type error${diagnostics.length === 1 ? "" : "s"}:\n${lines.join("\n")}`);
     this.diagnostics = diagnostics;
   }
 }

@@ -88,4 +88,16 @@ describe("typecheck: true", () => {
     const bad = loader.load(code({ "main.ts": `const n: number = "x"; export default { fetch() { return new Response(n) } };` }, { typecheck: false }));
     assert.equal(await (await bad.getEntrypoint().fetch("http://w/")).text(), "x");
   });
+
+  test("a check past typecheckTimeoutMs is ended (in its own thread) and fails the load; the next check starts afresh", async () => {
+    const hasty = new WorkerLoader({ executors: 1, poolSize: 1, typecheckTimeoutMs: 1 });
+    try {
+      const stub = hasty.load(code({ "main.ts": `export default { fetch() { return new Response("x") } };` }));
+      await assert.rejects(stub.getEntrypoint().fetch("http://w/"), (e: Error) => e instanceof TypeCheckError && /did not finish within 1 ms/.test(e.message));
+    } finally {
+      await hasty.close();
+    }
+    const stub = loader.load(code({ "main.ts": `export default { fetch() { return new Response("checked") } } satisfies ExportedHandler;` }));
+    assert.equal(await (await stub.getEntrypoint().fetch("http://w/")).text(), "checked");
+  });
 });

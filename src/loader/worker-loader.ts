@@ -24,6 +24,8 @@ export interface WorkerLoaderOptions extends EngineOptions {
    * cached in `cacheDir`; `allow` limits which packages. Without it, a `packageJson` is refused.
    */
   npm?: NpmOptions;
+  /** A `typecheck: true` check still running after this long fails the load with TypeCheckError (default 30 s). */
+  typecheckTimeoutMs?: number;
 }
 
 interface CacheEntry {
@@ -153,7 +155,7 @@ export class WorkerLoader {
           packageJson: wc.packageJson, lockfile: wc.lockfile, modules: transpiled, install: wc.typecheck === true,
         }));
       }
-      if (wc.typecheck) await typecheckWorker(modules, { installDir });
+      if (wc.typecheck) await typecheckWorker(modules, { installDir, timeoutMs: this.opts.typecheckTimeoutMs });
       return finish(packages, report);
     })();
   }
