@@ -1,6 +1,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, writeFileSync, mkdirSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import {
   NodeBuiltinImportError, NpmNotEnabledError, PackageIntegrityError, PackageNotAllowedError, PackageResolveError, PackageBundleError,
@@ -10,6 +12,7 @@ import { TestRegistry } from "./npm-registry.ts";
 import { useTempDir } from "./helpers.ts";
 
 const tmp = useTempDir("mayfly-npm-");
+const execFileAsync = promisify(execFile);
 const registry = new TestRegistry();
 const marker = join(tmp, "postinstall-ran");
 const loaders: WorkerLoader[] = [];
@@ -41,6 +44,9 @@ before(async () => {
   await registry.publishFiles({ name: "shout", version: "1.1.0", type: "module", main: "index.js" }, { "index.js": `export const shout = (s) => s.toUpperCase() + "!!"; export const version = "1.1.0";` });
   await registry.publishFiles({ name: "greet", version: "2.0.0", type: "module", main: "index.js", dependencies: { shout: "^1.0.0" } }, {
     "index.js": `import { shout } from "shout"; export function greet(n) { return shout("hello " + n); }`,
+  });
+  await registry.publishFiles({ name: "old-shout-user", version: "1.0.0", type: "module", main: "index.js", dependencies: { shout: "1.0.0" } }, {
+    "index.js": `export { version as oldShout } from "shout";`,
   });
   await registry.publishFiles({ name: "evil-pkg", version: "1.0.0", type: "module", main: "index.js" }, {
     "index.js": `export { read } from "./lib/x.js";`,
@@ -127,6 +133,26 @@ describe("npm packages at load time", () => {
     const pinned = loader.load(src(JSON.stringify(lock)));
     assert.deepEqual(await json(pinned), { greet: "HELLO X!", version: "1.0.0" });
     assert.equal((await pinned.npmReport())!.packages.find((p) => p.name === "shout")!.version, "1.0.0");
+  });
+
+  test("two versions of one package: the root's is hoisted, the other nested under the package that needs it", async () => {
+    const stub = npmLoader().load(code(`import { version } from "shout"; import { oldShout } from "old-shout-user";
+      export default { fetch() { return Response.json({ version, oldShout }) } };`, { shout: "^1.1.0", "old-shout-user": "1.0.0" }));
+    assert.deepEqual(await json(stub), { version: "1.1.0", oldShout: "1.0.0" });
+    const lock = (await stub.npmReport())!.lockfile;
+    assert.deepEqual(Object.keys(lock.packages).sort(), ["", "node_modules/old-shout-user", "node_modules/old-shout-user/node_modules/shout", "node_modules/shout"]);
+  });
+
+  test("a lockfile written by npm itself is installed as it is (devDependencies left out)", { timeout: 120_000 }, async () => {
+    const project = mkdtempSync(join(tmp, "npm-project-"));
+    writeFileSync(join(project, "package.json"), JSON.stringify({ name: "p", version: "1.0.0", dependencies: { greet: "^2.0.0", shout: "1.0.0" }, devDependencies: { scripty: "1.0.0" } }));
+    // Asynchronously: the registry answering npm lives on this process's event loop.
+    await execFileAsync("npm", ["install", "--package-lock-only", "--ignore-scripts", "--no-audit", "--no-fund", "--registry", registry.url, "--cache", join(project, ".npm-cache")], { cwd: project, timeout: 100_000 });
+    const lockfile = readFileSync(join(project, "package-lock.json"), "utf8");
+    assert.match(lockfile, /"node_modules\/scripty"[^}]*"dev": true/);
+    const stub = npmLoader({ allow: ["greet", "shout"] }).load(code(`import { greet } from "greet"; export default { fetch() { return Response.json(greet("npm")) } };`, { greet: "^2.0.0", shout: "1.0.0" }, { lockfile }));
+    assert.equal(await json(stub), "HELLO NPM!", "greet uses the root shout@1.0.0 npm placed");
+    assert.deepEqual((await stub.npmReport())!.packages.map((p) => `${p.name}@${p.version}`).sort(), ["greet@2.0.0", "shout@1.0.0"]);
   });
 
   test("a lockfile that does not satisfy package.json is refused", async () => {

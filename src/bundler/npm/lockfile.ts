@@ -56,7 +56,9 @@ export function lockedEntries(lock: Lockfile): [path: string, pkg: LockedPackage
   const out: [string, LockedPackage][] = [];
   for (const [path, entry] of Object.entries(lock.packages)) {
     if (path === "") continue;
-    const e = entry as Partial<LockedPackage> & { link?: boolean; name?: string };
+    const e = entry as Partial<LockedPackage> & { link?: boolean; name?: string; dev?: boolean };
+    // npm's lockfile lists devDependencies too; a worker runs with its dependencies only.
+    if (e.dev === true) continue;
     const name = nameOfPath(path);
     if (!path.startsWith("node_modules/") || name === "" || path.split("/").some((s) => s === ".." || s === ".")) {
       throw new PackageResolveError(`The lockfile entry "${path}" is not an install path under node_modules/.`, name);
