@@ -14,6 +14,9 @@
 // 5. Over HTTP: `mayfly serve` with a named worker (fresh isolate per request) vs workerd's /load,
 //    both loaded by autocannon with --concurrency connections for --seconds (bench/http-load.ts).
 //
+// 6. Noisy neighbour: a benign tenant's p50/p99 alone and beside 2 runaways and 2 heap bombs, and the
+//    CPU at which each runaway was cut (bench/noisy-neighbour.ts).
+//
 // 1b. The same at low load: --rate requests per second, one at a time (open loop): p50 / p99 ms.
 // Options: --n 300 --warmup 30 --seconds 3 --concurrency 8 --hold 200 --rate 50 --paced-n 150
 //          --executors <cores> --no-snapshot
@@ -32,6 +35,7 @@ import { startWorkerdPeer, type WorkerdPeer } from "./peers/workerd.ts";
 import { benchHttpLoad, type HttpLoad } from "./http-load.ts";
 import { percentile, summarize, type Summary } from "./stats.ts";
 import { codemodeTokensTable } from "./codemode-tokens.ts";
+import { benchNoisyNeighbour, noisyNeighbourTable } from "./noisy-neighbour.ts";
 
 // node:util's parseArgs: the standard library's CLI parser, no dependency needed for a bench script.
 const { values: args } = parseArgs({
@@ -517,6 +521,8 @@ log("memory: workerd");
 const wMem = await benchMemoryWorkerd();
 log(`HTTP load (autocannon, ${CONCURRENCY} connections, ${SECONDS} s each): mayfly serve, then workerd`);
 const http = await benchHttpLoad({ connections: CONCURRENCY, seconds: SECONDS, executors: LOADER_OPTIONS.executors });
+log(`noisy neighbour: a benign tenant alone, then beside 2 runaways and 2 heap bombs (${SECONDS} s each)`);
+const noisy = await benchNoisyNeighbour(LOADER_OPTIONS, SECONDS);
 
 const results: Results = {
   mayfly: {
@@ -544,6 +550,8 @@ console.log("");
 console.log(httpTable(http, lat.tput.rps));
 console.log("");
 console.log(runtimeCostTable());
+console.log("");
+console.log(noisyNeighbourTable(noisy));
 console.log("");
 console.log("details:");
 console.log(details(results));

@@ -98,7 +98,7 @@ function errorConstructorFor(name: string): ErrorConstructor {
   return Object.hasOwn(builtinErrors, name) ? builtinErrors[name]! : Error;
 }
 
-/** A configuration file (mayfly.config.json) is missing, malformed, or names something that is not there. */
+/** A configuration (mayfly.config.json, or options given to WorkerLoader) is missing, malformed, or names something that is not there. */
 export class ConfigError extends MayflyError {
   override name = "ConfigError";
 }

@@ -12,7 +12,7 @@ export type { Tail, TailEvent } from "./bindings/tails/index.ts";
 export { egress, EgressGateway, EgressDeniedError, type EgressPolicy, type EgressRule, type Lookup } from "./bindings/egress/index.ts";
 export {
   MayflyError, InvalidWorkerCodeError, DataCloneError, LimitError, CpuTimeLimitError, WallTimeLimitError,
-  MemoryLimitError, OutputLimitError, ExecutorCrashedError, WorkerDisposedError, QuotaExceededError,
+  MemoryLimitError, OutputLimitError, ExecutorCrashedError, WorkerDisposedError, QuotaExceededError, ConfigError,
   NpmNotEnabledError, PackageError, PackageNotAllowedError, PackageIntegrityError, PackageResolveError,
   NodeBuiltinImportError, PackageBundleError, TypeCheckError, type TypeCheckDiagnostic,
 } from "./errors.ts";

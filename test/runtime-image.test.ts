@@ -25,5 +25,22 @@ for (const snapshot of [true, false]) {
         await l.close();
       }
     });
+
+    test("nothing of the snapshot's rehearsal (a request run while it was built) reaches a worker", async () => {
+      const l = new WorkerLoader({ executors: 1, snapshot });
+      try {
+        // The rehearsal bound inert hooks, an env { TEXT }, a main module and blocked eval, in V8's
+        // throwaway context: none of it may show in the context a worker gets.
+        const stub = l.load(worker(`export default { fetch(r, env) {
+          console.log("seen");
+          return Response.json({ env: Object.keys(env), evaluated: eval("6 * 7") }) } }`, { env: { OWN: true }, compatibilityFlags: ["allow_eval"] }));
+        const res = await stub.getEntrypoint().fetch("http://w/");
+        assert.deepEqual(await res.json(), { env: ["OWN"], evaluated: 42 });
+        const rpc = l.load(worker(`export default { fetch() { return new Response("x") } }`));
+        await assert.rejects(() => (rpc.getEntrypoint() as unknown as { missing(): Promise<unknown> }).missing(), /missing/);
+      } finally {
+        await l.close();
+      }
+    });
   });
 }

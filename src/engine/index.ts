@@ -3,6 +3,7 @@ import { InstanceHandle } from "./instance-handle.ts";
 import type { WorkerSpec } from "./protocol.ts";
 import { Supervisor } from "./supervisor.ts";
 import type { CapabilityLookup } from "./capability-router.ts";
+import { ConfigError } from "../errors.ts";
 
 export interface EngineOptions {
   /** Executor processes (default: one per CPU core). */
@@ -23,6 +24,11 @@ export interface EngineOptions {
   snapshot?: boolean;
   /** How often CPU time is checked (default 2 ms). */
   watchdogIntervalMs?: number;
+  /**
+   * Nice value (0-19) of the executor threads that run guest code, so the executor's own thread, which
+   * enforces the limits, always gets a core before them (default 19; 0 turns it off). Linux only.
+   */
+  guestThreadNice?: number;
 }
 
 /** The engine: executor processes, their isolate pools and the limits they enforce. */
@@ -32,6 +38,10 @@ export class Engine {
 
   constructor(opts: EngineOptions = {}) {
     this.maxMemoryMb = opts.maxMemoryMb ?? 512;
+    const guestThreadNice = opts.guestThreadNice ?? 19;
+    if (!Number.isInteger(guestThreadNice) || guestThreadNice < 0 || guestThreadNice > 19) {
+      throw new ConfigError(`guestThreadNice must be an integer from 0 to 19, got ${guestThreadNice}.`);
+    }
     const wasmPages = Math.ceil((this.maxMemoryMb * 1024 * 1024) / 65536);
     this.supervisor = new Supervisor({
       executors: opts.executors ?? availableParallelism(),
@@ -55,6 +65,7 @@ export class Engine {
           watchdogIntervalMs: opts.watchdogIntervalMs ?? 2,
           rssLimitBytes: (opts.executorRssLimitMb ?? 2048) * 1024 * 1024,
           snapshot: opts.snapshot ?? true,
+          guestThreadNice,
         },
       },
     });

@@ -17,13 +17,13 @@ const LAZY_ENTRIES: Record<LazyModuleName, string> = {
 
 /**
  * The runtime's source is TypeScript under ./guest (JavaScript once built), bundled into one classic
- * script whose completion value is the runtime's setup API `{ prepare, warmUp, bind }` (see
+ * script whose completion value is the runtime's setup API `{ prepare, warmUp, bind, rehearse }` (see
  * guest/index), plus one script per lazy module. Built once per executor process.
  */
 export function buildRuntime(): RuntimeBuild {
   const code = bundle("index", "__mayflyRuntime");
   // Wrapped in a function so the API is the script's value and never a global binding.
-  const script = `(function () {\n${code}\nreturn { prepare: __mayflyRuntime.prepare, warmUp: __mayflyRuntime.warmUp, bind: __mayflyRuntime.bind };\n})()`;
+  const script = `(function () {\n${code}\nreturn { prepare: __mayflyRuntime.prepare, warmUp: __mayflyRuntime.warmUp, bind: __mayflyRuntime.bind, rehearse: __mayflyRuntime.rehearse };\n})()`;
   const lazyModules = {} as Record<LazyModuleName, string>;
   for (const [name, entry] of Object.entries(LAZY_ENTRIES) as [LazyModuleName, string][]) {
     // A function body returning the module's exports (compiled by lazy-modules.ts).

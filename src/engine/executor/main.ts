@@ -14,6 +14,7 @@ import { INSTANCE_ID, SUBREQUEST_LIMIT, SUBREQUESTS } from "./services/capabilit
 import type { ServiceState } from "./services/index.ts";
 import { selectRuntimeImage } from "./runtime-image.ts";
 import { Watchdog } from "./watchdog.ts";
+import { GuestThreadPriority } from "./thread-priority.ts";
 import { RunEnded, SyncBudgetExceeded, WorkerInstance, type CallResult } from "./worker-instance.ts";
 
 export interface ExecutorConfig {
@@ -24,6 +25,8 @@ export interface ExecutorConfig {
   rssLimitBytes: number;
   /** Restore the runtime from a self-tested V8 snapshot (falls back to evaluating it). */
   snapshot: boolean;
+  /** Nice value of the threads that run guest code (0 leaves them at the executor's own). */
+  guestThreadNice: number;
 }
 
 // The supervisor passes the configuration as the first argument; nothing is read from the environment.
@@ -138,7 +141,6 @@ async function handleCall(callId: number, instanceId: number, worker: WorkerSpec
   if (replied) sendDone(callId, instanceId, instance, failure, cpu, wallStart);
   else reply(callId, instance, { outcome, failure }, cpu, wallStart, true, instanceId);
   pool.refillSoon();
-  if (instance?.alive) sampleHeap(instance);
 }
 
 /** The instance for a call: the live one, the one still starting, or a new one from the pool. */
@@ -304,16 +306,6 @@ function readHeapNow(instance: WorkerInstance): void {
   }
 }
 
-/** Heap figures are read between calls (reading them mid-run would wait for the isolate's lock). */
-function sampleHeap(instance: WorkerInstance): void {
-  instance.isolate.getHeapStatistics().then(
-    (h) => {
-      instance.heapBytes = h.used_heap_size + h.externally_allocated_size;
-    },
-    () => {},
-  );
-}
-
 /**
  * Backstop for memory V8 does not account (Wasm growth, native leaks): when the process passes its
  * RSS limit, the instance holding the most memory is ended; far past it, the process exits and the
@@ -351,6 +343,7 @@ process.on("message", (msg: HostToExecutor) => {
   }
 });
 setInterval(checkRss, 50).unref();
+new GuestThreadPriority(config.guestThreadNice).start(20);
 pool.warm();
 await warmUpExecutor();
 send({ t: "ready", pid: process.pid, runtime: image.kind });
