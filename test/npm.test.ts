@@ -228,6 +228,13 @@ describe("npm packages at load time", () => {
     await assert.rejects(bad.getEntrypoint().fetch("http://w/"), (e: Error) => e instanceof TypeCheckError && /^main\.ts:3:7 TS2322/m.test(e.message));
   });
 
+  test("an unreachable registry is a PackageResolveError within seconds", async () => {
+    const started = Date.now();
+    const loader = npmLoader({ registry: "http://127.0.0.1:9/" });
+    await assert.rejects(loader.load(code(`export default {}`, { shout: "^1" })).npmReport(), (e: Error) => e instanceof PackageResolveError && /shout@\^1 could not be fetched: ECONNREFUSED/.test(e.message));
+    assert.ok(Date.now() - started < 15_000);
+  });
+
   test("unknown packages and git dependencies are resolve errors", async () => {
     const loader = npmLoader();
     await assert.rejects(loader.load(code(`export default {}`, { "no-such-pkg": "^1" })).npmReport(), (e: Error) => e instanceof PackageResolveError && /no-such-pkg/.test(e.message));

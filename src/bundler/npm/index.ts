@@ -39,6 +39,8 @@ export interface NpmOptions {
    * transitive ones included, before anything of it is fetched. Absent: any package.
    */
   allow?: string[];
+  /** One registry request's time limit (default 30 s). */
+  timeoutMs?: number;
 }
 
 /** What was bundled into a worker, for the caller to show or pin. */
@@ -86,6 +88,10 @@ export class NpmBundler {
       // the user's ~/.npm, so a loader never depends on or changes it.
       cache: join(opts.cacheDir, "_cacache"),
       fullMetadata: false,
+      // A worker's first call waits on this: two quick retries, then a clear error, rather than npm's
+      // default back-off of minutes against a registry that is down.
+      retry: { retries: 2, factor: 2, minTimeout: 250, maxTimeout: 2_000 },
+      timeout: opts.timeoutMs ?? 30_000,
     } as pacote.Options;
   }
 
