@@ -32,7 +32,7 @@ export async function importedPackages(modules: readonly NormalizedModule[], dep
     },
   };
   try {
-    await build({ entryPoints: code.map((m) => m.name), bundle: true, write: false, outdir: "/scan", format: "esm", logLevel: "silent", plugins: [scan] });
+    await build({ entryPoints: code.map((m, i) => ({ in: m.name, out: `m${i}` })), bundle: true, write: false, outdir: "/scan", format: "esm", logLevel: "silent", plugins: [scan] });
   } catch (e) {
     // A syntax error in the worker's own code is reported by the loader as it always was; here it only
     // means no package imports were found in that module.
