@@ -147,7 +147,7 @@ describe("npm packages at load time", () => {
     const project = mkdtempSync(join(tmp, "npm-project-"));
     writeFileSync(join(project, "package.json"), JSON.stringify({ name: "p", version: "1.0.0", dependencies: { greet: "^2.0.0", shout: "1.0.0" }, devDependencies: { scripty: "1.0.0" } }));
     // Asynchronously: the registry answering npm lives on this process's event loop.
-    await execFileAsync("npm", ["install", "--package-lock-only", "--ignore-scripts", "--no-audit", "--no-fund", "--registry", registry.url, "--cache", join(project, ".npm-cache")], { cwd: project, timeout: 100_000 });
+    await execFileAsync("npm", ["install", "--package-lock-only", "--ignore-scripts", "--no-audit", "--no-fund", "--no-update-notifier", "--registry", registry.url, "--cache", join(project, ".npm-cache")], { cwd: project, timeout: 100_000 });
     const lockfile = readFileSync(join(project, "package-lock.json"), "utf8");
     assert.match(lockfile, /"node_modules\/scripty"[^}]*"dev": true/);
     const stub = npmLoader({ allow: ["greet", "shout"] }).load(code(`import { greet } from "greet"; export default { fetch() { return Response.json(greet("npm")) } };`, { greet: "^2.0.0", shout: "1.0.0" }, { lockfile }));
