@@ -21,15 +21,44 @@ function canonical(v: unknown): string {
  */
 export class DiskCache {
   readonly dir: string;
+  /**
+   * The most recently used entries, parsed, so loading the same code again (a /v1/run per request)
+   * skips reading and parsing a bundle of up to megabytes. Bounded by count and by text size.
+   */
+  readonly #memory = new Map<string, { value: unknown; size: number }>();
+  #memoryBytes = 0;
+  static readonly MAX_ENTRIES = 64;
+  static readonly MAX_BYTES = 64 * 1024 * 1024;
+
   constructor(dir: string) {
     this.dir = dir;
   }
 
   async get<T>(kind: string, hash: string): Promise<T | undefined> {
+    const key = `${kind}/${hash}`;
+    const hit = this.#memory.get(key);
+    if (hit) {
+      this.#memory.delete(key);
+      this.#memory.set(key, hit);
+      return hit.value as T;
+    }
     try {
-      return JSON.parse(await readFile(this.path(kind, hash), "utf8")) as T;
+      const text = await readFile(this.path(kind, hash), "utf8");
+      const value = JSON.parse(text) as T;
+      this.#remember(key, value, text.length);
+      return value;
     } catch {
       return undefined;
+    }
+  }
+
+  #remember(key: string, value: unknown, size: number): void {
+    this.#memory.set(key, { value, size });
+    this.#memoryBytes += size;
+    for (const [k, e] of this.#memory) {
+      if (this.#memory.size <= DiskCache.MAX_ENTRIES && this.#memoryBytes <= DiskCache.MAX_BYTES) break;
+      this.#memory.delete(k);
+      this.#memoryBytes -= e.size;
     }
   }
 
@@ -37,8 +66,10 @@ export class DiskCache {
     const path = this.path(kind, hash);
     await mkdir(dirname(path), { recursive: true });
     const tmp = `${path}.${randomUUID()}.tmp`;
-    await writeFile(tmp, JSON.stringify(value));
+    const text = JSON.stringify(value);
+    await writeFile(tmp, text);
     await rename(tmp, path);
+    this.#remember(`${kind}/${hash}`, value, text.length);
   }
 
   private path(kind: string, hash: string): string {

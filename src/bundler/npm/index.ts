@@ -135,7 +135,8 @@ export class NpmBundler {
         packages: entries.map(([path, p]) => ({ name: nameOfPath(path), version: p.version, path, bytes: bundle.bytesByPackage[nameOfPath(path)] ?? 0 })),
         bytes: bundle.bytes,
         modules: bundle.modules.map((m) => m.name),
-        lockfile,
+        // A copy: the caller may edit it (to pin a version), and the cached one must not change.
+        lockfile: structuredClone(lockfile),
         cached,
       },
     };
