@@ -102,3 +102,74 @@ function errorConstructorFor(name: string): ErrorConstructor {
 export class ConfigError extends MayflyError {
   override name = "ConfigError";
 }
+
+/**
+ * A WorkerCode carries `packageJson` but its WorkerLoader was not granted npm (`new WorkerLoader({ npm })`).
+ * Thrown synchronously by `load()`, like any other code this loader cannot run.
+ */
+export class NpmNotEnabledError extends InvalidWorkerCodeError {
+  override name = "NpmNotEnabledError";
+}
+
+/** Base of the errors of npm dependencies, resolved and bundled on the host before the first call. */
+export class PackageError extends MayflyError {
+  override name = "PackageError";
+  /** The package concerned, as `name` or `name@version`, when one is. */
+  readonly package: string | undefined;
+  constructor(message: string, pkg?: string) {
+    super(message);
+    this.package = pkg;
+  }
+}
+
+/** A dependency (direct or transitive) is not in the loader's `npm.allow` list. */
+export class PackageNotAllowedError extends PackageError {
+  override name = "PackageNotAllowedError";
+}
+
+/** A tarball's bytes do not match the integrity its registry or lockfile names: it is not installed. */
+export class PackageIntegrityError extends PackageError {
+  override name = "PackageIntegrityError";
+}
+
+/** A dependency could not be resolved: unknown package or version, an unsupported spec, an unreachable registry, a lockfile that does not fit. */
+export class PackageResolveError extends PackageError {
+  override name = "PackageResolveError";
+}
+
+/** A package imports a Node built-in (`node:fs`, `fs`, ...), which a worker does not have. `chain` is how it was reached. */
+export class NodeBuiltinImportError extends PackageError {
+  override name = "NodeBuiltinImportError";
+  readonly chain: readonly string[];
+  constructor(chain: string[], pkg?: string) {
+    super(`A dependency imports the Node built-in "${chain.at(-1)}", which workers do not have: ${chain.join(" -> ")}`, pkg);
+    this.chain = chain;
+  }
+}
+
+/** esbuild could not bundle the worker's dependencies (a missing file, a syntax error in a package). */
+export class PackageBundleError extends PackageError {
+  override name = "PackageBundleError";
+}
+
+/** One TypeScript diagnostic of `typecheck: true`. Lines and columns count from 1. */
+export interface TypeCheckDiagnostic {
+  file: string;
+  line: number;
+  column: number;
+  /** TypeScript's code, e.g. 2322. */
+  code: number;
+  message: string;
+}
+
+/** `typecheck: true` found type errors; `diagnostics` lists them, the message as `file:line:col message` lines. */
+export class TypeCheckError extends MayflyError {
+  override name = "TypeCheckError";
+  readonly diagnostics: readonly TypeCheckDiagnostic[];
+  /** `message` replaces the list when the check itself could not finish (time or memory). */
+  constructor(diagnostics: TypeCheckDiagnostic[], message?: string) {
+    const lines = diagnostics.map((d) => `${d.file}:${d.line}:${d.column} TS${d.code}: ${d.message}`);
+    super(message ?? `The worker has ${diagnostics.length} type error${diagnostics.length === 1 ? "" : "s"}:\n${lines.join("\n")}`);
+    this.diagnostics = diagnostics;
+  }
+}

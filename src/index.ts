@@ -13,6 +13,10 @@ export { egress, EgressGateway, EgressDeniedError, type EgressPolicy, type Egres
 export {
   MayflyError, InvalidWorkerCodeError, DataCloneError, LimitError, CpuTimeLimitError, WallTimeLimitError,
   MemoryLimitError, OutputLimitError, ExecutorCrashedError, WorkerDisposedError, QuotaExceededError, ConfigError,
+  NpmNotEnabledError, PackageError, PackageNotAllowedError, PackageIntegrityError, PackageResolveError,
+  NodeBuiltinImportError, PackageBundleError, TypeCheckError, type TypeCheckDiagnostic,
 } from "./errors.ts";
+// npm packages at load time (issue 11): the loader's `npm` option, its report, and npm's registry configuration.
+export { registryConfigFromEnvironment, type NpmOptions, type NpmReport, type RegistryConfig, type Lockfile } from "./bundler/npm/index.ts";
 // Code Mode (issue 6): tools as a typed API, `search` + `execute`, an MCP server, agent SDK adapters.
 export * from "./codemode/index.ts";

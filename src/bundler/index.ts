@@ -6,12 +6,20 @@ import { InvalidWorkerCodeError } from "../errors.ts";
  * A worker file as one ES module: esbuild bundles the file with its relative imports (TypeScript
  * included), leaving `cloudflare:workers` to the runtime. What `mayfly run file.ts` loads.
  */
-export function bundleWorkerFile(path: string): string {
-  return bundleWorker(path).code;
+export function bundleWorkerFile(path: string, options: BundleWorkerOptions = {}): string {
+  return bundleWorker(path, options).code;
+}
+
+export interface BundleWorkerOptions {
+  /**
+   * npm packages the worker declares (its packageJson's dependencies): their imports stay bare, for
+   * the loader to resolve from the registry and bundle (src/bundler/npm), not from the host's node_modules.
+   */
+  packages?: string[];
 }
 
 /** The bundle and the absolute paths of every file that went into it (what a watcher watches). */
-export function bundleWorker(path: string): { code: string; inputs: string[] } {
+export function bundleWorker(path: string, options: BundleWorkerOptions = {}): { code: string; inputs: string[] } {
   try {
     const out = buildSync({
       entryPoints: [path],
@@ -20,7 +28,7 @@ export function bundleWorker(path: string): { code: string; inputs: string[] } {
       format: "esm",
       platform: "neutral",
       target: "es2023",
-      external: ["cloudflare:workers"],
+      external: ["cloudflare:workers", ...(options.packages ?? []).flatMap((p) => [p, `${p}/*`])],
       logLevel: "silent",
       metafile: true,
     });

@@ -6,9 +6,11 @@
 import { Command, InvalidArgumentError } from "commander";
 import { runWorkerFile } from "./run.ts";
 import { startMcp, type McpCommandOptions } from "./mcp.ts";
-import { serverOptionsFromConfig, startServer } from "../server/index.ts";
+import { serverOptionsFromConfig, startServer, type ServerOptions } from "../server/index.ts";
 import { loadConfig, PERMISSION_PATTERN } from "../server/config.ts";
 import { pino } from "pino";
+import { resolve } from "node:path";
+import { registryConfigFromEnvironment } from "../bundler/npm/index.ts";
 import type { Permission } from "../server/app.ts";
 
 function positiveNumber(value: string): number {
@@ -66,6 +68,11 @@ program
   .option("-d, --data <body>", "request body (\"-\" reads standard input)")
   .option("--url <url>", "request URL", "http://localhost/")
   .option("--scheduled [cron]", "run the scheduled() handler (a Cron Trigger) instead of sending a request")
+  .option("--package-json <file>", "npm dependencies the worker imports, resolved from npm's configured registry (npm_config_registry, .npmrc) and bundled; install scripts never run")
+  .option("--lockfile <file>", "install exactly this package-lock.json (default: the one beside --package-json, if any)")
+  .option("--npm-cache-dir <dir>", "where resolved, verified packages and bundles are cached", ".mayfly/npm")
+  .option("--npm-allow <names>", "packages that may be installed, comma-separated (@scope/* for a scope); default any", list)
+  .option("--typecheck", "type-check the worker's TypeScript (strict, Workers types) first; errors as file:line:col")
   .action(async (file: string, opts) => {
     const result = await runWorkerFile(file, opts, readStdin);
     if (result.stdout.length) process.stdout.write(result.stdout);
@@ -90,6 +97,8 @@ program
   .option("--max-worker-body-bytes <n>", "request bodies to /w/<name>/* (default 100 MiB)", positiveCount)
   .option("--max-in-flight <n>", "runs in flight on the server; beyond it 429 (default 256)", positiveCount)
   .option("--max-in-flight-per-token <n>", "runs in flight per token; beyond it 429 (default 64)", positiveCount)
+  .option("--npm-cache-dir <dir>", "grant npm packages (packageJson) to named workers and POST /v1/run, cached here")
+  .option("--npm-allow <names>", "packages that may be installed, comma-separated (@scope/* for a scope); default any", list)
   .action(async (opts: ServeFlags) => {
     const tokens = opts.token.length ? Object.fromEntries(opts.token.map(parseToken)) : undefined;
     const bounds = {
@@ -98,11 +107,19 @@ program
       maxInFlight: opts.maxInFlight, maxInFlightPerToken: opts.maxInFlightPerToken,
     };
     const flags = { port: opts.port, host: opts.host, tokens, bounds, loader: opts.executors ? { executors: opts.executors } : undefined };
-    let options;
+    let options: ServerOptions = flags;
     try {
       options = opts.config ? serverOptionsFromConfig(loadConfig(opts.config, process.env), flags) : flags;
     } catch (e) {
       program.error(`mayfly: ${(e as Error).message}`);
+    }
+    if (opts.npmCacheDir) options.npm = { ...options.npm, cacheDir: resolve(opts.npmCacheDir) };
+    if (opts.npmAllow && options.npm) options.npm.allow = opts.npmAllow;
+    // The front door: npm's registry configuration (npm_config_registry, .npmrc) is read here, once;
+    // a registry named in the config file wins.
+    if (options.npm) {
+      const fromNpm = registryConfigFromEnvironment({ cwd: options.baseDir });
+      options.npm = { ...fromNpm, ...options.npm, registry: options.npm.registry ?? fromNpm.registry };
     }
     // Structured JSON logs go to stderr; stdout carries the one line a person or script looks for.
     // Written asynchronously (lines arriving while a write is in flight go out together: a synchronous
@@ -122,6 +139,7 @@ interface ServeFlags {
   config?: string; port?: number; host?: string; token: string[]; executors?: number; watch?: boolean;
   maxCpuMs?: number; maxWallMs?: number; maxMemoryMb?: number; maxSubrequests?: number;
   maxRequestBodyBytes?: number; maxWorkerBodyBytes?: number; maxInFlight?: number; maxInFlightPerToken?: number;
+  npmCacheDir?: string; npmAllow?: string[];
 }
 
 function parseToken(spec: string): [string, Permission[]] {

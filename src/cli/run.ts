@@ -10,7 +10,12 @@ import type { RunReport } from "../loader/run-report.ts";
 import { allowNetRules, egress } from "../bindings/egress/index.ts";
 import { kv } from "../bindings/kv/index.ts";
 import { sql } from "../bindings/sql/index.ts";
-import { bundleWorkerFile } from "../bundler/index.ts";
+import { bundleWorker } from "../bundler/index.ts";
+import { readFileSync } from "node:fs";
+import { dirname, relative, sep } from "node:path";
+import type { ModuleSource } from "../loader/worker-code.ts";
+import { readProjectPackages, registryConfigFromEnvironment, type NpmReport } from "../bundler/npm/index.ts";
+import { resolve } from "node:path";
 
 export interface RunOptions {
   allowNet?: string[];
@@ -27,6 +32,34 @@ export interface RunOptions {
   url: string;
   /** Run the worker's scheduled() handler with this cron string instead of sending a request. */
   scheduled?: string;
+  /** A package.json whose dependencies the worker imports (resolved from the registry npm uses here). */
+  packageJson?: string;
+  /** The lockfile to install exactly (default: package-lock.json beside the package.json, if any). */
+  lockfile?: string;
+  /** Where resolved packages and bundles are cached (default .mayfly/npm). */
+  npmCacheDir?: string;
+  /** Packages that may be installed (default: any). */
+  npmAllow?: string[];
+  /** Type-check the worker's TypeScript before running it. */
+  typecheck?: boolean;
+}
+
+/**
+ * The worker as one bundled module; or, to type-check it, as its own files (mayfly links relative
+ * imports between modules itself), so the compiler sees the TypeScript as written.
+ */
+function workerModules(file: string, packages: string[], asFiles: boolean): { mainModule: string; modules: Record<string, ModuleSource> } {
+  const bundle = bundleWorker(file, { packages });
+  if (!asFiles) return { mainModule: "worker.js", modules: { "worker.js": bundle.code } };
+  const root = dirname(resolve(file));
+  const modules: Record<string, ModuleSource> = {};
+  for (const input of bundle.inputs) {
+    const name = relative(root, input).split(sep).join("/");
+    if (name.startsWith("..")) throw new Error(`--typecheck loads the worker's files as modules, so they must sit under ${root}; ${input} does not.`);
+    const text = readFileSync(input, "utf8");
+    modules[name] = /\.(m?[jt]s)$/.test(name) ? text : name.endsWith(".json") ? { json: JSON.parse(text) } : { text };
+  }
+  return { mainModule: relative(root, resolve(file)).split(sep).join("/"), modules };
 }
 
 export interface RunResult {
@@ -37,8 +70,14 @@ export interface RunResult {
 
 export async function runWorkerFile(file: string, opts: RunOptions, stdinBody: () => Promise<Uint8Array | undefined>): Promise<RunResult> {
   const reports: RunReport[] = [];
-  const loader = new WorkerLoader({ executors: 1, poolSize: 1, onRun: (r) => reports.push(r) });
+  // The front door: npm's registry configuration (npm_config_registry, .npmrc) is read here, once.
+  const npm = opts.packageJson
+    ? { ...registryConfigFromEnvironment(), cacheDir: resolve(opts.npmCacheDir ?? ".mayfly/npm"), allow: opts.npmAllow }
+    : undefined;
+  const loader = new WorkerLoader({ executors: 1, poolSize: 1, onRun: (r) => reports.push(r), npm });
+  let npmReport: NpmReport | undefined;
   try {
+    const project = opts.packageJson ? readProjectPackages(resolve(opts.packageJson), opts.lockfile && resolve(opts.lockfile)) : undefined;
     const env: Record<string, unknown> = {};
     for (const spec of opts.kv ?? []) {
       const [name, dir] = spec.split("=");
@@ -50,8 +89,9 @@ export async function runWorkerFile(file: string, opts: RunOptions, stdinBody: (
     }
     const stub = loader.load({
       compatibilityDate: "2025-06-01",
-      mainModule: "worker.js",
-      modules: { "worker.js": bundleWorkerFile(file) },
+      ...workerModules(file, Object.keys(project?.packageJson.dependencies ?? {}), opts.typecheck === true),
+      typecheck: opts.typecheck,
+      ...project,
       env,
       globalOutbound: opts.allowNet?.length ? egress({ allow: allowNetRules(opts.allowNet, { allowPrivateAddresses: true }) }) : null,
       limits: { cpuMs: opts.cpuMs, memoryMb: opts.memoryMb, wallMs: opts.wallMs },
@@ -64,6 +104,7 @@ export async function runWorkerFile(file: string, opts: RunOptions, stdinBody: (
     }
     const body = opts.data !== undefined ? (opts.data === "-" ? await stdinBody() : opts.data) : undefined;
     await loader.ready();
+    npmReport = await stub.npmReport();
     if (opts.scheduled !== undefined) return await runScheduledOnce(stub, opts, reports);
     const started = performance.now();
     const res = await stub.getEntrypoint().fetch(opts.url, { method: opts.method, headers, body: body as BodyInit | undefined });
@@ -78,6 +119,7 @@ export async function runWorkerFile(file: string, opts: RunOptions, stdinBody: (
           response: { status: res.status, headers: Object.fromEntries(res.headers), body: new TextDecoder().decode(bytes) },
           outcome: report?.outcome ?? "ok", logs: report?.logs ?? [], cpuMs: report?.cpuMs, wallMs: report?.wallMs, memoryBytes: report?.memoryBytes, elapsedMs,
           subRequests: report?.subRequests ?? 0,
+          ...(npmReport ? { npm: npmSummary(npmReport) } : {}),
         }, null, 2) + "\n",
         stderr: "",
       };
@@ -109,6 +151,11 @@ async function runScheduledOnce(stub: ReturnType<WorkerLoader["load"]>, opts: Ru
   }
   const logs = logLines(report);
   return { exitCode: 0, stdout: `scheduled (${cron}): ok\n`, stderr: logs };
+}
+
+/** What was bundled from npm, and the lockfile to pin it with. */
+function npmSummary(r: NpmReport) {
+  return { packages: r.packages.map((p) => ({ name: p.name, version: p.version, bytes: p.bytes })), bytes: r.bytes, cached: r.cached, lockfile: r.lockfile };
 }
 
 /** A run's console output as the terminal shows it: "[level] message" lines. */

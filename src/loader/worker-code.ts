@@ -29,6 +29,15 @@ export interface WorkerCode {
   limits?: Partial<Limits>;
   /** Receive a TailEvent after each run: host callbacks, objects with tail(events), or worker entrypoints. */
   tails?: Tail[];
+  /**
+   * npm dependencies (`{ dependencies: { zod: "^4" } }`), resolved and bundled on the host before the
+   * first call; the loader must be granted npm (`new WorkerLoader({ npm })`). The worker imports them by name.
+   */
+  packageJson?: { dependencies?: Record<string, string> };
+  /** A package-lock.json (object or text; npm's, or the one a previous load reported): installed exactly. */
+  lockfile?: unknown;
+  /** Type-check the worker's TypeScript modules before the first call; errors arrive as TypeCheckError. */
+  typecheck?: boolean;
 }
 
 export type ModuleType = "esm" | "cjs" | "text" | "data" | "json" | "wasm";
@@ -69,6 +78,10 @@ const workerCodeSchema = z.object({
   ]).optional(),
   limits: limitsSchema.optional(),
   tails: z.array(z.custom<Tail>(isTail, { message: "a tail is a function, an object with tail(events), or a worker entrypoint" })).optional(),
+  // Other package.json fields (name, version, scripts...) are accepted and ignored: scripts never run.
+  packageJson: z.looseObject({ dependencies: z.record(z.string(), z.string()).optional() }).optional(),
+  lockfile: z.union([z.string(), z.record(z.string(), z.unknown())]).optional(),
+  typecheck: z.boolean().optional(),
 });
 
 const MODULE_KEYS = ["js", "cjs", "text", "data", "json", "wasm"] as const;

@@ -1,11 +1,13 @@
 import { Engine, type EngineOptions } from "../engine/index.ts";
 import { resolveLimits, type Limits } from "../engine/limits.ts";
-import { InvalidWorkerCodeError, WorkerDisposedError } from "../errors.ts";
+import { InvalidWorkerCodeError, NpmNotEnabledError, WorkerDisposedError } from "../errors.ts";
+import { NpmBundler, type NpmOptions, type NpmReport } from "../bundler/npm/index.ts";
+import { typecheckWorker } from "./typecheck/index.ts";
 import { bindEnv } from "./env.ts";
 import { CapabilityTable, asCapability } from "../bindings/capability.ts";
 import type { RunReport } from "./run-report.ts";
 import { transpileModules } from "./transpile.ts";
-import { normalizeWorkerCode, type WorkerCode } from "./worker-code.ts";
+import { normalizeWorkerCode, type NormalizedModule, type WorkerCode } from "./worker-code.ts";
 import { WorkerStub, type StubBacking } from "./worker-stub.ts";
 
 export interface WorkerLoaderOptions extends EngineOptions {
@@ -17,6 +19,13 @@ export interface WorkerLoaderOptions extends EngineOptions {
   idleTtlMs?: number;
   /** Called after every invocation with its outcome, logs and cost. */
   onRun?: (report: RunReport) => void;
+  /**
+   * Grants npm packages: a WorkerCode's `packageJson` is resolved from `registry`, verified, bundled and
+   * cached in `cacheDir`; `allow` limits which packages. Without it, a `packageJson` is refused.
+   */
+  npm?: NpmOptions;
+  /** A `typecheck: true` check still running after this long fails the load with TypeCheckError (default 30 s). */
+  typecheckTimeoutMs?: number;
 }
 
 interface CacheEntry {
@@ -34,10 +43,12 @@ export class WorkerLoader {
   /** Every undisposed stub, with its cache id when it came from get(). */
   private readonly live = new Map<WorkerStub, string | undefined>();
   private readonly sweeper: NodeJS.Timeout;
+  private readonly npm: NpmBundler | undefined;
   private closed = false;
 
   constructor(options: WorkerLoaderOptions = {}) {
     this.opts = options;
+    this.npm = options.npm ? new NpmBundler(options.npm) : undefined;
     this.engine = new Engine({ ...options, defaultMemoryMb: options.defaultMemoryMb ?? options.limits?.memoryMb });
     const ttl = options.idleTtlMs ?? 60_000;
     this.sweeper = setInterval(() => this.sweep(ttl), Math.max(10, Math.min(ttl / 2, 5_000)));
@@ -55,7 +66,11 @@ export class WorkerLoader {
     return this.engine.ready();
   }
 
-  /** A new worker in a fresh isolate. Invalid code throws here, synchronously; startup errors surface on the first call. */
+  /**
+   * A new worker in a fresh isolate. Invalid code throws here, synchronously; startup errors surface on
+   * the first call, as do the errors of preparing `packageJson` and `typecheck` (which run on the host
+   * before the code is sent to an executor).
+   */
   load(code: WorkerCode): WorkerStub {
     this.assertOpen();
     return this.track(Promise.resolve(this.prepare(code)), undefined);
@@ -102,8 +117,11 @@ export class WorkerLoader {
     await this.close();
   }
 
-  private prepare(code: WorkerCode): StubBacking {
+  private prepare(code: WorkerCode): StubBacking | Promise<StubBacking> {
     const { code: wc, modules } = normalizeWorkerCode(code);
+    if (wc.packageJson && !this.npm) {
+      throw new NpmNotEnabledError("WorkerCode.packageJson needs npm, which this WorkerLoader was not granted: new WorkerLoader({ npm: { cacheDir, allow } }).");
+    }
     const capabilities = new CapabilityTable();
     const env = bindEnv(wc.env ?? {}, capabilities);
     const outbound = wc.globalOutbound ? asCapability(wc.globalOutbound, "globalOutbound") : undefined;
@@ -112,15 +130,34 @@ export class WorkerLoader {
     if (limits.memoryMb > this.engine.maxMemoryMb) {
       throw new InvalidWorkerCodeError(`limits.memoryMb ${limits.memoryMb} is above this loader's maxMemoryMb (${this.engine.maxMemoryMb}).`);
     }
-    const handle = this.engine.createInstance({
-      mainModule: wc.mainModule,
-      modules: transpileModules(modules),
-      env,
-      compatibilityFlags: wc.compatibilityFlags ?? [],
-      limits,
-      globalOutbound,
-    }, capabilities.size ? capabilities : undefined);
-    return { handle, limits, tails: wc.tails ?? [] };
+    const transpiled = transpileModules(modules);
+    const finish = (packages: NormalizedModule[], npm?: NpmReport): StubBacking => {
+      if (this.closed) throw new WorkerDisposedError("The WorkerLoader was closed.");
+      const handle = this.engine.createInstance({
+        mainModule: wc.mainModule,
+        modules: [...transpiled, ...packages],
+        env,
+        compatibilityFlags: wc.compatibilityFlags ?? [],
+        limits,
+        globalOutbound,
+      }, capabilities.size ? capabilities : undefined);
+      return { handle, limits, tails: wc.tails ?? [], npm };
+    };
+    if (!wc.packageJson && !wc.typecheck) return finish([]);
+    // Loading stays synchronous, as Cloudflare's LOADER.load() is: resolving packages and type-checking
+    // happen on the host now, and the first call awaits them before anything reaches an executor.
+    return (async () => {
+      let packages: NormalizedModule[] = [];
+      let report: NpmReport | undefined;
+      let installDir: string | undefined;
+      if (wc.packageJson) {
+        ({ modules: packages, report, installDir } = await this.npm!.bundle({
+          packageJson: wc.packageJson, lockfile: wc.lockfile, modules: transpiled, install: wc.typecheck === true,
+        }));
+      }
+      if (wc.typecheck) await typecheckWorker(modules, { installDir, timeoutMs: this.opts.typecheckTimeoutMs });
+      return finish(packages, report);
+    })();
   }
 
   private track(backing: Promise<StubBacking>, workerId: string | undefined): WorkerStub {

@@ -4,6 +4,7 @@ import type { DoneFrame } from "../engine/executor-process.ts";
 import { BINDING, fetcherCapability, type Fetchable } from "../bindings/capability.ts";
 import { deliverTails, tailEvent, type Tail } from "../bindings/tails/index.ts";
 import type { Limits } from "../engine/limits.ts";
+import type { NpmReport } from "../bundler/npm/index.ts";
 import { WorkerDisposedError, remoteError } from "../errors.ts";
 import { failureToError, outcomeOfThrown } from "./failures.ts";
 import type { RunReport } from "./run-report.ts";
@@ -34,6 +35,8 @@ export interface StubBacking {
   handle: InstanceHandle;
   limits: Limits;
   tails: readonly Tail[];
+  /** What was bundled from npm for this worker, when its code had a packageJson. */
+  npm?: NpmReport;
 }
 
 export interface StubHooks {
@@ -82,6 +85,15 @@ export class WorkerStub {
       },
     }) as unknown as Fetcher<T>;
     return proxy;
+  }
+
+  /**
+   * What was bundled from npm (packages, versions, bytes, the lockfile to pin with), once the worker's
+   * dependencies are ready; `undefined` for a worker without `packageJson`. Rejects with the load's
+   * typed error (PackageIntegrityError, TypeCheckError, ...) as a call would.
+   */
+  async npmReport(): Promise<NpmReport | undefined> {
+    return (await this.#backing).npm;
   }
 
   /** Frees the isolate now; later calls fail with WorkerDisposedError. */

@@ -18,6 +18,7 @@ import { playground } from "./playground/index.ts";
 import { BodyTooLargeError, InFlight, LimitAboveCeilingError, boundLimits, resolveBounds, type Bounds, type TokenBounds } from "./bounds.ts";
 import { afterBody, onAbort } from "./worker-runs.ts";
 import { DEFAULT_LIMITS, type Limits } from "../engine/limits.ts";
+import { InvalidWorkerCodeError } from "../errors.ts";
 
 /** run: POST /v1/run; metrics: GET /metrics; workers: every named worker; worker:<name>: that one. */
 export type Permission = "run" | "metrics" | "workers" | `worker:${string}`;
@@ -81,6 +82,12 @@ const runBody = z.strictObject({
     allowNet: z.array(z.string()).optional(),
     /** Full egress rules (origins, methods, headers the gateway adds: secrets the worker never sees). */
     egress: z.strictObject({ allow: z.array(ruleSchema) }).optional(),
+    /** npm dependencies, when the server grants npm (config "npm" or --npm-cache-dir); resolved on the server. */
+    packageJson: z.looseObject({ dependencies: z.record(z.string(), z.string()).optional() }).optional(),
+    /** A package-lock.json (object or text) to install exactly. */
+    lockfile: z.union([z.string(), z.record(z.string(), z.unknown())]).optional(),
+    /** Type-check the TypeScript modules first: errors as TypeCheckError with file:line:col. */
+    typecheck: z.boolean().optional(),
   }),
   request: z.strictObject({
     method: z.string().optional(),
@@ -242,6 +249,9 @@ async function runOnce(c: Ctx, rt: Runtime): Promise<Response> {
       limits,
       globalOutbound: outbound(w.allowNet, w.egress?.allow),
       tails: [(e: TailEvent) => { trace = e; }],
+      packageJson: w.packageJson,
+      lockfile: w.lockfile,
+      typecheck: w.typecheck,
     });
     // A client that gave up must not leave its run holding a core: its isolate is ended now.
     detach = onAbort(c.req.raw.signal, () => {
@@ -253,14 +263,19 @@ async function runOnce(c: Ctx, rt: Runtime): Promise<Response> {
     try {
       const res = await stub.getEntrypoint().fetch(r.url ?? "http://worker/", { method: r.method ?? "GET", headers: r.headers, body: r.body });
       const body = await res.text();
-      return c.json({ response: { status: res.status, headers: Object.fromEntries(res.headers), body }, ...summary(trace), elapsedMs: performance.now() - started });
+      // What was bundled from npm, and the lockfile a caller can send back to pin it.
+      const npm = w.packageJson ? await stub.npmReport() : undefined;
+      return c.json({
+        response: { status: res.status, headers: Object.fromEntries(res.headers), body }, ...summary(trace), elapsedMs: performance.now() - started,
+        ...(npm ? { npm: { packages: npm.packages.map((p) => ({ name: p.name, version: p.version, bytes: p.bytes })), bytes: npm.bytes, cached: npm.cached, lockfile: npm.lockfile } } : {}),
+      });
     } finally {
       detach();
       stub.dispose();
     }
   } catch (e) {
     const err = e as Error;
-    return c.json({ error: { name: err.name, message: err.message }, ...summary(trace) }, err.name === "InvalidWorkerCodeError" || err.name === "DataCloneError" ? 400 : 422);
+    return c.json({ error: { name: err.name, message: err.message }, ...summary(trace) }, err instanceof InvalidWorkerCodeError || err.name === "DataCloneError" ? 400 : 422);
   } finally {
     release();
   }

@@ -39,6 +39,10 @@ const namedWorkerSchema = z.strictObject({
   warm: z.boolean().optional(),
   /** Cron Triggers: the worker's scheduled() handler runs on each (5 fields as on Cloudflare, or 6 with seconds). */
   crons: z.array(z.string().refine(isCron, "not a cron expression (e.g. \"*/5 * * * *\")")).optional(),
+  /** A package.json (relative to the config file) whose dependencies the worker imports; needs the top-level `npm`. */
+  packageJson: z.string().min(1).optional(),
+  /** The lockfile to install exactly (default: package-lock.json beside packageJson, if any). */
+  lockfile: z.string().min(1).optional(),
 });
 
 function isCron(pattern: string): boolean {
@@ -61,6 +65,12 @@ export const configSchema = z.strictObject({
   maxBodyBytes: z.number().int().positive().optional(),
   /** Ceilings on what callers may ask for, body sizes and runs in flight (see bounds.ts for defaults). */
   bounds: boundsSchema.optional(),
+  /** Grants npm packages to named workers and POST /v1/run (registry from npm's own configuration unless given). */
+  npm: z.strictObject({
+    cacheDir: z.string().optional(),
+    allow: z.array(z.string()).optional(),
+    registry: z.string().url().optional(),
+  }).optional(),
   workers: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, "worker names are lower-case letters, digits, - and _"), namedWorkerSchema).optional(),
 });
 

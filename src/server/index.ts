@@ -7,6 +7,8 @@ import { createAdaptorServer } from "@hono/node-server";
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import { WorkerLoader, type WorkerLoaderOptions } from "../loader/worker-loader.ts";
+import type { NpmOptions } from "../bundler/npm/index.ts";
+import { ConfigError } from "../errors.ts";
 import { createApp, type Permission, type TokenGrant } from "./app.ts";
 import { checkBounds, tokenBoundsSchema, type Bounds } from "./bounds.ts";
 import { resolveLimits } from "../engine/limits.ts";
@@ -51,6 +53,8 @@ export interface ServerOptions {
   configFile?: string;
   /** `${NAME}` values for re-reading the config file. */
   configEnv?: Record<string, string | undefined>;
+  /** Grants npm packages to named workers (`packageJson`) and to POST /v1/run; none without it. */
+  npm?: NpmOptions;
 }
 
 export interface RunningServer {
@@ -90,10 +94,33 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       return prepare(c ? c.workers ?? {} : opts.workers ?? {}, dir, c?.dataDir ?? opts.dataDir);
     },
   }) : undefined;
-  loader = new WorkerLoader({ ...opts.loader, onRun: (r) => { metrics.record(r); opts.loader?.onRun?.(r); } });
+  const npm = opts.npm ?? opts.loader?.npm;
+  for (const w of workers.values()) {
+    if (w.code.packageJson && !npm) watcher?.close();
+    if (w.code.packageJson && !npm) throw new ConfigError(`workers.${w.name}.packageJson: npm packages need the config's "npm" section (or --npm-cache-dir).`);
+  }
+  loader = new WorkerLoader({ ...opts.loader, npm, onRun: (r) => { metrics.record(r); opts.loader?.onRun?.(r); } });
   // The playground's script is bundled while the executors start, not on its first visitor's time.
   if (opts.playground !== false) playgroundScript().catch((e: Error) => opts.log?.warn({ err: e.message }, "playground bundle failed"));
   await loader.ready();
+  // Named workers' packages are resolved, verified and bundled now (then cached on disk): a missing or
+  // tampered package stops startup with the worker's name, as a broken file does.
+  try {
+    await Promise.all([...workers.values()].filter((w) => w.code.packageJson).map(async (w) => {
+      const stub = loader!.load(w.code);
+      try {
+        await stub.npmReport();
+      } catch (e) {
+        throw new ConfigError(`workers.${w.name}: ${(e as Error).name}: ${(e as Error).message}`);
+      } finally {
+        stub.dispose();
+      }
+    }));
+  } catch (e) {
+    watcher?.close();
+    await loader.close();
+    throw e;
+  }
   const app = createApp({
     loader, metrics, tokens: opts.tokens, bounds: opts.bounds, maxBodyBytes: opts.maxBodyBytes, log: opts.log, workers, playground: opts.playground,
     defaultLimits: resolveLimits(opts.loader?.limits, undefined),
@@ -136,6 +163,7 @@ export function serverOptionsFromConfig(config: MayflyConfig, overrides: ServerO
   return {
     port: config.port, host: config.host, tokens: config.tokens as ServerOptions["tokens"], maxBodyBytes: config.maxBodyBytes,
     workers: config.workers, baseDir: config.baseDir, dataDir: config.dataDir, configFile: config.file,
+    npm: config.npm ? { ...defined(config.npm), cacheDir: resolve(config.baseDir, config.npm.cacheDir ?? ".mayfly/npm") } : undefined,
     ...defined(overrides),
     // A flag for one bound leaves the file's other bounds in place.
     bounds: { ...defined(config.bounds), ...defined(overrides.bounds) },

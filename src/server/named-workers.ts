@@ -7,6 +7,7 @@ import { resolve } from "node:path";
 import { createHash } from "node:crypto";
 import type { Context } from "hono";
 import { bundleWorker } from "../bundler/index.ts";
+import { readProjectPackages } from "../bundler/npm/index.ts";
 import { allowNetRules, egress, type EgressPolicy } from "../bindings/egress/index.ts";
 import { kv } from "../bindings/kv/index.ts";
 import { sql } from "../bindings/sql/index.ts";
@@ -56,11 +57,15 @@ export function prepareNamedWorkers(workers: Record<string, NamedWorkerConfig>, 
   };
   for (const [name, w] of Object.entries(workers)) {
     let bundle: { code: string; inputs: string[] };
+    let project: ReturnType<typeof readProjectPackages> | undefined;
     try {
-      bundle = bundleWorker(resolve(baseDir, w.main));
+      project = w.packageJson ? readProjectPackages(resolve(baseDir, w.packageJson), w.lockfile && resolve(baseDir, w.lockfile)) : undefined;
+      // Declared packages stay bare imports: the loader resolves them from the registry, not node_modules.
+      bundle = bundleWorker(resolve(baseDir, w.main), { packages: Object.keys(project?.packageJson.dependencies ?? {}) });
     } catch (e) {
       throw new ConfigError(`workers.${name}: ${(e as Error).message}`);
     }
+    if (w.packageJson) bundle.inputs.push(resolve(baseDir, w.packageJson));
     const source = bundle.code;
     const env: Record<string, unknown> = { ...w.env };
     for (const b of w.kv ?? []) env[b] = storage(`kv:${name}-${b}`, () => kv({ name: `${name}-${b}`, dataDir }));
@@ -74,7 +79,7 @@ export function prepareNamedWorkers(workers: Record<string, NamedWorkerConfig>, 
     const policy: EgressPolicy | undefined = allow.length ? { ...w.egress, allow } : undefined;
     out.set(name, {
       name,
-      id: `${name}:${createHash("sha256").update(source).digest("hex").slice(0, 16)}`,
+      id: `${name}:${createHash("sha256").update(source).update(JSON.stringify(project ?? null)).digest("hex").slice(0, 16)}`,
       warm: w.warm ?? false,
       inputs: bundle.inputs,
       crons: w.crons ?? [],
@@ -86,6 +91,7 @@ export function prepareNamedWorkers(workers: Record<string, NamedWorkerConfig>, 
         limits: w.limits,
         globalOutbound: policy ? egress(policy) : null,
         tails: onRun ? [(event: TailEvent) => onRun(name, event)] : [],
+        ...project,
       },
     });
   }

@@ -38,6 +38,9 @@ export const openapi = {
                 type: "object", description: "full egress rules: origins, methods, headers the gateway adds (never seen by the worker)",
                 properties: { allow: { type: "array", items: { type: "object", required: ["origin"], properties: { origin: { type: "string" }, methods: { type: "array", items: { type: "string" } }, headers: { type: "object", additionalProperties: { type: "string" } }, allowPrivateAddresses: { type: "boolean" } } } } },
               },
+              packageJson: { type: "object", description: "npm dependencies ({ dependencies: { name: range } }), when the server grants npm; resolved, verified and bundled on the server", properties: { dependencies: { type: "object", additionalProperties: { type: "string" } } } },
+              lockfile: { description: "a package-lock.json (object or text) to install exactly; the response's npm.lockfile pins a run" },
+              typecheck: { type: "boolean", description: "type-check the TypeScript modules first (TypeCheckError with file:line:col, 422)" },
             },
           },
           request: { type: "object", properties: { method: { type: "string" }, url: { type: "string" }, headers: { type: "object", additionalProperties: { type: "string" } }, body: { type: "string" } } },
@@ -47,6 +50,7 @@ export const openapi = {
         type: "object",
         properties: {
           response: { type: "object", properties: { status: { type: "integer" }, headers: { type: "object" }, body: { type: "string" } } },
+          npm: { type: "object", description: "what was bundled from npm (with packageJson)", properties: { packages: { type: "array", items: { type: "object", properties: { name: { type: "string" }, version: { type: "string" }, bytes: { type: "integer" } } } }, bytes: { type: "integer" }, cached: { type: "boolean" }, lockfile: { type: "object" } } },
           outcome: { type: "string", enum: ["ok", "exception", "startupError", "exceededCpu", "exceededWall", "exceededMemory", "exceededOutput", "executorCrashed", "disposed", "internalError"] },
           logs: { type: "array", items: { type: "object", properties: { level: { type: "string" }, message: { type: "string" } } } },
           cpuMs: { type: "number" }, wallMs: { type: "number" }, memoryBytes: { type: "integer", description: "the isolate's heap when the run ended" }, subRequests: { type: "integer" }, elapsedMs: { type: "number" },
