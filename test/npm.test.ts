@@ -39,7 +39,8 @@ before(async () => {
   await registry.start();
   // Real packages, packed from this repository's node_modules: zod (ESM), croner (ESM), and fflate,
   // whose `node` export imports worker_threads while its `browser` one does not.
-  for (const name of ["zod", "croner", "fflate"]) await registry.publishDir(join(import.meta.dirname, "..", "node_modules", name));
+  // date-fns and nanoid are the packages issue 11 names (nanoid's browser build uses crypto.getRandomValues).
+  for (const name of ["zod", "croner", "fflate", "date-fns", "nanoid"]) await registry.publishDir(join(import.meta.dirname, "..", "node_modules", name));
   await registry.publishFiles({ name: "shout", version: "1.0.0", type: "module", main: "index.js" }, { "index.js": `export const shout = (s) => s.toUpperCase() + "!"; export const version = "1.0.0";` });
   await registry.publishFiles({ name: "shout", version: "1.1.0", type: "module", main: "index.js" }, { "index.js": `export const shout = (s) => s.toUpperCase() + "!!"; export const version = "1.1.0";` });
   await registry.publishFiles({ name: "greet", version: "2.0.0", type: "module", main: "index.js", dependencies: { shout: "^1.0.0" } }, {
@@ -71,6 +72,25 @@ after(async () => {
 });
 
 describe("npm packages at load time", () => {
+  test("zod, date-fns and nanoid, imported together, run in the worker", async () => {
+    const loader = npmLoader();
+    const stub = loader.load(code(`
+      import { z } from "zod";
+      import { addDays, formatISO } from "date-fns";
+      import { nanoid } from "nanoid";
+      const Body = z.object({ day: z.string() });
+      export default {
+        fetch() {
+          const { day } = Body.parse({ day: "2026-12-07" });
+          const id = nanoid(12);
+          return Response.json({ next: formatISO(addDays(new Date(day + "T00:00:00Z"), 1), { representation: "date" }), idLength: id.length, idAlphabet: /^[A-Za-z0-9_-]+$/.test(id) });
+        },
+      };`, { zod: "^4.0.0", "date-fns": "^4.0.0", nanoid: "^6.0.0" }));
+    assert.deepEqual(await json(stub), { next: "2026-12-08", idLength: 12, idAlphabet: true });
+    const names = (await stub.npmReport())!.packages.map((p) => p.name).sort();
+    assert.deepEqual(names, ["date-fns", "nanoid", "zod"]);
+  });
+
   test("a worker imports real npm packages from the registry, bundled on the host, and answers", async () => {
     const loader = npmLoader();
     const stub = loader.load(code(`
