@@ -40,14 +40,20 @@ export interface WorkerCode {
   typecheck?: boolean;
 }
 
-export type ModuleType = "esm" | "cjs" | "text" | "data" | "json" | "wasm";
+/**
+ * A module's kind. "script" is mayfly's own: a classic script run before the module graph (the npm
+ * bundle of a worker's dependencies, see bundler/npm); a worker's own code cannot be one.
+ */
+export type ModuleType = "esm" | "cjs" | "text" | "data" | "json" | "wasm" | "script";
 
 /** A module after validation: one type, its content in the form the executor needs. */
 export interface NormalizedModule {
   name: string;
   type: ModuleType;
-  /** Source text for esm/cjs/text, JSON text for json, bytes for data/wasm. */
+  /** Source text for esm/cjs/text/script, JSON text for json, bytes for data/wasm. */
   content: string | Uint8Array;
+  /** The content's hash, for a script: the key of its V8 code cache in the executors. */
+  hash?: string;
 }
 
 const bytes = z.custom<Uint8Array | ArrayBuffer>(

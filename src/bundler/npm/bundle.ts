@@ -1,4 +1,6 @@
 import { build, type Metafile, type Plugin } from "esbuild";
+import { createHash } from "node:crypto";
+import { relative } from "node:path";
 import { realpathSync } from "node:fs";
 import { builtinModules } from "node:module";
 import { NodeBuiltinImportError, PackageBundleError } from "../../errors.ts";
@@ -111,17 +113,21 @@ export async function bundlePackages(installDir: string, specifiers: readonly st
   }
   const meta = result.metafile!;
   assertNoBuiltins(meta);
-  const modules: NormalizedModule[] = [];
-  let bytes = 0;
+  const script = await bundleScript(installDir, specifiers, confine);
+  const modules: NormalizedModule[] = [{ name: SCRIPT_NAME, type: "script", content: script, hash: createHash("sha256").update(script).digest("hex") }];
+  let bytes = Buffer.byteLength(script);
   for (const file of result.outputFiles!) {
-    const rel = file.path.slice("/npm-out/".length);
-    const spec = specifiers.find((s) => `${s.replace(/\.(m?js|cjs)$/, "")}.js` === rel);
-    // An entry is named as the worker imports it (`zod` finds `zod.js`, `pkg/x.mjs` itself); renaming
-    // within the same directory keeps its relative imports of the chunks valid.
-    const name = spec ? (/\.(m?js|cjs)$/.test(spec) ? spec : `${spec}.js`) : rel;
+    const spec = specifiers.find((s) => `/npm-out/${s.replace(/\.(m?js|cjs)$/, "")}.js` === file.path);
+    if (!spec) continue;
+    // The metafile names outputs relative to the working directory.
+    const out = meta.outputs[relative(installDir, file.path)];
+    if (!out) throw new PackageBundleError(`esbuild reported no exports for "${spec}".`);
+    // An entry is named as the worker imports it (`zod` finds `zod.js`, `pkg/x.mjs` itself).
+    const name = /\.(m?js|cjs)$/.test(spec) ? spec : `${spec}.js`;
     if (workerNames.has(name)) throw new PackageBundleError(`The bundled package module "${name}" has the name of one of the worker's own modules; rename that module.`);
-    modules.push({ name, type: "esm", content: file.text });
-    bytes += file.contents.byteLength;
+    const facade = facadeSource(spec, out.exports);
+    modules.push({ name, type: "esm", content: facade });
+    bytes += Buffer.byteLength(facade);
   }
   const bytesByPackage: Record<string, number> = {};
   for (const out of Object.values(meta.outputs)) {
@@ -133,6 +139,53 @@ export async function bundlePackages(installDir: string, specifiers: readonly st
     }
   }
   return { modules, bytesByPackage, bytes };
+}
+
+/** The script holding every imported package; the worker's imports find modules that read from it. */
+const SCRIPT_NAME = "_npm/packages.js";
+/** Where the script leaves each specifier's exports, for the modules that stand for them. */
+const REGISTRY = 'globalThis[Symbol.for("mayfly.npm")]';
+
+/**
+ * The packages as one classic script (an IIFE) that registers each imported specifier's namespace.
+ * A script and not modules: executors keep V8 code caches of scripts (isolated-vm ignores cached data
+ * for modules), so a fresh isolate compiles ~900 KB of zod and date-fns in ~1 ms instead of ~13 ms.
+ */
+async function bundleScript(installDir: string, specifiers: readonly string[], confine: Plugin): Promise<string> {
+  const entry = [
+    ...specifiers.map((s, i) => `import * as e${i} from ${JSON.stringify(s)};`),
+    `${REGISTRY} = { ${specifiers.map((s, i) => `${JSON.stringify(s)}: e${i}`).join(", ")} };`,
+  ].join("\n");
+  try {
+    const out = await build({
+      absWorkingDir: installDir,
+      stdin: { contents: entry, resolveDir: installDir, loader: "js", sourcefile: "mayfly-npm-entry.js" },
+      bundle: true,
+      format: "iife",
+      platform: "browser",
+      conditions: ["workerd", "worker", "browser"],
+      target: "es2023",
+      write: false,
+      logLevel: "silent",
+      define: { "process.env.NODE_ENV": '"production"', global: "globalThis" },
+      plugins: [confine],
+    });
+    return out.outputFiles[0]!.text;
+  } catch (e) {
+    const first = (e as { errors?: { text: string }[] }).errors?.[0];
+    throw new PackageBundleError(`The worker's npm dependencies could not be bundled: ${first?.text ?? (e as Error).message}`);
+  }
+}
+
+/** The module the worker imports for `spec`: each export read from the script's registry. */
+function facadeSource(spec: string, exports: readonly string[]): string {
+  const lines = [`const m = ${REGISTRY}[${JSON.stringify(spec)}];`];
+  const names = exports.map((name, i) => {
+    lines.push(`const x${i} = m[${JSON.stringify(name)}];`);
+    return `x${i} as ${JSON.stringify(name)}`;
+  });
+  if (names.length) lines.push(`export { ${names.join(", ")} };`);
+  return lines.join("\n");
 }
 
 /** Fails naming the import chain from the worker's import to the first Node built-in found. */

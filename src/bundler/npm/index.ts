@@ -49,7 +49,7 @@ export interface NpmReport {
   packages: { name: string; version: string; path: string; bytes: number }[];
   /** Total bytes of the modules added to the worker. */
   bytes: number;
-  /** The modules added (entries named as the worker imports them, plus shared chunks). */
+  /** The modules added: one per imported specifier (named as the worker imports it) and the script holding the packages. */
   modules: string[];
   /** The lockfile installed: pass it back as `WorkerCode.lockfile` to install exactly this again. */
   lockfile: Lockfile;
@@ -58,10 +58,10 @@ export interface NpmReport {
 }
 
 /** Bumped when the bundle's shape changes, so old cache entries are not reused. */
-const BUNDLE_FORMAT = 1;
+const BUNDLE_FORMAT = 2;
 
 interface CachedBundle {
-  modules: { name: string; content: string }[];
+  modules: { name: string; type: "esm" | "script"; content: string; hash?: string }[];
   bytesByPackage: Record<string, number>;
   bytes: number;
 }
@@ -120,7 +120,10 @@ export class NpmBundler {
       if (hit) return { bundle: hit, cached: true };
       const dir = await installLockfile(lockfile, this.#opts.cacheDir, this.#fetchOpts, this.#registries);
       const out = await bundlePackages(dir, specifiers, new Set(input.modules.map((m) => m.name)));
-      const value: CachedBundle = { modules: out.modules.map((m) => ({ name: m.name, content: m.content as string })), bytesByPackage: out.bytesByPackage, bytes: out.bytes };
+      const value: CachedBundle = {
+        modules: out.modules.map((m) => ({ name: m.name, type: m.type === "script" ? "script" : "esm", content: m.content as string, ...(m.hash ? { hash: m.hash } : {}) })),
+        bytesByPackage: out.bytesByPackage, bytes: out.bytes,
+      };
       await this.#cache.set("bundles", key, value);
       return { bundle: value, cached: false };
     });
@@ -130,7 +133,7 @@ export class NpmBundler {
     const installDir = input.install ? await installLockfile(lockfile, this.#opts.cacheDir, this.#fetchOpts, this.#registries) : undefined;
     return {
       installDir,
-      modules: bundle.modules.map((m) => ({ name: m.name, type: "esm", content: m.content })),
+      modules: bundle.modules.map((m) => ({ name: m.name, type: m.type, content: m.content, ...(m.hash ? { hash: m.hash } : {}) })),
       report: {
         packages: entries.map(([path, p]) => ({ name: nameOfPath(path), version: p.version, path, bytes: bundle.bytesByPackage[nameOfPath(path)] ?? 0 })),
         bytes: bundle.bytes,

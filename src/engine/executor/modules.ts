@@ -38,6 +38,8 @@ export function moduleSource(m: NormalizedModule): string {
       return `const s = globalThis[Symbol.for("mayfly.blobs")]; const v = s[${JSON.stringify(blobKey(m.name))}]; delete s[${JSON.stringify(blobKey(m.name))}]; export default v;`;
     case "cjs":
       return cjsModuleSource(m);
+    case "script":
+      throw new Error(`"${m.name}" is run as a script before the worker's modules; it cannot be imported.`);
   }
 }
 

@@ -5,6 +5,10 @@ import type { NormalizedModule } from "../../loader/worker-code.ts";
 import { release, type FreshIsolate } from "./isolate-pool.ts";
 import { BUILTIN_MODULES, moduleSource, resolveSpecifier } from "./modules.ts";
 import { cjsDefinition, cjsValueDefinition } from "./commonjs.ts";
+import { CodeCache } from "./code-cache.ts";
+
+/** This executor's V8 code caches of the scripts workers bring (their npm bundles). */
+const codeCache = new CodeCache();
 
 export interface CallResult {
   outcome?: Outcome;
@@ -107,6 +111,7 @@ export class WorkerInstance {
     }
     const names = new Set(spec.modules.map((m) => m.name));
     const byName = new Map(spec.modules.map((m) => [m.name, m]));
+    this.runScripts();
     this.defineCommonJs(names, byName);
     const compiled = new Map<string, ivm.Module>();
     const nameOf = new Map<ivm.Module, string>();
@@ -139,6 +144,20 @@ export class WorkerInstance {
     const setMain = runtime.getSync("setMain", { reference: true }) as ivm.Reference<Function>;
     setMain.applySync(undefined, [main.namespace.derefInto()]);
     this.dispatchRef = runtime.getSync("dispatch", { reference: true }) as ivm.Reference<(inv: unknown, now: number, token: number) => Promise<Outcome>>;
+  }
+
+  /**
+   * Runs the worker's scripts (its npm bundle, which registers the packages' exports for the modules
+   * that stand for them) before the graph is instantiated, compiled from the executor's code cache.
+   */
+  private runScripts(): void {
+    const { isolate, context } = this.fresh;
+    for (const m of this.spec.modules) {
+      if (m.type !== "script") continue;
+      const source = m.content as string;
+      const script = m.hash ? codeCache.compile(isolate, source, m.name, m.hash) : isolate.compileScriptSync(source, { filename: m.name });
+      script.runSync(context, { release: true });
+    }
   }
 
   /** Registers CommonJS factories (and the json/text values they require) before the graph runs. */
