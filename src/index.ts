@@ -8,11 +8,13 @@ export { rpc, RpcBinding, type RpcOptions } from "./bindings/rpc/index.ts";
 export { kv, KvNamespace, type KvOptions } from "./bindings/kv/index.ts";
 export { sql, SqlDatabase, type SqlOptions } from "./bindings/sql/index.ts";
 export { blobBucket, BlobBucket, type BlobBucketOptions, type R2Object } from "./bindings/blob/index.ts";
+export { workspace, Workspace, type WorkspaceOptions, type WorkspaceData, type WorkspaceStat, type WorkspaceChange, type CommitOp } from "./bindings/workspace/index.ts";
 export type { Tail, TailEvent } from "./bindings/tails/index.ts";
 export { egress, EgressGateway, EgressDeniedError, type EgressPolicy, type EgressRule, type Lookup } from "./bindings/egress/index.ts";
 export {
   MayflyError, InvalidWorkerCodeError, DataCloneError, LimitError, CpuTimeLimitError, WallTimeLimitError,
   MemoryLimitError, OutputLimitError, ExecutorCrashedError, WorkerDisposedError, QuotaExceededError,
+  WorkspaceError, WorkspaceConflictError,
 } from "./errors.ts";
 // Code Mode (issue 6): tools as a typed API, `search` + `execute`, an MCP server, agent SDK adapters.
 export * from "./codemode/index.ts";

@@ -1,0 +1,85 @@
+/**
+ * glob, grep and diff over a workspace. Patterns come from guests and run in the host, so a regular
+ * expression is run inside a node:vm context with a timeout: a catastrophic pattern costs its caller
+ * an error after GREP_MS, not the host its event loop.
+ */
+import { posix } from "node:path";
+import vm from "node:vm";
+import { createTwoFilesPatch } from "diff";
+import { WorkspaceError } from "../../errors.ts";
+import type { Entry, WorkspaceStore } from "./store.ts";
+
+const GREP_MS = 1000;
+const GREP_MAX_MATCHES = 1000;
+/** Lines longer than this are matched on their first LINE_MAX characters (minified files). */
+const LINE_MAX = 4096;
+/** Files larger than this are not diffed (a diff holds both sides in memory). */
+export const DIFF_MAX_BYTES = 8 * 1024 * 1024;
+
+/** Files (not directories) whose path matches a glob: `*`, `**`, `?`, `[...]`, `{a,b}` (path.matchesGlob). */
+export function glob(store: WorkspaceStore, pattern: string): string[] {
+  if (typeof pattern !== "string" || pattern === "") throw new WorkspaceError("EINVAL", "glob() takes a pattern string");
+  const p = pattern.replace(/^(\.\/)+/, "");
+  return store.under("").filter((e) => e.type === "file" && posix.matchesGlob(e.path, p)).map((e) => e.path);
+}
+
+export interface GrepMatch { path: string; line: number; text: string }
+
+/** Lines matching `source` (a RegExp's source and flags) in the files at or under `path`; binary files are skipped. */
+export function grep(store: WorkspaceStore, files: Entry[], source: string, flags: string): { matches: GrepMatch[]; truncated: boolean } {
+  const context = vm.createContext({ source, flags: flags.replace(/[gy]/g, ""), lines: [] as string[] });
+  const compile = new vm.Script("re = new RegExp(source, flags)");
+  const test = new vm.Script("lines.map((l) => re.test(l))");
+  try {
+    compile.runInContext(context, { timeout: GREP_MS });
+  } catch (e) {
+    throw new WorkspaceError("EINVAL", `grep pattern is not a valid regular expression (${(e as Error).message})`);
+  }
+  const deadline = Date.now() + GREP_MS;
+  const matches: GrepMatch[] = [];
+  for (const file of files) {
+    if (file.type !== "file" || file.content === null) continue;
+    let lineNo = 0;
+    for (const lines of linesOf(store, file.content)) {
+      if (lines === null) break; // binary
+      context.lines = lines.map((l) => l.slice(0, LINE_MAX));
+      const left = deadline - Date.now();
+      let hits: boolean[];
+      try {
+        hits = left > 0 ? test.runInContext(context, { timeout: left }) as boolean[] : [];
+        if (left <= 0) throw new Error("timeout");
+      } catch {
+        throw new WorkspaceError("ETIMEDOUT", `grep took longer than ${GREP_MS} ms (simplify the pattern or narrow the path)`);
+      }
+      for (let i = 0; i < lines.length; i++) {
+        if (!hits[i]) continue;
+        matches.push({ path: file.path, line: lineNo + i + 1, text: lines[i]!.slice(0, LINE_MAX) });
+        if (matches.length >= GREP_MAX_MATCHES) return { matches, truncated: true };
+      }
+      lineNo += lines.length;
+    }
+  }
+  return { matches, truncated: false };
+}
+
+/** A file's complete lines, a stored chunk at a time (a line split across chunks is joined); null if binary. */
+function* linesOf(store: WorkspaceStore, content: number): Generator<string[] | null> {
+  const decoder = new TextDecoder();
+  let carry = "";
+  let first = true;
+  for (const chunk of store.chunksOf(content)) {
+    if (first && chunk.subarray(0, 8000).includes(0)) return yield null;
+    first = false;
+    const text = carry + decoder.decode(chunk, { stream: true });
+    const lines = text.split("\n");
+    carry = lines.pop()!;
+    yield lines;
+  }
+  carry += decoder.decode();
+  if (carry !== "") yield [carry];
+}
+
+/** A unified diff of two texts, headed by their paths (and versions). */
+export function unifiedDiff(a: { label: string; text: string }, b: { label: string; text: string }): string {
+  return createTwoFilesPatch(a.label, b.label, a.text, b.text, undefined, undefined, { context: 3 });
+}
