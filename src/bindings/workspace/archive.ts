@@ -17,6 +17,17 @@ function endOf(stream: object): void {
   (stream as { end(): void }).end();
 }
 
+/** Resolves when a stream wants more, or has closed (destroyed: the other side gave up). */
+async function drained(stream: object): Promise<void> {
+  const ac = new AbortController();
+  const e = stream as import("node:events").EventEmitter;
+  try {
+    await Promise.race([once(e, "drain", { signal: ac.signal }), once(e, "close", { signal: ac.signal })]);
+  } finally {
+    ac.abort();
+  }
+}
+
 interface Exported { path: string; type: "file" | "dir"; mtime: number; size: number; read(): ReadableStream<Uint8Array> }
 
 /** Host files under `dir` written into the workspace under `into`; answers how many files. */
@@ -50,7 +61,7 @@ export function exportTar(entries: Exported[]): ReadableStream<Uint8Array> {
         entry = pack.entry({ name: e.path, type: "file", size: e.size, mtime }, (err) => (err ? reject(err) : resolve()));
       });
       for await (const chunk of e.read() as unknown as AsyncIterable<Uint8Array>) {
-        if (!entry.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))) await once(entry, "drain");
+        if (!entry.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))) await drained(entry);
       }
       endOf(entry);
       await written;
@@ -74,7 +85,9 @@ export async function importTar(ws: Workspace, source: ReadableStream<Uint8Array
   const extract = tar.extract();
   const feed = async () => {
     for await (const chunk of source as AsyncIterable<Uint8Array>) {
-      if (!extract.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))) await once(extract, "drain");
+      // Leaving the loop cancels the source: the import failed and nothing more is read.
+      if (extract.destroyed) return;
+      if (!extract.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))) await drained(extract);
     }
     endOf(extract);
   };
@@ -86,14 +99,16 @@ export async function importTar(ws: Workspace, source: ReadableStream<Uint8Array
       const name = entry.header.name.replace(/^(\.\/)+/, "").replace(/\/+$/, "");
       if (entry.header.type === "directory" && name !== "" && name !== ".") await ws.mkdir(prefix + name, { recursive: true });
       else if (entry.header.type === "file") {
-        await ws.writeFile(prefix + name, entry as unknown as AsyncIterable<Uint8Array>);
+        await ws.writeFile(prefix + name, entry);
         files++;
       }
-      // A file whose writing stopped early (or a skipped entry) is drained, so the next can be read.
+      // A skipped entry is drained, so the next can be read.
       entry.resume();
     }
-  } finally {
-    await feeding;
+  } catch (e) {
+    extract.destroy();
+    throw e;
   }
+  await feeding;
   return files;
 }
