@@ -113,7 +113,7 @@ export class WorkspaceError extends MayflyError {
   readonly code: string;
   readonly path: string | undefined;
   constructor(code: string, message: string, path?: string) {
-    super(`${code}: ${message}${path === undefined ? "" : `, '${path}'`}`);
+    super(`${code}: ${message}${path === undefined ? "" : ` '${path}'`}`);
     this.code = code;
     this.path = path;
   }

@@ -6,6 +6,7 @@
 import { Command, InvalidArgumentError } from "commander";
 import { runWorkerFile } from "./run.ts";
 import { startMcp, type McpCommandOptions } from "./mcp.ts";
+import { addWorkspaceCommands } from "./workspace.ts";
 import { serverOptionsFromConfig, startServer } from "../server/index.ts";
 import { loadConfig, PERMISSION_PATTERN } from "../server/config.ts";
 import { pino } from "pino";
@@ -157,5 +158,8 @@ program
     process.once("SIGTERM", stop);
     if (!opts.http) process.stdin.once("end", stop);
   });
+
+// Workspaces (issue 11): their own block, see ./workspace.ts.
+addWorkspaceCommands(program);
 
 await program.parseAsync(process.argv);

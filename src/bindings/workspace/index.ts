@@ -53,7 +53,7 @@ export class Workspace extends EventEmitter<{ change: [Change] }> implements Bin
     const dataDir = o.dataDir ?? ".mayfly/data";
     this.name = o.name;
     this.mode = o.mode ?? "read-write";
-    this.file = join(resolve(dataDir, "workspace"), `${fileNameFor(o.name)}.sqlite`);
+    this.file = workspaceFile(o.name, dataDir);
     this.store = new WorkspaceStore(openStore(dataDir, "workspace", o.name), o.history ?? 10);
     this.quota = { bytes: o.quota?.bytes ?? Infinity, files: o.quota?.files ?? Infinity };
   }
@@ -63,7 +63,7 @@ export class Workspace extends EventEmitter<{ change: [Change] }> implements Bin
       kind: "workspace",
       call: async (method, args) => {
         if (WRITES.has(method) && this.mode === "read") {
-          throw new WorkspaceError("EACCES", `permission denied, ${method} (the workspace "${this.name}" is read-only to this worker)`, typeof args[0] === "string" ? args[0] : undefined);
+          throw new WorkspaceError("EACCES", `permission denied (the workspace "${this.name}" is read-only to this worker), ${method}`, typeof args[0] === "string" ? args[0] : undefined);
         }
         const [a, b] = args as [unknown, unknown];
         switch (method) {
@@ -363,6 +363,11 @@ export class Workspace extends EventEmitter<{ change: [Change] }> implements Bin
       cancel: () => void chunks.return(undefined),
     }, { highWaterMark: 0 });
   }
+}
+
+/** Where a workspace's SQLite file is (whether or not it exists yet). */
+export function workspaceFile(name: string, dataDir = ".mayfly/data"): string {
+  return join(resolve(dataDir, "workspace"), `${fileNameFor(name)}.sqlite`);
 }
 
 /** A workspace for a worker's env (or for the host's own use). */

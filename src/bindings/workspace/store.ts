@@ -246,5 +246,5 @@ export class WorkspaceStore {
 }
 
 export function noSpace(path: string): WorkspaceError {
-  return new WorkspaceError("ENOSPC", "workspace quota exceeded; nothing was written", path);
+  return new WorkspaceError("ENOSPC", "no space left (the workspace's quota; nothing was written), write", path);
 }
