@@ -65,12 +65,13 @@ describe("workspace binding (a durable file system in env)", () => {
       await attempt("rmMissingForce", () => env.FS.rm("gone.txt", { force: true }));
       await attempt("renameOntoFullDir", () => env.FS.rename("d", "full"));
       await attempt("cpDirNotRecursive", () => env.FS.cp("d", "d2"));
+      await attempt("streamMissing", async () => { for await (const c of env.FS.createReadStream("nope.txt")) {} });
       return Response.json(codes);`, { FS: workspace({ name: "codes", dataDir }) });
     const e = (code: string) => [code, "WorkspaceError", true, true];
     assert.deepEqual(out, {
       readMissing: e("ENOENT"), statMissing: e("ENOENT"), mkdirExisting: e("EEXIST"), mkdirNoParent: e("ENOENT"),
       writeUnderFile: e("ENOTDIR"), readdirFile: e("ENOTDIR"), readDir: e("EISDIR"), writeOverDir: e("EISDIR"),
-      rmDirNotRecursive: e("EISDIR"), rmMissing: e("ENOENT"), rmMissingForce: "ok", renameOntoFullDir: e("ENOTEMPTY"), cpDirNotRecursive: e("EISDIR"),
+      rmDirNotRecursive: e("EISDIR"), rmMissing: e("ENOENT"), rmMissingForce: "ok", renameOntoFullDir: e("ENOTEMPTY"), cpDirNotRecursive: e("EISDIR"), streamMissing: e("ENOENT"),
     });
   });
 

@@ -97,6 +97,8 @@ export class Workspace extends EventEmitter<{ change: [Change] }> implements Bin
   // -- reading -----------------------------------------------------------------------------------
 
   /** A file's bytes (or text, with "utf8"), current or of a kept version. */
+  async readFile(path: string, options: "utf8" | { encoding: "utf8"; version?: number }): Promise<string>;
+  async readFile(path: string, options?: { encoding?: null; version?: number }): Promise<Uint8Array>;
   async readFile(path: string, options?: "utf8" | { encoding?: "utf8" | null; version?: number }): Promise<Uint8Array | string> {
     const o = typeof options === "string" ? { encoding: options } : options ?? {};
     const { content } = this.contentAt(path, o.version, "open");
