@@ -17,6 +17,8 @@ function open(name: string, opts: Common, create = false): Workspace {
 }
 
 async function using<T>(ws: Workspace, fn: (ws: Workspace) => Promise<T>): Promise<T> {
+  // `mayfly workspace ls … | head`: the reader leaving early is the end of the output, not an error.
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => (e.code === "EPIPE" ? process.exit(0) : undefined));
   try {
     return await fn(ws);
   } finally {
