@@ -68,10 +68,10 @@ export class Workspace extends EventEmitter<{ change: [Change] }> implements Bin
         const [a, b] = args as [unknown, unknown];
         switch (method) {
           case "readFile": case "open": {
-            const { entry, content, size } = this.contentAt(a, (b as { version?: number } | undefined)?.version, method);
+            const { version, content, size } = this.contentAt(a, (b as { version?: number } | undefined)?.version, method);
             // A small file crosses whole; a large one (or any, for open) streams a chunk per read.
             const body = method === "readFile" && size <= STREAM_BODIES_OVER ? this.store.readContent(content) : this.streamContent(content, size);
-            return { size, version: entry, body };
+            return { size, version, body };
           }
           case "writeFile": return { version: await this.writeFile(a as string, b as WorkspaceData) };
           case "appendFile": return { version: await this.appendFile(a as string, b as WorkspaceData) };
@@ -147,7 +147,7 @@ export class Workspace extends EventEmitter<{ change: [Change] }> implements Bin
     const side = (path: unknown, version?: number) => {
       const at = this.contentAt(path, version, "diff");
       if (at.size > DIFF_MAX_BYTES) throw new WorkspaceError("EFBIG", `file too large to diff (over ${DIFF_MAX_BYTES} bytes)`, at.path);
-      return { label: `${at.path}@${at.entry}`, text: this.store.readContent(at.content).toString("utf8") };
+      return { label: `${at.path}@${at.version}`, text: this.store.readContent(at.content).toString("utf8") };
     };
     if (typeof b === "string") return unifiedDiff(side(a), side(b));
     return unifiedDiff(side(a, b?.version), side(a));
@@ -309,9 +309,9 @@ export class Workspace extends EventEmitter<{ change: [Change] }> implements Bin
   }
 
   /** Inside a transaction, after its writes: the quota holds, or ENOSPC and the transaction is undone. */
-  private checkQuota(_written: { path: string; size: number }[]): void {
+  private checkQuota(written: { path: string; size: number }[]): void {
     const totals = this.store.totals();
-    if (totals.bytes > this.quota.bytes) throw noSpace(_written[0]?.path ?? "");
+    if (totals.bytes > this.quota.bytes) throw noSpace(written[0]?.path ?? "");
     if (totals.files > this.quota.files) throw new WorkspaceError("ENOSPC", `workspace is limited to ${this.quota.files} files; nothing was written`);
   }
 
@@ -336,16 +336,16 @@ export class Workspace extends EventEmitter<{ change: [Change] }> implements Bin
   }
 
   /** The content of a file, current or at a kept version. */
-  private contentAt(path: unknown, version: number | undefined, what: string): { path: string; entry: number; content: number; size: number } {
+  private contentAt(path: unknown, version: number | undefined, what: string): { path: string; version: number; content: number; size: number } {
     const p = normalisePath(path);
     if (version !== undefined) {
       const h = this.store.historyOf(p).find((x) => x.version === Number(version));
       if (!h || h.content === null) tree.fail("ENOENT", `${what} (version ${version} is not kept)`, p);
-      return { path: p, entry: h.version, content: h.content, size: h.size };
+      return { path: p, version: h.version, content: h.content, size: h.size };
     }
     const e = tree.existing(this.store, p, what);
     if (e.type === "dir") tree.fail("EISDIR", what, p);
-    return { path: p, entry: e.version, content: e.content!, size: e.size };
+    return { path: p, version: e.version, content: e.content!, size: e.size };
   }
 
   private streamContent(content: number, size: number): ReadableStream<Uint8Array> {

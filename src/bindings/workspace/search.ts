@@ -44,13 +44,13 @@ export function grep(store: WorkspaceStore, files: Entry[], source: string, flag
       if (lines === null) break; // binary
       context.lines = lines.map((l) => l.slice(0, LINE_MAX));
       const left = deadline - Date.now();
-      let hits: boolean[];
+      let hits: boolean[] | undefined;
       try {
-        hits = left > 0 ? test.runInContext(context, { timeout: left }) as boolean[] : [];
-        if (left <= 0) throw new Error("timeout");
+        if (left > 0) hits = test.runInContext(context, { timeout: left }) as boolean[];
       } catch {
-        throw new WorkspaceError("ETIMEDOUT", `grep took longer than ${GREP_MS} ms (simplify the pattern or narrow the path)`);
+        // The vm's timeout: the pattern backtracked too long.
       }
+      if (!hits) throw new WorkspaceError("ETIMEDOUT", `grep took longer than ${GREP_MS} ms (simplify the pattern or narrow the path)`);
       for (let i = 0; i < lines.length; i++) {
         if (!hits[i]) continue;
         matches.push({ path: file.path, line: lineNo + i + 1, text: lines[i]!.slice(0, LINE_MAX) });
