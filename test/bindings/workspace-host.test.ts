@@ -116,6 +116,26 @@ describe("workspace: history, search, changes and the host side", () => {
     a.close();
   });
 
+  test("rename moves a subtree (old paths' history ends in a deletion), cp copies without sharing later writes; commit expectations may name paths it does not write", async () => {
+    const ws = workspace({ name: "moves", dataDir });
+    await ws.writeFile("a/x.txt", "x1");
+    await ws.writeFile("a/sub/y.txt", "y1");
+    await ws.rename("a", "b");
+    assert.deepEqual((await ws.list()).map((e) => e.path), ["b", "b/sub", "b/sub/y.txt", "b/x.txt"]);
+    assert.deepEqual((await ws.history("a/x.txt")).map((h) => h.deleted), [true, false]);
+    await ws.cp("b", "c", { recursive: true });
+    await ws.writeFile("c/x.txt", "changed");
+    assert.equal(await ws.readFile("b/x.txt", "utf8"), "x1");
+    const y = (await ws.stat("b/sub/y.txt")).version;
+    // A read-set expectation: write c/x.txt only if b/sub/y.txt is still the version read.
+    await ws.commit([{ path: "c/x.txt", content: "from y1" }], { expect: { "b/sub/y.txt": y } });
+    await ws.writeFile("b/sub/y.txt", "y2");
+    await assert.rejects(ws.commit([{ path: "c/x.txt", content: "stale" }], { expect: { "b/sub/y.txt": y } }), { name: "WorkspaceConflictError" });
+    assert.equal(await ws.readFile("c/x.txt", "utf8"), "from y1");
+    await assert.rejects(ws.rename("b", "b/inside"), { code: "EINVAL" });
+    ws.close();
+  });
+
   test("options are validated", () => {
     assert.throws(() => workspace({ name: "x", dataDir, mode: "write" as "read" }), TypeError);
     assert.throws(() => workspace({ name: "x", dataDir, history: 0 }), RangeError);
