@@ -9,10 +9,10 @@ const dataDir = useTempDir("mayfly-ws-durable-");
 const src = fileURLToPath(new URL("../../src/index.ts", import.meta.url));
 
 test("every acknowledged workspace write survives kill -9 of the host", async () => {
-  // The child writes without pause, printing after each acknowledged write, until it is killed.
+  // The child writes without pause (the streamed file is over spillOverBytes: it is a file of its own), printing after each acknowledged write, until it is killed.
   const child = spawn(process.execPath, ["--input-type=module", "-e", `
     const mayfly = await import(${JSON.stringify(src)});
-    const ws = mayfly.workspace({ name: "durable", dataDir: ${JSON.stringify(dataDir)} });
+    const ws = mayfly.workspace({ name: "durable", dataDir: ${JSON.stringify(dataDir)}, spillOverBytes: 1 << 20 });
     let left = 48;
     await ws.writeFile("streamed.bin", new ReadableStream({ pull(c) { if (left-- > 0) c.enqueue(new Uint8Array(64 * 1024).fill(left)); else c.close(); } }));
     process.stdout.write("acked streamed\\n");
@@ -33,7 +33,7 @@ test("every acknowledged workspace write survives kill -9 of the host", async ()
   child.kill("SIGKILL");
   await new Promise((r) => child.once("exit", r));
 
-  const ws = workspace({ name: "durable", dataDir });
+  const ws = workspace({ name: "durable", dataDir, spillOverBytes: 1 << 20 });
   const streamed = await ws.readFile("streamed.bin") as Uint8Array;
   assert.equal(streamed.byteLength, 48 * 64 * 1024);
   assert.equal(streamed[0], 47);

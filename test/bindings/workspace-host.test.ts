@@ -136,6 +136,31 @@ describe("workspace: history, search, changes and the host side", () => {
     ws.close();
   });
 
+  test("contents over spillOverBytes live in files beside the SQLite file; freed with their last version, kept when a change rolls back", async () => {
+    const ws = workspace({ name: "spill", dataDir, spillOverBytes: 1000, history: 1, quota: { bytes: 12_000 } });
+    const files = () => readdirSync(join(dataDir, "workspace", "spill.files")).sort();
+    const out = await run(`
+      await env.FS.writeFile("a.bin", new Uint8Array(5000).fill(1));
+      await env.FS.writeFile("s.bin", new Response(new Uint8Array(3000).fill(2)).body);
+      await env.FS.appendFile("s.bin", new Uint8Array(500).fill(3));
+      await env.FS.writeFile("small.txt", "stays in SQLite");
+      const s = await env.FS.readFile("s.bin");
+      return Response.json({ a: (await env.FS.readFile("a.bin")).every((x) => x === 1), s: [s.length, s[0], s[2999], s[3000], s[3499]] });`, { FS: ws });
+    assert.deepEqual(out, { a: true, s: [3500, 2, 2, 3, 3] });
+    // a.bin and s.bin (history: 1, so the appended-to version was freed with its file).
+    assert.equal(files().length, 2);
+    // Replacing a.bin and adding b.bin passes the quota: the commit rolls back and a.bin's file stays.
+    await assert.rejects(ws.commit([{ path: "a.bin", content: new Uint8Array(5000) }, { path: "b.bin", content: new Uint8Array(4000) }]), { code: "ENOSPC" });
+    assert.equal(files().length, 2);
+    assert.ok((await ws.readFile("a.bin")).every((x) => x === 1));
+    await ws.rm("a.bin");
+    await ws.writeFile("s.bin", "small now");
+    assert.deepEqual(files(), []);
+    assert.equal(await ws.readFile("s.bin", "utf8"), "small now");
+    await ws.destroy();
+    assert.ok(!existsSync(join(dataDir, "workspace", "spill.files")));
+  });
+
   test("options are validated", () => {
     assert.throws(() => workspace({ name: "x", dataDir, mode: "write" as "read" }), TypeError);
     assert.throws(() => workspace({ name: "x", dataDir, history: 0 }), RangeError);

@@ -30,6 +30,8 @@ export interface WorkspaceOptions {
   quota?: { bytes?: number; files?: number };
   /** Versions kept per file, the current one included (default 10): what diff and restore can reach. */
   history?: number;
+  /** Files larger than this many bytes are kept as files beside the SQLite file, not in it (default 8 MiB). */
+  spillOverBytes?: number;
 }
 
 /** Data a file can be written from: text (UTF-8), bytes, or a stream of bytes. */
@@ -54,7 +56,9 @@ export class Workspace extends EventEmitter<{ change: [Change] }> implements Bin
     this.name = o.name;
     this.mode = o.mode ?? "read-write";
     this.file = workspaceFile(o.name, dataDir);
-    this.store = new WorkspaceStore(openStore(dataDir, "workspace", o.name), o.history ?? 10);
+    this.store = new WorkspaceStore(openStore(dataDir, "workspace", o.name), {
+      history: o.history ?? 10, spillOver: o.spillOverBytes ?? 8 * 1024 * 1024, filesDir: `${this.file.slice(0, -".sqlite".length)}.files`,
+    });
     this.quota = { bytes: o.quota?.bytes ?? Infinity, files: o.quota?.files ?? Infinity };
   }
 
@@ -295,6 +299,7 @@ export class Workspace extends EventEmitter<{ change: [Change] }> implements Bin
   async destroy(): Promise<void> {
     this.close();
     for (const suffix of ["", "-wal", "-shm"]) rmSync(this.file + suffix, { force: true });
+    rmSync(`${this.file.slice(0, -".sqlite".length)}.files`, { recursive: true, force: true });
   }
 
   close(): void {
@@ -381,6 +386,7 @@ function checkOptions(o: WorkspaceOptions): WorkspaceOptions {
   if (typeof o?.name !== "string") throw new TypeError("workspace() needs a name.");
   if (o.mode !== undefined && o.mode !== "read" && o.mode !== "read-write") throw new TypeError(`workspace() mode must be "read" or "read-write", not ${JSON.stringify(o.mode)}.`);
   if (o.history !== undefined && !(Number.isInteger(o.history) && o.history >= 1 && o.history <= 10_000)) throw new RangeError("workspace() history must be an integer from 1 to 10000.");
+  if (o.spillOverBytes !== undefined && !(typeof o.spillOverBytes === "number" && o.spillOverBytes >= 0)) throw new RangeError("workspace() spillOverBytes must be a number of at least 0.");
   for (const [k, v] of Object.entries(o.quota ?? {})) {
     if (!(typeof v === "number" && v >= 0)) throw new RangeError(`workspace() quota.${k} must be a number of at least 0.`);
   }

@@ -4,10 +4,16 @@
  * CHUNK bytes, so a large file is written and read a chunk at a time and never held whole. Contents
  * are shared by reference (history, rename, cp, restore) and freed when nothing points at them.
  *
+ * A content larger than `spillOver` bytes goes to a file of its own instead (written, fsynced and
+ * renamed into place by the blob store's writer before its row commits), keeping the SQLite file small.
+ *
  * Every change takes the next number of one workspace-wide counter: that number is the changed
  * entry's version, the key of its history row and of its change record.
  */
+import { closeSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
 import type { DatabaseSync } from "node:sqlite";
+import { writeAside } from "../blob/files.ts";
 import { WorkspaceError } from "../../errors.ts";
 import { parentOf } from "./paths.ts";
 
@@ -26,16 +32,23 @@ export interface Change { path: string; kind: ChangeKind; version: number }
 export class WorkspaceStore {
   readonly db: DatabaseSync;
   readonly history: number;
+  /** Contents over this many bytes are files in `filesDir`, not chunk rows. */
+  private readonly spillOver: number;
+  private readonly filesDir: string;
   /** Changes made by the open transaction, announced once it commits. */
   private made: Change[] = [];
+  /** Spill files of contents the open transaction freed: deleted once it commits, kept if it rolls back. */
+  private doomed: number[] | null = null;
 
-  constructor(db: DatabaseSync, history: number) {
+  constructor(db: DatabaseSync, options: { history: number; spillOver: number; filesDir: string }) {
     this.db = db;
-    this.history = history;
+    this.history = options.history;
+    this.spillOver = options.spillOver;
+    this.filesDir = options.filesDir;
     db.exec(`
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
       INSERT OR IGNORE INTO meta VALUES ('version', 0);
-      CREATE TABLE IF NOT EXISTS contents (id INTEGER PRIMARY KEY, size INTEGER NOT NULL, pending INTEGER);
+      CREATE TABLE IF NOT EXISTS contents (id INTEGER PRIMARY KEY, size INTEGER NOT NULL, pending INTEGER, file INTEGER NOT NULL DEFAULT 0);
       CREATE TABLE IF NOT EXISTS chunks (content INTEGER NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (content, seq)) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS entries (path TEXT PRIMARY KEY, parent TEXT NOT NULL, type TEXT NOT NULL,
         version INTEGER NOT NULL, size INTEGER NOT NULL, mtime INTEGER NOT NULL, content INTEGER) WITHOUT ROWID;
@@ -48,6 +61,11 @@ export class WorkspaceStore {
       const stale = db.prepare("SELECT id FROM contents WHERE pending IS NOT NULL AND pending < ?").all(Date.now() - ABANDONED_MS) as { id: number }[];
       for (const { id } of stale) this.dropContent(id);
     });
+    // A spill file still being written when its writer died is only a temporary file.
+    for (const name of existsDir(this.filesDir) ? readdirSync(this.filesDir) : []) {
+      const file = join(this.filesDir, name);
+      if (name.endsWith(".tmp") && statSync(file).mtimeMs < Date.now() - ABANDONED_MS) rmSync(file, { force: true });
+    }
   }
 
   // -- contents ---------------------------------------------------------------------------------
@@ -74,11 +92,16 @@ export class WorkspaceStore {
       }
     };
     try {
-      for await (const chunk of source) {
+      const it = (Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]()) as AsyncIterator<Uint8Array> | Iterator<Uint8Array>;
+      for (;;) {
+        const next = await it.next();
+        if (next.done) break;
+        const chunk = next.value;
         size += chunk.byteLength;
         if (size > room) throw noSpace(path);
         pending.push(chunk);
         pendingBytes += chunk.byteLength;
+        if (size > this.spillOver) return await this.spill(id, pending, it, size, room, path, seq);
         flush(false);
       }
       flush(true);
@@ -90,34 +113,75 @@ export class WorkspaceStore {
     }
   }
 
-  /** A new content: `base`'s chunks (copied row by row inside SQLite) followed by `extra`. */
+  /**
+   * Moves a content being written to a file: the rows stored so far, the chunks not yet stored, then
+   * the rest of the source, through the blob store's writer (fsynced, renamed into place).
+   */
+  private async spill(id: number, held: Uint8Array[], rest: AsyncIterator<Uint8Array> | Iterator<Uint8Array>, sizeSoFar: number, room: number, path: string, rows: number): Promise<{ id: number; size: number }> {
+    // Read lazily, a row at a time: the rows go only once the file is in place.
+    const stored = rows > 0 ? this.chunksOf(id) : [];
+    let size = sizeSoFar;
+    async function* all(): AsyncGenerator<Uint8Array> {
+      yield* stored;
+      yield* held;
+      for (;;) {
+        const next = await rest.next();
+        if (next.done) return;
+        size += next.value.byteLength;
+        if (size > room) throw noSpace(path);
+        yield next.value;
+      }
+    }
+    mkdirSync(this.filesDir, { recursive: true });
+    const written = await writeAside(this.fileOf(id), all(), Infinity, () => noSpace(path));
+    renameSync(written.tmp, this.fileOf(id));
+    this.db.prepare("DELETE FROM chunks WHERE content = ?").run(id);
+    this.db.prepare("UPDATE contents SET size = ?, file = 1 WHERE id = ?").run(written.size, id);
+    return { id, size: written.size };
+  }
+
+  private fileOf(id: number): string {
+    return join(this.filesDir, String(id));
+  }
+
+  /** A new content: `base`'s bytes (read a chunk at a time) followed by `extra`. */
   async extendContent(base: number | null, extra: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, room: number, path: string): Promise<{ id: number; size: number }> {
-    const baseSize = base === null ? 0 : this.contentSize(base);
-    const tail = await this.writeContent(extra, room - baseSize, path);
-    if (base === null) return tail;
-    // Renumber the tail's chunks after the base's: the base's chunks are copied under the tail's id.
-    const baseChunks = (this.db.prepare("SELECT count(*) AS n FROM chunks WHERE content = ?").get(base) as { n: number }).n;
-    this.transaction(() => {
-      this.db.prepare("UPDATE chunks SET seq = seq + ? + 1000000000 WHERE content = ?").run(baseChunks, tail.id);
-      this.db.prepare("UPDATE chunks SET seq = seq - 1000000000 WHERE content = ?").run(tail.id);
-      this.db.prepare("INSERT INTO chunks SELECT ?, seq, data FROM chunks WHERE content = ?").run(tail.id, base);
-      this.db.prepare("UPDATE contents SET size = ? WHERE id = ?").run(baseSize + tail.size, tail.id);
-    });
-    return { id: tail.id, size: baseSize + tail.size };
+    const chunks = base === null ? [] : this.chunksOf(base);
+    async function* joined(): AsyncGenerator<Uint8Array> {
+      yield* chunks;
+      yield* extra;
+    }
+    return this.writeContent(joined(), room, path);
   }
 
-  contentSize(id: number): number {
-    return (this.db.prepare("SELECT size FROM contents WHERE id = ?").get(id) as { size: number } | undefined)?.size ?? 0;
-  }
-
-  /** A content's chunks in order, read one row per step. */
+  /** A content's chunks in order, read one row (or one CHUNK of its file) per step. */
   *chunksOf(id: number): Generator<Uint8Array> {
+    const row = this.db.prepare("SELECT file FROM contents WHERE id = ?").get(id) as { file: number } | undefined;
+    if (row?.file) {
+      let fd: number;
+      try {
+        fd = openSync(this.fileOf(id), "r");
+      } catch {
+        return; // freed meanwhile: the reader sees fewer bytes than the size and says so
+      }
+      try {
+        for (let at = 0; ;) {
+          const buffer = Buffer.allocUnsafe(CHUNK);
+          const n = readSync(fd, buffer, 0, CHUNK, at);
+          if (n === 0) return;
+          at += n;
+          yield buffer.subarray(0, n);
+        }
+      } finally {
+        closeSync(fd);
+      }
+    }
     const next = this.db.prepare("SELECT seq, data FROM chunks WHERE content = ? AND seq >= ? ORDER BY seq LIMIT 1");
     for (let seq = 0; ;) {
-      const row = next.get(id, seq) as { seq: number; data: Uint8Array } | undefined;
-      if (!row) return;
-      seq = row.seq + 1;
-      yield row.data;
+      const chunk = next.get(id, seq) as { seq: number; data: Uint8Array } | undefined;
+      if (!chunk) return;
+      seq = chunk.seq + 1;
+      yield chunk.data;
     }
   }
 
@@ -132,6 +196,8 @@ export class WorkspaceStore {
   }
 
   dropContent(id: number): void {
+    if (this.doomed) this.doomed.push(id);
+    else rmSync(this.fileOf(id), { force: true });
     this.db.prepare("DELETE FROM chunks WHERE content = ?").run(id);
     this.db.prepare("DELETE FROM contents WHERE id = ?").run(id);
   }
@@ -232,16 +298,27 @@ export class WorkspaceStore {
   transaction<T>(fn: () => T): { result: T; changes: Change[] } {
     this.db.exec("BEGIN IMMEDIATE");
     this.made = [];
+    this.doomed = [];
     try {
       const result = fn();
       this.db.exec("COMMIT");
+      for (const id of this.doomed) rmSync(this.fileOf(id), { force: true });
       return { result, changes: this.made };
     } catch (e) {
       this.db.exec("ROLLBACK");
       throw e;
     } finally {
       this.made = [];
+      this.doomed = null;
     }
+  }
+}
+
+function existsDir(dir: string): boolean {
+  try {
+    return statSync(dir).isDirectory();
+  } catch {
+    return false;
   }
 }
 
