@@ -37,6 +37,7 @@ const namedWorkerSchema = z.strictObject({
     mode: z.enum(["read", "read-write"]).optional(),
     quota: z.strictObject({ bytes: z.number().int().nonnegative().optional(), files: z.number().int().nonnegative().optional() }).optional(),
     history: z.number().int().min(1).max(10_000).optional(),
+    spillOverBytes: z.number().int().nonnegative().optional(),
   })).optional(),
   /** Hosts the worker may fetch (https unless an origin is given); shorthand for egress.allow. */
   allowNet: z.array(z.string()).optional(),
