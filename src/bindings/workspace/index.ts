@@ -9,7 +9,8 @@ import { EventEmitter } from "node:events";
 import { rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { WorkspaceConflictError, WorkspaceError } from "../../errors.ts";
-import { BINDING, STREAM_BODIES_OVER, type Bindable, type Capability } from "../capability.ts";
+import { BINDING, type Bindable, type Capability } from "../capability.ts";
+import { workspaceCapability } from "./capability.ts";
 import { fileNameFor, openStore } from "../storage/sqlite-file.ts";
 import { normalisePath } from "./paths.ts";
 import { DIFF_MAX_BYTES, glob, grep, unifiedDiff, type GrepMatch } from "./search.ts";
@@ -39,9 +40,6 @@ export type WorkspaceData = string | ArrayBuffer | ArrayBufferView | ReadableStr
 export type CommitOp = { path: string; content: string | ArrayBuffer | ArrayBufferView } | { path: string; delete: true };
 export interface WorkspaceStat { type: "file" | "dir"; size: number; version: number; mtimeMs: number }
 
-/** Methods a worker calls that change the workspace: all EACCES in "read" mode. */
-const WRITES = new Set(["writeFile", "appendFile", "mkdir", "rm", "rename", "cp", "commit", "restore"]);
-
 export class Workspace extends EventEmitter<{ change: [Change] }> implements Bindable {
   readonly name: string;
   readonly mode: "read" | "read-write";
@@ -62,40 +60,9 @@ export class Workspace extends EventEmitter<{ change: [Change] }> implements Bin
     this.quota = { bytes: o.quota?.bytes ?? Infinity, files: o.quota?.files ?? Infinity };
   }
 
+  /** What a worker's env holds: the same operations, refused as EACCES when they write in "read" mode. */
   [BINDING](): Capability {
-    return {
-      kind: "workspace",
-      call: async (method, args) => {
-        if (WRITES.has(method) && this.mode === "read") {
-          throw new WorkspaceError("EACCES", `permission denied (the workspace "${this.name}" is read-only to this worker), ${method}`, typeof args[0] === "string" ? args[0] : undefined);
-        }
-        const [a, b] = args as [unknown, unknown];
-        switch (method) {
-          case "readFile": case "open": {
-            const { version, content, size } = this.contentAt(a, (b as { version?: number } | undefined)?.version, method);
-            // A small file crosses whole; a large one (or any, for open) streams a chunk per read.
-            const body = method === "readFile" && size <= STREAM_BODIES_OVER ? this.store.readContent(content) : this.streamContent(content, size);
-            return { size, version, body };
-          }
-          case "writeFile": return { version: await this.writeFile(a as string, b as WorkspaceData) };
-          case "appendFile": return { version: await this.appendFile(a as string, b as WorkspaceData) };
-          case "stat": return this.stat(a as string);
-          case "readdir": return this.readdir(a as string, b as { recursive?: boolean });
-          case "mkdir": return this.mkdir(a as string, b as { recursive?: boolean });
-          case "rm": return this.rm(a as string, b as { recursive?: boolean; force?: boolean });
-          case "rename": return this.rename(a as string, b as string);
-          case "cp": return this.cp(a as string, b as string, args[2] as { recursive?: boolean });
-          case "glob": return this.glob(a as string);
-          case "grep": return this.grep(a as string | { source: string; flags: string }, b as { path?: string });
-          case "diff": return this.diff(a as string, b as string | { version: number });
-          case "commit": return this.commit(a as CommitOp[], b as { expect?: Record<string, number> });
-          case "restore": return { version: await this.restore(a as string, b as number) };
-          case "history": return this.history(a as string);
-          case "changes": return this.changes(a as number);
-          default: throw new TypeError(`Workspaces have no method ${method}().`);
-        }
-      },
-    };
+    return workspaceCapability(this);
   }
 
   // -- reading -----------------------------------------------------------------------------------
@@ -108,6 +75,12 @@ export class Workspace extends EventEmitter<{ change: [Change] }> implements Bin
     const { content } = this.contentAt(path, o.version, "open");
     const bytes = this.store.readContent(content);
     return o.encoding === "utf8" ? bytes.toString("utf8") : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  /** A file (current or a kept version) to read: its version and size, then its bytes whole or as a stream. */
+  open(path: string, options: { version?: number } = {}): { path: string; version: number; size: number; bytes(): Uint8Array; stream(): ReadableStream<Uint8Array> } {
+    const at = this.contentAt(path, options?.version, "open");
+    return { path: at.path, version: at.version, size: at.size, bytes: () => this.store.readContent(at.content), stream: () => this.streamContent(at.content, at.size) };
   }
 
   /** A file's bytes as a stream, read from storage a chunk at a time as the consumer pulls. */
