@@ -62,6 +62,22 @@ describe("mayfly workspace", () => {
     assert.equal((await mayfly(["workspace", "ls", "copy2", "src", "--data-dir", dataDir])).stdout.toString(), "main.ts\n");
   });
 
+  test("mayfly run --workspace / --workspace-read bind one to a worker file", async () => {
+    const ws = workspace({ name: "run-ws", dataDir });
+    await ws.writeFile("in.txt", "input");
+    ws.close();
+    const worker = join(dir, "worker.js");
+    writeFileSync(worker, `export default { async fetch(req, env) {
+      const text = await env.FS.readFile("in.txt", "utf8");
+      try { await env.FS.writeFile("out.txt", text.toUpperCase()); return new Response("wrote") } catch (e) { return new Response(e.code) }
+    } }`);
+    const readOnly = await mayfly(["run", worker, "--workspace-read", "FS=run-ws", "--data-dir", dataDir]);
+    assert.equal(readOnly.stdout.toString().trim(), "EACCES", readOnly.stderr);
+    const readWrite = await mayfly(["run", worker, "--workspace", "FS=run-ws", "--data-dir", dataDir]);
+    assert.equal(readWrite.stdout.toString().trim(), "wrote", readWrite.stderr);
+    assert.equal((await mayfly(["workspace", "cat", "run-ws", "out.txt", "--data-dir", dataDir])).stdout.toString(), "INPUT");
+  });
+
   test("failures are one line on stderr and exit 1: a missing workspace, a missing file, a refused path", async () => {
     const missing = await mayfly(["workspace", "ls", "nope", "--data-dir", dataDir]);
     assert.equal(missing.code, 1);
