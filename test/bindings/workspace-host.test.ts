@@ -52,12 +52,15 @@ describe("workspace: history, search, changes and the host side", () => {
       await env.FS.writeFile("slow.txt", "a".repeat(40) + "!\\n");
       try { await env.FS.grep("(a+)+$", { path: "slow.txt" }) } catch (e) { r.slow = e.code }
       try { await env.FS.grep("(") } catch (e) { r.invalid = e.code }
+      try { await env.FS.glob("{a,b}".repeat(24)) } catch (e) { r.braces = e.code }
+      await env.FS.writeFile("a".repeat(60), "a path the star pattern backtracks over");
+      try { await env.FS.glob("*a".repeat(16) + "b") } catch (e) { r.stars = e.code }
       return Response.json(r);`, { FS: ws });
     assert.deepEqual(out, {
       ts: ["src/a.ts", "src/lib/b.ts"], md: ["docs/readme.md"],
       all: [{ path: "docs/readme.md", line: 1, text: "TODO docs" }, { path: "src/a.ts", line: 2, text: "// TODO: fix" }, { path: "src/lib/b.ts", line: 1, text: "todo later" }],
       src: [{ path: "src/a.ts", line: 2, text: "// TODO: fix" }], one: [{ path: "src/lib/b.ts", line: 1, text: "todo later" }],
-      slow: "ETIMEDOUT", invalid: "EINVAL",
+      slow: "ETIMEDOUT", invalid: "EINVAL", braces: "ETIMEDOUT", stars: "ETIMEDOUT",
     });
     ws.close();
   });

@@ -16,12 +16,23 @@ const LINE_MAX = 4096;
 /** Files larger than this are not diffed (a diff holds both sides in memory). */
 export const DIFF_MAX_BYTES = 8 * 1024 * 1024;
 
-/** Files (not directories) whose path matches a glob: `*`, `**`, `?`, `[...]`, `{a,b}` (path.matchesGlob). */
+/**
+ * Files (not directories) whose path matches a glob: `*`, `**`, `?`, `[...]`, `{a,b}` (path.matchesGlob).
+ * Brace expansion and stars can cost exponential time ("{a,b}" × 20, "*a*a*a…b"), so the matching runs
+ * under the same vm timeout as grep.
+ */
 export function glob(store: WorkspaceStore, pattern: string): string[] {
-  if (typeof pattern !== "string" || pattern === "") throw new WorkspaceError("EINVAL", "glob() takes a pattern string");
-  const p = pattern.replace(/^(\.\/)+/, "");
-  return store.under("").filter((e) => e.type === "file" && posix.matchesGlob(e.path, p)).map((e) => e.path);
+  if (typeof pattern !== "string" || pattern === "" || pattern.length > 1024) throw new WorkspaceError("EINVAL", "glob() takes a pattern string of 1 to 1024 characters");
+  const paths = store.under("").filter((e) => e.type === "file").map((e) => e.path);
+  const context = vm.createContext({ paths, pattern: pattern.replace(/^(\.\/)+/, ""), matches: posix.matchesGlob });
+  try {
+    return GLOB.runInContext(context, { timeout: GREP_MS }) as string[];
+  } catch {
+    throw new WorkspaceError("ETIMEDOUT", `glob took longer than ${GREP_MS} ms (simplify the pattern)`);
+  }
 }
+
+const GLOB = new vm.Script("paths.filter((p) => matches(p, pattern))");
 
 export interface GrepMatch { path: string; line: number; text: string }
 
