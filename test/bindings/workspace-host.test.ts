@@ -35,6 +35,11 @@ describe("workspace: history, search, changes and the host side", () => {
     // Freed versions leave no contents behind: 3 kept for a.txt, 1 for b.txt.
     const db = (ws as unknown as { store: { db: import("node:sqlite").DatabaseSync } }).store.db;
     assert.equal((db.prepare("SELECT count(*) AS n FROM contents").get() as { n: number }).n, 4);
+    // Two large, wholly different files: the diff gives up after its time budget instead of holding the host.
+    const lines = (seed: number) => Array.from({ length: 200_000 }, (_, i) => String((i * seed) % 99991)).join("\n");
+    await ws.writeFile("big-a.txt", lines(7));
+    await ws.writeFile("big-b.txt", lines(13));
+    await assert.rejects(ws.diff("big-a.txt", "big-b.txt"), { code: "ETIMEDOUT" });
     ws.close();
   });
 

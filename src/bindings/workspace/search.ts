@@ -90,7 +90,12 @@ function* linesOf(store: WorkspaceStore, content: number): Generator<string[] | 
   if (carry !== "") yield [carry];
 }
 
-/** A unified diff of two texts, headed by their paths (and versions). */
+/**
+ * A unified diff of two texts, headed by their paths (and versions). Two large, wholly different texts
+ * cost the Myers diff O(N·D) time, so it gives up after GREP_MS (jsdiff's own timeout) with ETIMEDOUT.
+ */
 export function unifiedDiff(a: { label: string; text: string }, b: { label: string; text: string }): string {
-  return createTwoFilesPatch(a.label, b.label, a.text, b.text, undefined, undefined, { context: 3 });
+  const patch = createTwoFilesPatch(a.label, b.label, a.text, b.text, undefined, undefined, { context: 3, timeout: GREP_MS });
+  if (patch === undefined) throw new WorkspaceError("ETIMEDOUT", `diff took longer than ${GREP_MS} ms (the files differ too much to diff)`, a.label);
+  return patch;
 }
