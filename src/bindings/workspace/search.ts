@@ -81,9 +81,10 @@ function* linesOf(store: WorkspaceStore, content: number): Generator<string[] | 
   for (const chunk of store.chunksOf(content)) {
     if (first && chunk.subarray(0, 8000).includes(0)) return yield null;
     first = false;
-    const text = carry + decoder.decode(chunk, { stream: true });
-    const lines = text.split("\n");
-    carry = lines.pop()!;
+    const lines = decoder.decode(chunk, { stream: true }).split("\n");
+    lines[0] = carry + lines[0];
+    // Only a line's first LINE_MAX characters are matched: a file with no newline never piles up in memory.
+    carry = lines.pop()!.slice(0, LINE_MAX);
     yield lines;
   }
   carry += decoder.decode();
