@@ -48,7 +48,8 @@ export class WorkspaceStore {
     db.exec(`
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
       INSERT OR IGNORE INTO meta VALUES ('version', 0);
-      CREATE TABLE IF NOT EXISTS contents (id INTEGER PRIMARY KEY, size INTEGER NOT NULL, pending INTEGER, file INTEGER NOT NULL DEFAULT 0);
+      -- AUTOINCREMENT: a freed content's id (and so its spill file's name) is never given to another.
+      CREATE TABLE IF NOT EXISTS contents (id INTEGER PRIMARY KEY AUTOINCREMENT, size INTEGER NOT NULL, pending INTEGER, file INTEGER NOT NULL DEFAULT 0);
       CREATE TABLE IF NOT EXISTS chunks (content INTEGER NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (content, seq)) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS entries (path TEXT PRIMARY KEY, parent TEXT NOT NULL, type TEXT NOT NULL,
         version INTEGER NOT NULL, size INTEGER NOT NULL, mtime INTEGER NOT NULL, content INTEGER) WITHOUT ROWID;
