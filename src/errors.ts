@@ -173,3 +173,30 @@ export class TypeCheckError extends MayflyError {
     this.diagnostics = diagnostics;
   }
 }
+
+/**
+ * A workspace operation failed as a file system call would: `code` is Node's (ENOENT, EEXIST, ENOTDIR,
+ * EISDIR, ENOTEMPTY, EACCES, ENOSPC, EINVAL) and the message starts with it, as Node's do, which is
+ * how the code survives the isolate boundary (only name and message cross).
+ */
+export class WorkspaceError extends MayflyError {
+  override name = "WorkspaceError";
+  readonly code: string;
+  readonly path: string | undefined;
+  constructor(code: string, message: string, path?: string) {
+    super(`${code}: ${message}${path === undefined ? "" : ` '${path}'`}`);
+    this.code = code;
+    this.path = path;
+  }
+}
+
+/** A workspace commit expected a version a file no longer has: nothing of that commit was applied. */
+export class WorkspaceConflictError extends WorkspaceError {
+  override name = "WorkspaceConflictError";
+  /** The paths whose expectation was stale, with the version each has now (0: absent). */
+  readonly conflicts: { path: string; expected: number; actual: number }[];
+  constructor(conflicts: { path: string; expected: number; actual: number }[]) {
+    super("ECONFLICT", `commit expected other versions (${conflicts.map((c) => `${c.path}: expected ${c.expected}, is ${c.actual}`).join("; ")}); nothing was written`);
+    this.conflicts = conflicts;
+  }
+}

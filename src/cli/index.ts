@@ -6,6 +6,7 @@
 import { Command, InvalidArgumentError } from "commander";
 import { runWorkerFile } from "./run.ts";
 import { startMcp, type McpCommandOptions } from "./mcp.ts";
+import { addWorkspaceCommands } from "./workspace.ts";
 import { serverOptionsFromConfig, startServer, type ServerOptions } from "../server/index.ts";
 import { loadConfig, PERMISSION_PATTERN } from "../server/config.ts";
 import { pino } from "pino";
@@ -58,7 +59,9 @@ program
   .option("--allow-net <hosts>", "hosts the worker may fetch (comma-separated); nothing without it", list)
   .option("--kv <NAME[=dir]>", "bind a KV namespace as env.NAME (repeatable)", collect, [])
   .option("--sql <NAME[=dir]>", "bind a SQL (D1) database as env.NAME (repeatable)", collect, [])
-  .option("--data-dir <dir>", "where --kv and --sql keep their data", ".mayfly/data")
+  .option("--workspace <NAME[=workspace]>", "bind a workspace (a durable file system) as env.NAME (repeatable)", collect, [])
+  .option("--workspace-read <NAME[=workspace]>", "bind a workspace read-only: every write is EACCES (repeatable)", collect, [])
+  .option("--data-dir <dir>", "where --kv, --sql and --workspace keep their data", ".mayfly/data")
   .option("--cpu-ms <n>", "CPU time limit", positiveNumber)
   .option("--memory-mb <n>", "memory limit", positiveNumber)
   .option("--wall-ms <n>", "wall-clock limit", positiveNumber)
@@ -175,5 +178,8 @@ program
     process.once("SIGTERM", stop);
     if (!opts.http) process.stdin.once("end", stop);
   });
+
+// Workspaces (issue 11): their own block, see ./workspace.ts.
+addWorkspaceCommands(program);
 
 await program.parseAsync(process.argv);

@@ -16,11 +16,15 @@ import { dirname, relative, sep } from "node:path";
 import type { ModuleSource } from "../loader/worker-code.ts";
 import { readProjectPackages, registryConfigFromEnvironment, type NpmReport } from "../bundler/npm/index.ts";
 import { resolve } from "node:path";
+import { workspace } from "../bindings/workspace/index.ts";
 
 export interface RunOptions {
   allowNet?: string[];
   kv?: string[];
   sql?: string[];
+  /** NAME[=workspace]: env.NAME is the workspace (named NAME unless given), read-write or read-only. */
+  workspace?: string[];
+  workspaceRead?: string[];
   dataDir: string;
   cpuMs?: number;
   memoryMb?: number;
@@ -86,6 +90,12 @@ export async function runWorkerFile(file: string, opts: RunOptions, stdinBody: (
     for (const spec of opts.sql ?? []) {
       const [name, dir] = spec.split("=");
       env[name!] = sql({ name: name!, dataDir: dir || opts.dataDir });
+    }
+    for (const [specs, mode] of [[opts.workspace, "read-write"], [opts.workspaceRead, "read"]] as const) {
+      for (const spec of specs ?? []) {
+        const [name, ws] = spec.split("=");
+        env[name!] = workspace({ name: ws || name!, dataDir: opts.dataDir, mode });
+      }
     }
     const stub = loader.load({
       compatibilityDate: "2025-06-01",

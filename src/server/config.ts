@@ -28,6 +28,17 @@ const namedWorkerSchema = z.strictObject({
   kv: z.array(bindingName).optional(),
   sql: z.array(bindingName).optional(),
   blob: z.array(bindingName).optional(),
+  /**
+   * Workspaces (durable file systems): env name → the workspace's name (default <worker>-<binding>;
+   * two workers naming the same one share it), what the worker may do, its quota and kept history.
+   */
+  workspace: z.record(bindingName, z.strictObject({
+    name: z.string().min(1).max(128).optional(),
+    mode: z.enum(["read", "read-write"]).optional(),
+    quota: z.strictObject({ bytes: z.number().int().nonnegative().optional(), files: z.number().int().nonnegative().optional() }).optional(),
+    history: z.number().int().min(1).max(10_000).optional(),
+    spillOverBytes: z.number().int().nonnegative().optional(),
+  })).optional(),
   /** Hosts the worker may fetch (https unless an origin is given); shorthand for egress.allow. */
   allowNet: z.array(z.string()).optional(),
   /** Full egress rules: origins, methods, secret headers injected by the gateway. */
@@ -59,7 +70,7 @@ export const configSchema = z.strictObject({
   host: z.string().optional(),
   /** token → permissions, or { permissions, bounds }. */
   tokens: z.record(z.string().min(8, "tokens must be at least 8 characters"), grant).optional(),
-  /** Where kv/sql/blob bindings keep their files, relative to the config file (default .mayfly/data). */
+  /** Where kv/sql/blob/workspace bindings keep their files, relative to the config file (default .mayfly/data). */
   dataDir: z.string().optional(),
   /** The older name of bounds.maxRequestBodyBytes. */
   maxBodyBytes: z.number().int().positive().optional(),

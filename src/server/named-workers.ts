@@ -12,6 +12,7 @@ import { allowNetRules, egress, type EgressPolicy } from "../bindings/egress/ind
 import { kv } from "../bindings/kv/index.ts";
 import { sql } from "../bindings/sql/index.ts";
 import { blobBucket } from "../bindings/blob/index.ts";
+import { workspace } from "../bindings/workspace/index.ts";
 import { ConfigError, LimitError } from "../errors.ts";
 import type { WorkerCode } from "../loader/worker-code.ts";
 import type { TailEvent } from "../bindings/tails/index.ts";
@@ -71,6 +72,11 @@ export function prepareNamedWorkers(workers: Record<string, NamedWorkerConfig>, 
     for (const b of w.kv ?? []) env[b] = storage(`kv:${name}-${b}`, () => kv({ name: `${name}-${b}`, dataDir }));
     for (const b of w.sql ?? []) env[b] = storage(`sql:${name}-${b}`, () => sql({ name: `${name}-${b}`, dataDir }));
     for (const b of w.blob ?? []) env[b] = storage(`blob:${name}-${b}`, () => blobBucket({ name: `${name}-${b}`, dataDir }));
+    for (const [b, o] of Object.entries(w.workspace ?? {})) {
+      const options = { ...o, name: o.name ?? `${name}-${b}`, dataDir };
+      // One object per workspace and set of options: the file is shared either way, the object keeps its listeners.
+      env[b] = storage(`workspace:${JSON.stringify(options)}`, () => workspace(options));
+    }
     for (const [b, target] of Object.entries(w.services ?? {})) {
       if (!services) throw new ConfigError(`workers.${name}.services: service bindings need a server.`);
       env[b] = typeof target === "string" ? new NamedServiceBinding(services, target) : new NamedServiceBinding(services, target.worker, target.entrypoint);

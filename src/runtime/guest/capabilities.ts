@@ -9,10 +9,11 @@ import { isReadableStream } from "./streams.ts";
 import { Request, Response, takeBodySource } from "./fetch-api.ts";
 import { copyBytes } from "./buffer-source.ts";
 import { utf8Decode } from "./utf8.ts";
+import { workspaceStub } from "./workspace.ts";
 
 interface Descriptor {
   __mayflyCapability: number;
-  kind: "rpc" | "fetcher" | "service" | "kv" | "d1" | "r2";
+  kind: "rpc" | "fetcher" | "service" | "kv" | "d1" | "r2" | "workspace";
 }
 
 type WireResponse = { status: number; statusText: string; headers: [string, string][]; body: Uint8Array | { __mayflyStream: number } | null };
@@ -41,6 +42,7 @@ function stubFor(d: Descriptor): unknown {
   if (d.kind === "kv") return kvStub(id);
   if (d.kind === "d1") return d1Stub(id);
   if (d.kind === "r2") return r2Stub(id);
+  if (d.kind === "workspace") return workspaceStub(id, callCapability);
   // rpc (an object's methods, or a function called directly) and service (fetch plus RPC methods).
   return new Proxy(function binding() {}, {
     apply: (_t, _this, args: unknown[]) => callCapability(id, "call", args),
