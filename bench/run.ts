@@ -14,6 +14,7 @@
 // 5. Over HTTP: `mayfly serve` with a named worker (fresh isolate per request) vs workerd's /load,
 //    both loaded by autocannon with --concurrency connections for --seconds (bench/http-load.ts).
 //
+// 7. Workspace binding and npm at load time (issue 11): bench/workspace-ops.ts, bench/npm-load.ts.
 // 6. Noisy neighbour: a benign tenant's p50/p99 alone and beside 2 runaways and 2 heap bombs, and the
 //    CPU at which each runaway was cut (bench/noisy-neighbour.ts).
 //
@@ -36,6 +37,8 @@ import { benchHttpLoad, type HttpLoad } from "./http-load.ts";
 import { percentile, summarize, type Summary } from "./stats.ts";
 import { codemodeTokensTable } from "./codemode-tokens.ts";
 import { benchNoisyNeighbour, noisyNeighbourTable } from "./noisy-neighbour.ts";
+import { benchWorkspace, workspaceTable } from "./workspace-ops.ts";
+import { benchNpmLoad, npmLoadTable } from "./npm-load.ts";
 
 // node:util's parseArgs: the standard library's CLI parser, no dependency needed for a bench script.
 const { values: args } = parseArgs({
@@ -523,6 +526,10 @@ log(`HTTP load (autocannon, ${CONCURRENCY} connections, ${SECONDS} s each): mayf
 const http = await benchHttpLoad({ connections: CONCURRENCY, seconds: SECONDS, executors: LOADER_OPTIONS.executors });
 log(`noisy neighbour: a benign tenant alone, then beside 2 runaways and 2 heap bombs (${SECONDS} s each)`);
 const noisy = await benchNoisyNeighbour(LOADER_OPTIONS, SECONDS);
+log("workspace: 1,000 small files, a 50 MB file through a 32 MB isolate, 4 KB readFile ops/s");
+const wsOps = await benchWorkspace(LOADER_OPTIONS.executors);
+log("npm: a worker importing zod and date-fns, cold (empty cache) and cached (registry on loopback)");
+const npmLoad = await benchNpmLoad(LOADER_OPTIONS.executors);
 
 const results: Results = {
   mayfly: {
@@ -552,6 +559,10 @@ console.log("");
 console.log(runtimeCostTable());
 console.log("");
 console.log(noisyNeighbourTable(noisy));
+console.log("");
+console.log(workspaceTable(wsOps));
+console.log("");
+console.log(npmLoadTable(npmLoad));
 console.log("");
 console.log("details:");
 console.log(details(results));
