@@ -91,6 +91,20 @@ describe("npm packages at load time", () => {
     assert.deepEqual(names, ["date-fns", "nanoid", "zod"]);
   });
 
+  test("only the exports a worker imports are bundled; a namespace import takes the package whole", async () => {
+    const loader = npmLoader();
+    const named = loader.load(code(`import { addDays } from "date-fns";
+      export default { fetch() { return Response.json(addDays(new Date(0), 2).getTime()) } };`, { "date-fns": "^4.0.0" }));
+    const whole = loader.load(code(`import * as df from "date-fns";
+      export default { fetch() { return Response.json([df.addDays(new Date(0), 2).getTime(), typeof df.formatISO, Object.keys(df).length > 200]) } };`, { "date-fns": "^4.0.0" }));
+    assert.equal(await json(named), 2 * 86_400_000);
+    assert.deepEqual(await json(whole), [2 * 86_400_000, "function", true]);
+    const bytes = async (stub: ReturnType<WorkerLoader["load"]>) => (await stub.npmReport())!.packages.find((p) => p.name === "date-fns")!.bytes;
+    const namedBytes = await bytes(named), wholeBytes = await bytes(whole);
+    assert.ok(namedBytes < 20_000, `addDays alone: ${namedBytes} bytes`);
+    assert.ok(wholeBytes > 10 * namedBytes, `all of date-fns: ${wholeBytes} bytes`);
+  });
+
   test("a worker imports real npm packages from the registry, bundled on the host, and answers", async () => {
     const loader = npmLoader();
     const stub = loader.load(code(`
