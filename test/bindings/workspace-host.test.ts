@@ -70,6 +70,29 @@ describe("workspace: history, search, changes and the host side", () => {
     ws.close();
   });
 
+  test("a catastrophic pattern never holds the host: its event loop keeps turning while grep and glob time out", async () => {
+    const ws = workspace({ name: "stall", dataDir });
+    await ws.writeFile("slow.txt", "a".repeat(40) + "!\n");
+    let ticks = 0, worstGap = 0, last = performance.now();
+    const timer = setInterval(() => {
+      const now = performance.now();
+      worstGap = Math.max(worstGap, now - last);
+      last = now;
+      ticks++;
+    }, 10);
+    try {
+      await assert.rejects(ws.grep("(a+)+$", { path: "slow.txt" }), { code: "ETIMEDOUT" });
+      await assert.rejects(ws.glob("{a,b}".repeat(24)), { code: "ETIMEDOUT" });
+      // The matcher's next call works: a new thread replaced the one that was ended.
+      assert.deepEqual(await ws.glob("*.txt"), ["slow.txt"]);
+    } finally {
+      clearInterval(timer);
+      ws.close();
+    }
+    assert.ok(ticks >= 100, `the host's timers ran ${ticks} times in two 1-second timeouts`);
+    assert.ok(worstGap < 250, `the host's event loop stalled for ${worstGap.toFixed(0)} ms`);
+  });
+
   test("changes: the host hears each change (on and watch), a worker lists changes since a version", async () => {
     const ws = workspace({ name: "changes", dataDir });
     const heard: WorkspaceChange[] = [];

@@ -1,13 +1,11 @@
 /**
- * glob, grep and diff over a workspace. Patterns come from guests and run in the host, so a regular
- * expression is run inside a node:vm context with a timeout: a catastrophic pattern costs its caller
- * an error after GREP_MS, not the host its event loop.
+ * glob, grep and diff over a workspace. Patterns come from guests, so the matching itself runs on the
+ * matcher's thread (matcher.ts) under a deadline: a catastrophic pattern costs its caller an error
+ * after GREP_MS, never the host's event loop.
  */
-import { posix } from "node:path";
-import vm from "node:vm";
-import { createTwoFilesPatch } from "diff";
-import { WorkspaceError } from "../../errors.ts";
 import type { Entry, WorkspaceStore } from "./store.ts";
+import { WorkspaceError } from "../../errors.ts";
+import { matcher, MatcherError, MatcherTimeout } from "./matcher.ts";
 
 const GREP_MS = 1000;
 const GREP_MAX_MATCHES = 1000;
@@ -16,61 +14,50 @@ const LINE_MAX = 4096;
 /** Files larger than this are not diffed (a diff holds both sides in memory). */
 export const DIFF_MAX_BYTES = 8 * 1024 * 1024;
 
-/**
- * Files (not directories) whose path matches a glob: `*`, `**`, `?`, `[...]`, `{a,b}` (path.matchesGlob).
- * Brace expansion and stars can cost exponential time ("{a,b}" × 20, "*a*a*a…b"), so the matching runs
- * under the same vm timeout as grep.
- */
-export function glob(store: WorkspaceStore, pattern: string): string[] {
+/** Files (not directories) whose path matches a glob: `*`, `**`, `?`, `[...]`, `{a,b}` (path.matchesGlob). */
+export async function glob(store: WorkspaceStore, pattern: string): Promise<string[]> {
   if (typeof pattern !== "string" || pattern === "" || pattern.length > 1024) throw new WorkspaceError("EINVAL", "glob() takes a pattern string of 1 to 1024 characters");
   const paths = store.under("").filter((e) => e.type === "file").map((e) => e.path);
-  const context = vm.createContext({ paths, pattern: pattern.replace(/^(\.\/)+/, ""), matches: posix.matchesGlob });
   try {
-    return GLOB.runInContext(context, { timeout: GREP_MS }) as string[];
-  } catch {
-    throw new WorkspaceError("ETIMEDOUT", `glob took longer than ${GREP_MS} ms (simplify the pattern)`);
+    return await matcher.session(GREP_MS, (ask) => ask({ op: "glob", paths, pattern: pattern.replace(/^(\.\/)+/, "") })) as string[];
+  } catch (e) {
+    throw timedOut(e, `glob took longer than ${GREP_MS} ms (simplify the pattern)`) ?? e;
   }
 }
-
-const GLOB = new vm.Script("paths.filter((p) => matches(p, pattern))");
 
 export interface GrepMatch { path: string; line: number; text: string }
 
 /** Lines matching `source` (a RegExp's source and flags) in the files at or under `path`; binary files are skipped. */
-export function grep(store: WorkspaceStore, files: Entry[], source: string, flags: string): { matches: GrepMatch[]; truncated: boolean } {
-  const context = vm.createContext({ source, flags: flags.replace(/[gy]/g, ""), lines: [] as string[] });
-  const compile = new vm.Script("re = new RegExp(source, flags)");
-  const test = new vm.Script("lines.map((l) => re.test(l))");
+export async function grep(store: WorkspaceStore, files: Entry[], source: string, flags: string): Promise<{ matches: GrepMatch[]; truncated: boolean }> {
   try {
-    compile.runInContext(context, { timeout: GREP_MS });
-  } catch (e) {
-    throw new WorkspaceError("EINVAL", `grep pattern is not a valid regular expression (${(e as Error).message})`);
-  }
-  const deadline = Date.now() + GREP_MS;
-  const matches: GrepMatch[] = [];
-  for (const file of files) {
-    if (file.type !== "file" || file.content === null) continue;
-    let lineNo = 0;
-    for (const lines of linesOf(store, file.content)) {
-      if (lines === null) break; // binary
-      context.lines = lines.map((l) => l.slice(0, LINE_MAX));
-      const left = deadline - Date.now();
-      let hits: boolean[] | undefined;
+    return await matcher.session(GREP_MS, async (ask) => {
       try {
-        if (left > 0) hits = test.runInContext(context, { timeout: left }) as boolean[];
-      } catch {
-        // The vm's timeout: the pattern backtracked too long.
+        await ask({ op: "compile", source, flags: flags.replace(/[gy]/g, "") });
+      } catch (e) {
+        if (e instanceof MatcherError) throw new WorkspaceError("EINVAL", `grep pattern is not a valid regular expression (${e.message})`);
+        throw e;
       }
-      if (!hits) throw new WorkspaceError("ETIMEDOUT", `grep took longer than ${GREP_MS} ms (simplify the pattern or narrow the path)`);
-      for (let i = 0; i < lines.length; i++) {
-        if (!hits[i]) continue;
-        matches.push({ path: file.path, line: lineNo + i + 1, text: lines[i]!.slice(0, LINE_MAX) });
-        if (matches.length >= GREP_MAX_MATCHES) return { matches, truncated: true };
+      const matches: GrepMatch[] = [];
+      for (const file of files) {
+        if (file.type !== "file" || file.content === null) continue;
+        let lineNo = 0;
+        for (const lines of linesOf(store, file.content)) {
+          if (lines === null) break; // binary
+          const cut = lines.map((l) => l.slice(0, LINE_MAX));
+          const hits = await ask({ op: "test", lines: cut }) as boolean[];
+          for (let i = 0; i < cut.length; i++) {
+            if (!hits[i]) continue;
+            matches.push({ path: file.path, line: lineNo + i + 1, text: cut[i]! });
+            if (matches.length >= GREP_MAX_MATCHES) return { matches, truncated: true };
+          }
+          lineNo += lines.length;
+        }
       }
-      lineNo += lines.length;
-    }
+      return { matches, truncated: false };
+    });
+  } catch (e) {
+    throw timedOut(e, `grep took longer than ${GREP_MS} ms (simplify the pattern or narrow the path)`) ?? e;
   }
-  return { matches, truncated: false };
 }
 
 /** A file's complete lines, a stored chunk at a time (a line split across chunks is joined); null if binary. */
@@ -93,10 +80,16 @@ function* linesOf(store: WorkspaceStore, content: number): Generator<string[] | 
 
 /**
  * A unified diff of two texts, headed by their paths (and versions). Two large, wholly different texts
- * cost the Myers diff O(N·D) time, so it gives up after GREP_MS (jsdiff's own timeout) with ETIMEDOUT.
+ * cost the Myers diff O(N·D) time, so it runs on the matcher's thread and gives up after GREP_MS.
  */
-export function unifiedDiff(a: { label: string; text: string }, b: { label: string; text: string }): string {
-  const patch = createTwoFilesPatch(a.label, b.label, a.text, b.text, undefined, undefined, { context: 3, timeout: GREP_MS });
-  if (patch === undefined) throw new WorkspaceError("ETIMEDOUT", `diff took longer than ${GREP_MS} ms (the files differ too much to diff)`, a.label);
-  return patch;
+export async function unifiedDiff(a: { label: string; text: string }, b: { label: string; text: string }): Promise<string> {
+  try {
+    return await matcher.session(GREP_MS, (ask) => ask({ op: "diff", a, b })) as string;
+  } catch (e) {
+    throw timedOut(e, `diff took longer than ${GREP_MS} ms (the files differ too much to diff)`, a.label) ?? e;
+  }
+}
+
+function timedOut(e: unknown, message: string, path?: string): WorkspaceError | undefined {
+  return e instanceof MatcherTimeout ? new WorkspaceError("ETIMEDOUT", message, path) : undefined;
 }
