@@ -25,7 +25,19 @@ export const egressPolicySchema = z.strictObject({
   maxConcurrent: z.number().int().positive().optional(),
   /** Name resolution, for tests or a private resolver (default: the system's, every address). */
   lookup: z.custom<Lookup>((v) => typeof v === "function").optional(),
+  /** Told of every decision, each redirect hop included (an audit log): what was asked, and allowed or which check refused it. */
+  onDecision: z.custom<(decision: EgressDecision) => void>((v) => typeof v === "function").optional(),
 });
+
+/** One decision of the gateway: a request (or redirect hop) allowed, or refused by `rule`. */
+export interface EgressDecision {
+  url: string;
+  method: string;
+  allowed: boolean;
+  /** The check that refused it (as EgressDeniedError.rule). */
+  rule?: string;
+  reason?: string;
+}
 
 export type Lookup = (hostname: string) => Promise<{ address: string; family: 4 | 6 }[]>;
 export type EgressRule = z.infer<typeof ruleSchema>;
@@ -39,6 +51,7 @@ export interface ResolvedPolicy {
   maxRedirects: number;
   maxConcurrent: number;
   lookup: Lookup | undefined;
+  onDecision: ((decision: EgressDecision) => void) | undefined;
 }
 
 export interface CompiledRule extends EgressRule {
@@ -61,6 +74,7 @@ export function compilePolicy(input: EgressPolicy): ResolvedPolicy {
     maxRedirects: p.maxRedirects ?? 5,
     maxConcurrent: p.maxConcurrent ?? 16,
     lookup: p.lookup,
+    onDecision: p.onDecision,
   };
 }
 
