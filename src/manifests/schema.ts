@@ -66,6 +66,8 @@ export const hookSubscriptionSchema = z.strictObject({
 export const hookNameSchema = z.string().regex(/^[a-z][a-zA-Z0-9]*(:[a-z][a-zA-Z0-9]*)*$/, "a hook name looks like content:beforeSave");
 
 export const manifestSchema = z.strictObject({
+  /** The JSON Schema an editor checks the file against (ignored here). */
+  $schema: z.string().optional(),
   name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, "a plugin name is 1-64 lower-case letters, digits and -"),
   version: z.string().refine((v) => semver.valid(v) === v, "a version is semver (1.2.3)"),
   publisher: z.string().min(1).max(128),

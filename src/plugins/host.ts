@@ -32,7 +32,7 @@ export interface HookDefinition {
   errorPolicy?: "continue" | "abort";
 }
 
-const hookDefinitionSchema = z.strictObject({
+export const hookDefinitionSchema = z.strictObject({
   exclusive: z.boolean().optional(),
   timeoutMs: z.number().int().positive().optional(),
   errorPolicy: z.enum(["continue", "abort"]).optional(),
