@@ -7,6 +7,7 @@ import { Command, InvalidArgumentError } from "commander";
 import { runWorkerFile } from "./run.ts";
 import { startMcp, type McpCommandOptions } from "./mcp.ts";
 import { addWorkspaceCommands } from "./workspace.ts";
+import { addPluginCommands } from "./plugin.ts";
 import { serverOptionsFromConfig, startServer, type ServerOptions } from "../server/index.ts";
 import { loadConfig, PERMISSION_PATTERN } from "../server/config.ts";
 import { pino } from "pino";
@@ -181,5 +182,8 @@ program
 
 // Workspaces (issue 11): their own block, see ./workspace.ts.
 addWorkspaceCommands(program);
+
+// Plugin manifests (issue 12): their own block, see ./plugin.ts.
+addPluginCommands(program);
 
 await program.parseAsync(process.argv);
