@@ -293,3 +293,34 @@ describe("hooks", () => {
     assert.deepEqual(host.audit({ plugin: "h-counter", since: Date.now() + 60_000 }), []);
   });
 });
+
+describe("warm isolates", () => {
+  const warmDir = useTempDir("mayfly-plugins-warm-");
+  const counter = (version: string) => ({
+    manifest: { ...manifest("warm-counter"), version, hooks: { "tick": true as const } },
+    code: `let n = 0; export default { hooks: { async tick(payload) { if (payload === "hang") await new Promise(() => {}); return ++n; } } };`,
+  });
+
+  test("fresh by default: module state never outlives one invocation", async () => {
+    host.install(counter("1.0.0"));
+    assert.equal((await host.runHook("tick", null)).payload, 1);
+    assert.equal((await host.runHook("tick", null)).payload, 1);
+    host.uninstall("warm-counter");
+  });
+
+  test("warm: one isolate per name@version, ended by a timeout and replaced by an update", async () => {
+    const warm = new PluginHost({ loader: ctx.loader, dataDir: warmDir, grants, warm: true, hookTimeoutMs: 300 });
+    try {
+      warm.install(counter("1.0.0"));
+      assert.equal((await warm.runHook("tick", null)).payload, 1);
+      assert.equal((await warm.runHook("tick", null)).payload, 2);
+      assert.equal((await warm.runHook("tick", "hang")).invocations[0]!.error!.name, "HookTimeoutError");
+      assert.equal((await warm.runHook("tick", null)).payload, 1, "the hung instance was ended; a new one started");
+      assert.equal((await warm.runHook("tick", null)).payload, 2);
+      assert.equal(warm.update(counter("1.0.1")).status, "updated");
+      assert.equal((await warm.runHook("tick", null)).payload, 1, "the new version runs in its own isolate");
+    } finally {
+      warm.close();
+    }
+  });
+});
