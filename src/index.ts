@@ -32,3 +32,5 @@ export * from "./plugins/index.ts";
 export {
   ManifestError, ManifestGrantError, PluginError, PluginNotFoundError, PluginStateError, PluginToolError, HookTimeoutError,
 } from "./errors.ts";
+// Self-authored extensions (issue 12, part 4): tools defined by code, offered to later Code Mode runs as ext.<name>.<tool>().
+export { Extensions, extensionTools, type ExtensionInfo, type ExtensionTool } from "./extensions/index.ts";

@@ -275,6 +275,32 @@ export class PluginHost {
     }
   }
 
+  /**
+   * The tools a plugin's code exports (name, description, inputSchema), read from a fresh isolate;
+   * with `typecheck`, its TypeScript is checked first (TypeCheckError).
+   */
+  async describeTools(name: string, options: { typecheck?: boolean } = {}): Promise<{ name: string; description?: string; inputSchema: Record<string, unknown>; runnable: boolean }[]> {
+    const p = this.require(name);
+    const run = this.open(p, { fresh: true, typecheck: options.typecheck });
+    try {
+      return await (run.stub.getEntrypoint() as unknown as { describe(): Promise<never> }).describe();
+    } finally {
+      run.done();
+    }
+  }
+
+  /** Calls a tool a plugin's code exports, with the plugin's bindings (its manifest's, nobody else's). */
+  async callTool(name: string, tool: string, input: unknown): Promise<unknown> {
+    const p = this.store.get(name);
+    if (!p || !p.enabled) throw new PluginNotFoundError(name, `No enabled plugin named ${name}.`);
+    const run = this.open(p);
+    try {
+      return await (run.stub.getEntrypoint() as unknown as { tool(t: string, i: unknown): Promise<unknown> }).tool(tool, input);
+    } finally {
+      run.done();
+    }
+  }
+
   // -- audit -------------------------------------------------------------------------------------
 
   /** Capability uses, oldest first: by plugin, since a time, by capability or decision. */
@@ -352,17 +378,17 @@ export class PluginHost {
    * again), every capability use recorded under its name. `done` ends a fresh isolate; `end` ends
    * even a warm one (a hook past its timeout).
    */
-  private open(p: StoredPlugin): { stub: WorkerStub; done(): void; end(): void } {
+  private open(p: StoredPlugin, options: { fresh?: boolean; typecheck?: boolean } = {}): { stub: WorkerStub; done(): void; end(): void } {
     const { manifest } = p;
-    const build = () => manifestToWorkerCode(manifest, withEntry(manifest.name, p.code), this.grantsFor(manifest), {
+    const build = () => ({ ...manifestToWorkerCode(manifest, withEntry(manifest.name, p.code), this.grantsFor(manifest), {
       dataDir: this.opts.dataDir,
       tools: this.opts.tools,
       egress: this.opts.egress,
       stores: this.stores,
       toolTimeoutMs: this.opts.toolTimeoutMs,
       audit: (use) => { if (!this.closed) this.store.record({ plugin: manifest.name, ...use, at: Date.now() }); },
-    });
-    if (!this.opts.warm) {
+    }), ...(options.typecheck ? { typecheck: true } : {}) });
+    if (!this.opts.warm || options.fresh) {
       const stub = this.opts.loader.load(build());
       return { stub, done: () => stub.dispose(), end: () => stub.dispose() };
     }
