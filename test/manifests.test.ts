@@ -27,6 +27,7 @@ describe("manifest schema", () => {
       [{ ...manifest(), version: "one" }, "version"],
       [{ ...manifest(), name: "Has Spaces" }, "name"],
       [manifest({ permissions: { network: ["ftp://x.test"] } }), "permissions.network.0"],
+      [manifest({ permissions: { network: ["https://API.example.test"] } }), "permissions.network.0"],
       [manifest({ permissions: { workspace: "write" as never } }), "permissions.workspace"],
       [manifest({ permissions: { tools: ["nodot"] } }), "permissions.tools.0"],
       [manifest({ permissions: { network: ["https://a.test"], secrets: [{ name: "TOKEN", origin: "https://b.test", header: "authorization" }] } }), "permissions.secrets.0.origin"],

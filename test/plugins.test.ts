@@ -189,6 +189,11 @@ describe("updates and consent", () => {
     assert.equal(narrowed.status, "updated");
     assert.equal(await call("updater"), "v1.2");
     assert.throws(() => host.update({ manifest: manifest("updater", { version: "1.0.5" }), code: code("old") }), PluginStateError);
+    assert.equal(host.update({ manifest: manifest("updater", { version: "1.3.0", permissions: { network: [origin()], kv: ["MORE"] } }), code: code("v1.3") }).status, "pending-approval");
+    host.reject("updater");
+    assert.equal(host.get("updater")!.pending, undefined);
+    assert.throws(() => host.approve("updater", "1.3.0"), PluginNotFoundError);
+    assert.equal(await call("updater"), "v1.2");
   });
 
   test("state is kept in SQLite: a new host on the same dataDir has the plugins, their pending updates and audit", async () => {

@@ -62,7 +62,7 @@ export function diffManifests(before: PluginManifest, after: PluginManifest): Ma
     ["blob", (m) => m.permissions?.blob ?? []],
     ["tools", (m) => m.permissions?.tools ?? []],
     // A secret is identified by what it is and where it goes: the same name sent to a new origin is a new grant.
-    ["secrets", (m) => (m.permissions?.secrets ?? []).map((s) => `${s.name} → ${s.origin.toLowerCase()} (${s.header.toLowerCase()})`)],
+    ["secrets", (m) => (m.permissions?.secrets ?? []).map((s) => `${s.name} → ${s.origin} (${s.header.toLowerCase()})`)],
     ["hooks", (m) => hookSubscriptions(m).map(([name]) => name)],
     ["routes", (m) => m.routes ?? []],
   ];

@@ -7,9 +7,8 @@
 import { z } from "zod";
 import { ManifestGrantError } from "../errors.ts";
 import { methodsCover, originCovers } from "./origins.ts";
-import { networkOf, workspaceOf, type PluginManifest } from "./schema.ts";
+import { networkOf, originSchema as origin, workspaceOf, type PluginManifest } from "./schema.ts";
 
-const origin = z.string().regex(/^https?:\/\/(\*\.)?[a-z0-9.-]+(:\d{1,5})?$/i, "an origin looks like https://host, https://*.host or http://host:port");
 
 export const grantsSchema = z.strictObject({
   /** Origins plugins may ask for (with `*.` wildcards), optionally only some methods. */

@@ -4,21 +4,7 @@
  * egress gateway's matching: scheme and port must agree, `*.example.com` covers every name below
  * example.com (not example.com itself).
  */
-const DEFAULT_PORTS: Record<string, string> = { "http:": "80", "https:": "443" };
-
-export interface OriginPattern {
-  protocol: string;
-  host: string;
-  wildcard: boolean;
-  port: string;
-}
-
-export function parseOrigin(origin: string): OriginPattern {
-  const m = /^(https?:)\/\/(\*\.)?([^:/]+)(?::(\d+))?$/i.exec(origin);
-  if (!m) throw new TypeError(`not an origin: ${origin}`);
-  const protocol = m[1]!.toLowerCase();
-  return { protocol, wildcard: !!m[2], host: m[3]!.toLowerCase(), port: m[4] ?? DEFAULT_PORTS[protocol]! };
-}
+import { parseOrigin } from "../bindings/egress/policy.ts";
 
 /** Whether every URL `inner` matches is matched by `outer` too. */
 export function originCovers(outer: string, inner: string): boolean {

@@ -10,13 +10,13 @@ import semver from "semver";
 import { ManifestError } from "../errors.ts";
 
 const identifier = z.string().regex(/^[A-Za-z_$][A-Za-z0-9_$]*$/, "a binding name is a JavaScript identifier");
-const origin = z.string().regex(/^https?:\/\/(\*\.)?[a-z0-9.-]+(:\d{1,5})?$/, "an origin is lower-case and looks like https://host, https://*.host or http://host:port");
+export const originSchema = z.string().regex(/^https?:\/\/(\*\.)?[a-z0-9.-]+(:\d{1,5})?$/, "an origin is lower-case and looks like https://host, https://*.host or http://host:port");
 const method = z.string().regex(/^[A-Za-z]+$/, "an HTTP method").transform((m) => m.toUpperCase());
 
 /** One origin the plugin may fetch, alone (every method but CONNECT/TRACE) or with its methods. */
 export const networkEntrySchema = z.union([
-  origin,
-  z.strictObject({ origin, methods: z.array(method).min(1).optional() }),
+  originSchema,
+  z.strictObject({ origin: originSchema, methods: z.array(method).min(1).optional() }),
 ]);
 
 /**
@@ -25,7 +25,7 @@ export const networkEntrySchema = z.union([
  */
 export const secretSchema = z.strictObject({
   name: z.string().regex(/^[A-Z][A-Z0-9_]*$/, "a secret's name is UPPER_SNAKE_CASE"),
-  origin,
+  origin: originSchema,
   header: z.string().regex(/^[A-Za-z0-9-]+$/, "a header name"),
   /** Put before the value, e.g. "Bearer ". */
   prefix: z.string().max(64).optional(),
@@ -82,9 +82,9 @@ export const manifestSchema = z.strictObject({
    */
   routes: z.array(z.string().regex(/^\/[A-Za-z0-9._~!$&'()+,;=:@/-]*(\*)?$/, "a route is a path, ending in * for a prefix")).optional(),
 }).superRefine((m, ctx) => {
-  const origins = new Set((m.permissions?.network ?? []).map((n) => (typeof n === "string" ? n : n.origin).toLowerCase()));
+  const origins = new Set((m.permissions?.network ?? []).map((n) => (typeof n === "string" ? n : n.origin)));
   for (const [i, s] of (m.permissions?.secrets ?? []).entries()) {
-    if (!origins.has(s.origin.toLowerCase())) {
+    if (!origins.has(s.origin)) {
       ctx.addIssue({ code: "custom", path: ["permissions", "secrets", i, "origin"], message: `the secret ${s.name} goes to ${s.origin}, which is not in permissions.network` });
     }
   }
@@ -105,10 +105,10 @@ export function parseManifest(input: unknown): PluginManifest {
   throw new ManifestError(`manifest${issue.path.length ? `.${issue.path.join(".")}` : ""}: ${reason}`, issue.path.join("."));
 }
 
-/** The network entries with their origins lower-cased and methods (when given) sorted. */
+/** The network entries as objects, methods (when given) sorted and without repeats. */
 export function networkOf(m: PluginManifest): NetworkEntry[] {
   return (m.permissions?.network ?? []).map((n) =>
-    typeof n === "string" ? { origin: n.toLowerCase() } : { origin: n.origin.toLowerCase(), ...(n.methods ? { methods: [...new Set(n.methods)].sort() } : {}) });
+    typeof n === "string" ? { origin: n } : { origin: n.origin, ...(n.methods ? { methods: [...new Set(n.methods)].sort() } : {}) });
 }
 
 export function workspaceOf(m: PluginManifest): WorkspaceAccess {

@@ -86,7 +86,7 @@ export function manifestToWorkerCode(manifest: PluginManifest, code: PluginCode,
     const allow: EgressRule[] = network.map((n) => {
       const headers: Record<string, string> = {};
       for (const s of p.secrets ?? []) {
-        if (s.origin.toLowerCase() === n.origin) headers[s.header.toLowerCase()] = `${s.prefix ?? ""}${secretValue(grants, s.name)}`;
+        if (s.origin === n.origin) headers[s.header.toLowerCase()] = `${s.prefix ?? ""}${secretValue(grants, s.name)}`;
       }
       return {
         origin: n.origin,

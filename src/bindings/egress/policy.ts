@@ -79,9 +79,15 @@ export function compilePolicy(input: EgressPolicy): ResolvedPolicy {
 }
 
 function compileRule(rule: EgressRule): CompiledRule {
-  const m = /^(https?:)\/\/(\*\.)?([^:/]+)(?::(\d+))?$/i.exec(rule.origin)!;
+  return { ...rule, ...parseOrigin(rule.origin) };
+}
+
+/** An origin pattern's parts: `https://*.example.com` → https:, wildcard, example.com, port 443. */
+export function parseOrigin(origin: string): { protocol: "http:" | "https:"; wildcard: boolean; host: string; port: string } {
+  const m = /^(https?:)\/\/(\*\.)?([^:/]+)(?::(\d+))?$/i.exec(origin);
+  if (!m) throw new TypeError(`not an origin: ${origin}`);
   const protocol = m[1]!.toLowerCase() as "http:" | "https:";
-  return { ...rule, protocol, wildcard: !!m[2], host: m[3]!.toLowerCase(), port: m[4] ?? DEFAULT_PORTS[protocol]! };
+  return { protocol, wildcard: !!m[2], host: m[3]!.toLowerCase(), port: m[4] ?? DEFAULT_PORTS[protocol]! };
 }
 
 /** The rule that allows `url` (already WHATWG-parsed), or undefined. A port is the scheme's default unless the rule names another. */
