@@ -167,8 +167,8 @@ export class PluginHost {
 
   /** Drops the pending update of `name`, if any. */
   reject(name: string): void {
-    const current = this.require(name);
-    this.store.put(current);
+    this.require(name);
+    this.store.dropPending(name);
   }
 
   disable(name: string): PluginInfo {
@@ -194,11 +194,12 @@ export class PluginHost {
   }
 
   get(name: string): PluginInfo | undefined {
-    return this.store.get(name) ? this.info(name) : undefined;
+    const p = this.store.get(name);
+    return p && this.describe(p);
   }
 
   list(): PluginInfo[] {
-    return this.store.list().map((p) => this.info(p.manifest.name));
+    return this.store.list().map((p) => this.describe(p));
   }
 
   /** The plugin's own workspace, host side (always writable here): to seed or inspect it. */
@@ -363,7 +364,11 @@ export class PluginHost {
   }
 
   private info(name: string): PluginInfo {
-    const p = this.require(name);
+    return this.describe(this.require(name));
+  }
+
+  private describe(p: StoredPlugin): PluginInfo {
+    const name = p.manifest.name;
     const pending = this.store.pending(name);
     return {
       name, version: p.manifest.version, publisher: p.manifest.publisher,

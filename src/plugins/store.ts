@@ -77,7 +77,7 @@ export class PluginStore {
       this.db.prepare(`INSERT INTO plugins (name, manifest, code, enabled, installed_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
         ON CONFLICT(name) DO UPDATE SET manifest = excluded.manifest, code = excluded.code, enabled = excluded.enabled, updated_at = excluded.updated_at`)
         .run(p.manifest.name, JSON.stringify(p.manifest), serialize(p.code), p.enabled ? 1 : 0, p.installedAt, p.updatedAt);
-      this.db.prepare("DELETE FROM pending WHERE name = ?").run(p.manifest.name);
+      this.dropPending(p.manifest.name);
     });
   }
 
@@ -88,7 +88,7 @@ export class PluginStore {
   delete(name: string): void {
     this.transaction(() => {
       this.db.prepare("DELETE FROM plugins WHERE name = ?").run(name);
-      this.db.prepare("DELETE FROM pending WHERE name = ?").run(name);
+      this.dropPending(name);
     });
   }
 
@@ -102,6 +102,10 @@ export class PluginStore {
     this.db.prepare(`INSERT INTO pending (name, manifest, code, diff, requested_at) VALUES (?, ?, ?, ?, ?)
       ON CONFLICT(name) DO UPDATE SET manifest = excluded.manifest, code = excluded.code, diff = excluded.diff, requested_at = excluded.requested_at`)
       .run(u.manifest.name, JSON.stringify(u.manifest), serialize(u.code), JSON.stringify(u.diff), u.requestedAt);
+  }
+
+  dropPending(name: string): void {
+    this.db.prepare("DELETE FROM pending WHERE name = ?").run(name);
   }
 
   record(e: AuditEntry): void {
