@@ -49,6 +49,7 @@ describe("manifestToWorkerCode", () => {
     const bare = manifestToWorkerCode(parseManifest(manifest()), code, grants, { dataDir });
     assert.equal(bare.globalOutbound, null);
     assert.deepEqual(bare.env, {});
+    assert.deepEqual(bare.limits, { cpuMs: 100 }, "a limit left out is the grant's ceiling, not the loader's higher default");
     const full = manifestToWorkerCode(parseManifest(manifest({
       permissions: { network: ["https://api.example.test"], workspace: "read", kv: ["CACHE"], sql: ["DB"], blob: ["FILES"], secrets: [{ name: "TOKEN", origin: "https://api.example.test", header: "Authorization", prefix: "Bearer " }] },
       limits: { cpuMs: 50 },
@@ -56,6 +57,7 @@ describe("manifestToWorkerCode", () => {
     assert.deepEqual(Object.keys(full.env!).sort(), ["CACHE", "DB", "FILES", "WORKSPACE"]);
     assert.ok(full.globalOutbound instanceof EgressGateway);
     assert.deepEqual(full.limits, { cpuMs: 50 });
+    assert.deepEqual(manifestToWorkerCode(parseManifest(manifest({ limits: { wallMs: 10 } })), code, {}).limits, { wallMs: 10 });
   });
 
   test("anything not granted is a ManifestGrantError naming the permission, at build time", () => {

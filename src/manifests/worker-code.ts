@@ -15,7 +15,7 @@ import { rpc } from "../bindings/rpc/index.ts";
 import type { ModuleSource, WorkerCode } from "../loader/worker-code.ts";
 import type { Tool } from "../codemode/tool.ts";
 import { PluginToolError, QuotaExceededError, WorkspaceError } from "../errors.ts";
-import { checkGrants, secretValue, type PluginGrants } from "./grants.ts";
+import { checkGrants, grantsSchema, secretValue, type PluginGrants } from "./grants.ts";
 import { networkOf, workspaceOf, type PluginManifest } from "./schema.ts";
 
 /** A plugin's code: its modules and which one is the entry (as in WorkerCode). */
@@ -101,13 +101,15 @@ export function manifestToWorkerCode(manifest: PluginManifest, code: PluginCode,
       onDecision: (d) => audit({ capability: "network", target: `${d.method} ${d.url}`, allowed: d.allowed, ...(d.reason ? { reason: d.reason } : {}) }),
     });
   }
+  // A limit the manifest leaves out is the host's ceiling, not the loader's default (which may be above it).
+  const limits = { ...grantsSchema.parse(grants).limits, ...manifest.limits };
   return {
     compatibilityDate: "2025-06-01",
     mainModule: code.mainModule,
     modules: code.modules,
     env,
     globalOutbound,
-    ...(manifest.limits ? { limits: manifest.limits } : {}),
+    ...(Object.keys(limits).length ? { limits } : {}),
   };
 }
 
