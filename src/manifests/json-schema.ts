@@ -6,11 +6,9 @@
 import { z } from "zod";
 import { manifestSchema } from "./schema.ts";
 
-export const MANIFEST_SCHEMA_ID = "https://mayfly.dev/schemas/plugin-manifest.schema.json";
-
 export function manifestJsonSchema(): Record<string, unknown> {
   // "input": what a person writes (defaults and transforms not yet applied). Refinements that JSON
   // Schema cannot say (semver ordering, secrets' origins being in network) are checked by parseManifest.
   const schema = z.toJSONSchema(manifestSchema, { io: "input", unrepresentable: "any" }) as Record<string, unknown>;
-  return { $id: MANIFEST_SCHEMA_ID, title: "mayfly plugin manifest", ...schema };
+  return { title: "mayfly plugin manifest", ...schema };
 }
