@@ -32,16 +32,16 @@ export const secretSchema = z.strictObject({
 });
 
 export const permissionsSchema = z.strictObject({
-  network: z.array(networkEntrySchema).optional(),
+  network: z.array(networkEntrySchema).describe("Origins the plugin may fetch (https://host, https://*.host, http://host:port), each with its methods or every method. Without it the plugin has no network.").optional(),
   /** The plugin's own workspace (env.WORKSPACE): none, read, or read-write. */
-  workspace: z.enum(["none", "read", "read-write"]).optional(),
+  workspace: z.enum(["none", "read", "read-write"]).describe("The plugin's own workspace as env.WORKSPACE (default none).").optional(),
   /** KV namespaces, SQL databases and blob buckets, by env binding name; each the plugin's own. */
-  kv: z.array(identifier).optional(),
-  sql: z.array(identifier).optional(),
-  blob: z.array(identifier).optional(),
+  kv: z.array(identifier).describe("KV namespaces of its own, by env binding name.").optional(),
+  sql: z.array(identifier).describe("SQL (D1) databases of its own, by env binding name.").optional(),
+  blob: z.array(identifier).describe("Blob (R2) buckets of its own, by env binding name.").optional(),
   /** Host tools it may call through env.TOOLS, as "namespace.name". */
-  tools: z.array(z.string().regex(/^[A-Za-z_$][\w$]*\.[A-Za-z_$][\w$]*$/, "a tool is named namespace.name")).optional(),
-  secrets: z.array(secretSchema).optional(),
+  tools: z.array(z.string().regex(/^[A-Za-z_$][\w$]*\.[A-Za-z_$][\w$]*$/, "a tool is named namespace.name")).describe("Host tools it may call through env.TOOLS.invoke(name, input), as namespace.name.").optional(),
+  secrets: z.array(secretSchema).describe("Secrets the egress gateway adds as headers to requests to one of its origins; never visible to the plugin.").optional(),
 });
 
 export const manifestLimitsSchema = z.strictObject({
@@ -72,15 +72,15 @@ export const manifestSchema = z.strictObject({
   version: z.string().refine((v) => semver.valid(v) === v, "a version is semver (1.2.3)"),
   publisher: z.string().min(1).max(128),
   description: z.string().max(1000).optional(),
-  permissions: permissionsSchema.optional(),
-  limits: manifestLimitsSchema.optional(),
+  permissions: permissionsSchema.describe("Everything the plugin may touch; nothing else is bound.").optional(),
+  limits: manifestLimitsSchema.describe("Its limits per invocation; one left out is the host's ceiling.").optional(),
   /** Hooks it subscribes to: a name, or a name with its subscription. */
-  hooks: z.record(hookNameSchema, z.union([z.literal(true), hookSubscriptionSchema])).optional(),
+  hooks: z.record(hookNameSchema, z.union([z.literal(true), hookSubscriptionSchema])).describe("Hooks it subscribes to: true, or { priority, timeoutMs, errorPolicy, exclusive }.").optional(),
   /**
    * Paths it serves under /p/<name>/: "/" or "/feed.xml" exactly, "/api/*" a prefix. Requests to other
    * paths are answered 404 without reaching the plugin.
    */
-  routes: z.array(z.string().regex(/^\/[A-Za-z0-9._~!$&'()+,;=:@/-]*(\*)?$/, "a route is a path, ending in * for a prefix")).optional(),
+  routes: z.array(z.string().regex(/^\/[A-Za-z0-9._~!$&'()+,;=:@/-]*(\*)?$/, "a route is a path, ending in * for a prefix")).describe("Paths it serves under /p/<name>/: exact, or ending in * for a prefix.").optional(),
 }).superRefine((m, ctx) => {
   const origins = new Set((m.permissions?.network ?? []).map((n) => (typeof n === "string" ? n : n.origin)));
   for (const [i, s] of (m.permissions?.secrets ?? []).entries()) {
