@@ -200,3 +200,58 @@ export class WorkspaceConflictError extends WorkspaceError {
     this.conflicts = conflicts;
   }
 }
+
+/** A plugin manifest is malformed; `field` names the first bad field (`permissions.network.0`). */
+export class ManifestError extends MayflyError {
+  override name = "ManifestError";
+  readonly field: string;
+  constructor(message: string, field: string) {
+    super(message);
+    this.field = field;
+  }
+}
+
+/**
+ * A manifest asks for a capability the host did not grant (an origin, a store, a tool, a secret, a
+ * limit above the ceiling): nothing was installed. `permission` names it (`network`, `tools`, `limits.cpuMs`).
+ */
+export class ManifestGrantError extends MayflyError {
+  override name = "ManifestGrantError";
+  readonly permission: string;
+  readonly requested: string;
+  constructor(permission: string, requested: string, why: string) {
+    super(`The manifest asks for ${permission} ${requested}, which the host does not grant: ${why}.`);
+    this.permission = permission;
+    this.requested = requested;
+  }
+}
+
+/** Base of the plugin host's errors; `plugin` names the plugin concerned. */
+export class PluginError extends MayflyError {
+  override name = "PluginError";
+  readonly plugin: string;
+  constructor(plugin: string, message: string) {
+    super(message);
+    this.plugin = plugin;
+  }
+}
+
+/** No plugin (or no pending update of that version) by that name. */
+export class PluginNotFoundError extends PluginError {
+  override name = "PluginNotFoundError";
+}
+
+/** The operation does not fit the plugin's state: installing one that exists, updating to an older version, a second subscriber to an exclusive hook. */
+export class PluginStateError extends PluginError {
+  override name = "PluginStateError";
+}
+
+/** A plugin called a host tool its manifest does not name (or one the host does not have); nothing was called. */
+export class PluginToolError extends PluginError {
+  override name = "PluginToolError";
+}
+
+/** A hook handler ran past its timeout; its isolate was ended. */
+export class HookTimeoutError extends PluginError {
+  override name = "HookTimeoutError";
+}

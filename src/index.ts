@@ -10,7 +10,7 @@ export { sql, SqlDatabase, type SqlOptions } from "./bindings/sql/index.ts";
 export { blobBucket, BlobBucket, type BlobBucketOptions, type R2Object } from "./bindings/blob/index.ts";
 export { workspace, Workspace, type WorkspaceOptions, type WorkspaceData, type WorkspaceStat, type WorkspaceChange, type CommitOp } from "./bindings/workspace/index.ts";
 export type { Tail, TailEvent } from "./bindings/tails/index.ts";
-export { egress, EgressGateway, EgressDeniedError, type EgressPolicy, type EgressRule, type Lookup } from "./bindings/egress/index.ts";
+export { egress, EgressGateway, EgressDeniedError, type EgressPolicy, type EgressRule, type EgressDecision, type Lookup } from "./bindings/egress/index.ts";
 export {
   MayflyError, InvalidWorkerCodeError, DataCloneError, LimitError, CpuTimeLimitError, WallTimeLimitError,
   MemoryLimitError, OutputLimitError, ExecutorCrashedError, WorkerDisposedError, QuotaExceededError, ConfigError,
@@ -22,3 +22,15 @@ export {
 export { registryConfigFromEnvironment, type NpmOptions, type NpmReport, type RegistryConfig, type Lockfile } from "./bundler/npm/index.ts";
 // Code Mode (issue 6): tools as a typed API, `search` + `execute`, an MCP server, agent SDK adapters.
 export * from "./codemode/index.ts";
+// Plugins (issue 12): manifests (schema, grants, consent diffs) and the plugin host (hooks, routes, audit).
+export {
+  parseManifest, manifestSchema, manifestJsonSchema, manifestToWorkerCode, checkGrants, diffManifests, formatManifestDiff, pluginStoreName,
+  type PluginManifest, type PluginManifestInput, type PluginGrants, type PluginCode, type CapabilityUse, type ManifestContext,
+  type ManifestDiff, type ManifestChange, type ChangeKind, type HookSubscription, type WorkspaceAccess,
+} from "./manifests/index.ts";
+export * from "./plugins/index.ts";
+export {
+  ManifestError, ManifestGrantError, PluginError, PluginNotFoundError, PluginStateError, PluginToolError, HookTimeoutError,
+} from "./errors.ts";
+// Self-authored extensions (issue 12, part 4): tools defined by code, offered to later Code Mode runs as ext.<name>.<tool>().
+export { Extensions, extensionTools, type ExtensionInfo, type ExtensionTool } from "./extensions/index.ts";

@@ -7,6 +7,7 @@ import { Command, InvalidArgumentError } from "commander";
 import { runWorkerFile } from "./run.ts";
 import { startMcp, type McpCommandOptions } from "./mcp.ts";
 import { addWorkspaceCommands } from "./workspace.ts";
+import { addPluginCommands } from "./plugin.ts";
 import { serverOptionsFromConfig, startServer, type ServerOptions } from "../server/index.ts";
 import { loadConfig, PERMISSION_PATTERN } from "../server/config.ts";
 import { pino } from "pino";
@@ -129,7 +130,7 @@ program
     // write per request cost ~8 % of the host's CPU under load) and flushed before exit.
     const logs = pino.destination({ dest: 2, sync: false });
     const server = await startServer({ ...options, watch: opts.watch, configEnv: process.env, log: pino({ name: "mayfly" }, logs) }).catch((e: Error) => program.error(`mayfly: ${e.name}: ${e.message}`));
-    process.stdout.write(`mayfly listening on ${server.url}\n  playground: ${server.url}/\n${server.workers().map((w) => `  worker ${w}: ${server.url}/w/${w}/\n`).join("")}`);
+    process.stdout.write(`mayfly listening on ${server.url}\n  playground: ${server.url}/\n${server.workers().map((w) => `  worker ${w}: ${server.url}/w/${w}/\n`).join("")}${(server.plugins?.list() ?? []).map((p) => `  plugin ${p.name} ${p.version}: ${server.url}/p/${p.name}/\n`).join("")}`);
     const stop = () => void server.close().then(() => {
       logs.flushSync();
       process.exit(0);
@@ -148,7 +149,7 @@ interface ServeFlags {
 function parseToken(spec: string): [string, Permission[]] {
   const [token, perms] = spec.split("=");
   const list = (perms ? perms.split(",") : ["run", "metrics", "workers"]).map((p) => p.trim());
-  for (const p of list) if (!PERMISSION_PATTERN.test(p)) throw new InvalidArgumentError(`unknown permission "${p}" (run, metrics, workers, worker:<name>)`);
+  for (const p of list) if (!PERMISSION_PATTERN.test(p)) throw new InvalidArgumentError(`unknown permission "${p}" (run, metrics, workers, worker:<name>, plugins, plugin:<name>)`);
   return [token!, list as Permission[]];
 }
 
@@ -181,5 +182,8 @@ program
 
 // Workspaces (issue 11): their own block, see ./workspace.ts.
 addWorkspaceCommands(program);
+
+// Plugin manifests (issue 12): their own block, see ./plugin.ts.
+addPluginCommands(program);
 
 await program.parseAsync(process.argv);

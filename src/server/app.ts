@@ -18,10 +18,12 @@ import { playground } from "./playground/index.ts";
 import { BodyTooLargeError, InFlight, LimitAboveCeilingError, boundLimits, resolveBounds, type Bounds, type TokenBounds } from "./bounds.ts";
 import { afterBody, onAbort } from "./worker-runs.ts";
 import { DEFAULT_LIMITS, type Limits } from "../engine/limits.ts";
-import { InvalidWorkerCodeError } from "../errors.ts";
+import { InvalidWorkerCodeError, PluginError } from "../errors.ts";
+import type { PluginHost } from "../plugins/index.ts";
+import { describePlugin, servePlugin } from "./plugins.ts";
 
-/** run: POST /v1/run; metrics: GET /metrics; workers: every named worker; worker:<name>: that one. */
-export type Permission = "run" | "metrics" | "workers" | `worker:${string}`;
+/** run: POST /v1/run; metrics: GET /metrics; workers: every named worker; worker:<name>: that one; plugins: every plugin's routes and their administration; plugin:<name>: its routes. */
+export type Permission = "run" | "metrics" | "workers" | `worker:${string}` | "plugins" | `plugin:${string}`;
 
 /** A token's permissions and, optionally, bounds that replace the server's for its requests. */
 export interface TokenGrant {
@@ -68,6 +70,8 @@ export interface AppOptions {
   maxWorkerBodyBytes?: number;
   /** Serve the playground page at "/" (default true). */
   playground?: boolean;
+  /** Plugins: their routes at /p/<name>/*, and /v1/plugins for operators. */
+  plugins?: PluginHost;
 }
 
 const runBody = z.strictObject({
@@ -111,7 +115,7 @@ export function createApp(opts: AppOptions): Hono<AppEnv> {
   // The server's own responses get the usual hardening headers (Hono's secureHeaders: nosniff,
   // frame-ancestors, referrer policy, ...); a named worker's responses are its own and pass unchanged.
   const hardened = secureHeaders({ contentSecurityPolicy: undefined });
-  app.use(async (c, next) => (new URL(c.req.url).pathname.startsWith("/w/") ? next() : hardened(c, next)));
+  app.use(async (c, next) => (/^\/[wp]\//.test(new URL(c.req.url).pathname) ? next() : hardened(c, next)));
   if (opts.playground !== false) app.route("/", playground());
   app.get("/openapi.json", (c) => c.json(openapi));
   app.get("/healthz", (c) => c.json({ ok: true, executors: opts.loader.engine.stats().executors.length }));
@@ -138,8 +142,48 @@ export function createApp(opts: AppOptions): Hono<AppEnv> {
   });
   app.all("/w/:name", ...named);
   app.all("/w/:name/*", ...named);
+  if (opts.plugins) mountPlugins(app, rt, opts.plugins);
   app.notFound((c) => c.json({ error: { name: "NotFound", message: `No route ${c.req.method} ${new URL(c.req.url).pathname}` } }, 404));
   return app;
+}
+
+/** Plugin routes at /p/<name>/*, and the operators' API: list, approve, run a hook, the audit log. */
+function mountPlugins(app: Hono<AppEnv>, rt: Runtime, host: PluginHost): void {
+  const routes = [
+    authorize(rt, (c) => ["plugins", `plugin:${c.req.param("name")}`]),
+    limitBody(rt, "maxWorkerBodyBytes"),
+    holdSlot(rt),
+    servePlugin(host, rt.opts.log),
+  ] as const;
+  app.all("/p/:name", ...routes);
+  app.all("/p/:name/*", ...routes);
+  const admin = authorize(rt, "plugins");
+  const failed = (c: Ctx, e: unknown) => {
+    if (!(e instanceof PluginError)) throw e;
+    return c.json({ error: { name: e.name, message: e.message } }, e.name === "PluginNotFoundError" ? 404 : 409);
+  };
+  app.get("/v1/plugins", admin, (c) => c.json({ plugins: host.list().map(describePlugin) }));
+  // Consent: an update that asked for more waits here until an operator approves that version.
+  app.post("/v1/plugins/:name/approve", admin, limitBody(rt, "maxRequestBodyBytes"), async (c) => {
+    const body = z.strictObject({ version: z.string() }).safeParse(await c.req.json().catch(() => null));
+    if (!body.success) return c.json({ error: { name: "BadRequest", message: "The body must be { \"version\": \"x.y.z\" }." } }, 400);
+    try {
+      return c.json(describePlugin(host.approve(c.req.param("name")!, body.data.version)));
+    } catch (e) {
+      return failed(c, e);
+    }
+  });
+  // The audit log as JSON lines: ?plugin=<name>&since=<ISO date or ms>.
+  app.get("/v1/plugins/audit", admin, (c) => {
+    const since = c.req.query("since");
+    const at = since === undefined ? undefined : /^\d+$/.test(since) ? Number(since) : Date.parse(since);
+    if (at !== undefined && Number.isNaN(at)) return c.json({ error: { name: "BadRequest", message: "since is an ISO date or milliseconds since the epoch." } }, 400);
+    return c.body(host.exportAudit({ plugin: c.req.query("plugin"), since: at }), 200, { "content-type": "application/x-ndjson" });
+  });
+  app.post("/v1/hooks/:hook", admin, limitBody(rt, "maxRequestBodyBytes"), holdSlot(rt), async (c) => {
+    const payload = await c.req.json().catch(() => undefined);
+    return c.json(await host.runHook(c.req.param("hook")!, payload));
+  });
 }
 
 /** The server's bounds, each token's (the server's with the token's own on top), and the in-flight counts. */

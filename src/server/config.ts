@@ -12,10 +12,11 @@ import { ConfigError } from "../errors.ts";
 import { limitsSchema } from "../loader/worker-code.ts";
 import { ruleSchema } from "../bindings/egress/policy.ts";
 import { boundsSchema, tokenBoundsSchema } from "./bounds.ts";
+import { pluginsConfigSchema } from "./plugins.ts";
 
-/** What a bearer token may do: run, metrics, workers (all named workers) or worker:<name>. */
-export const PERMISSION_PATTERN = /^(run|metrics|workers|worker:[a-z0-9][a-z0-9_-]*)$/;
-const permission = z.string().regex(PERMISSION_PATTERN, "a permission is run, metrics, workers or worker:<name>");
+/** What a bearer token may do: run, metrics, workers (all named workers) or worker:<name>, plugins (all plugins' routes and their administration) or plugin:<name> (its routes). */
+export const PERMISSION_PATTERN = /^(run|metrics|workers|worker:[a-z0-9][a-z0-9_-]*|plugins|plugin:[a-z0-9][a-z0-9-]*)$/;
+const permission = z.string().regex(PERMISSION_PATTERN, "a permission is run, metrics, workers, worker:<name>, plugins or plugin:<name>");
 /** A token's permissions, alone or with bounds of its own (which replace the server's for its requests). */
 const grant = z.union([z.array(permission), z.strictObject({ permissions: z.array(permission), bounds: tokenBoundsSchema.optional() })]);
 const bindingName = z.string().regex(/^[A-Za-z_$][A-Za-z0-9_$]*$/, "a binding name is a JavaScript identifier");
@@ -83,6 +84,8 @@ export const configSchema = z.strictObject({
     registry: z.string().url().optional(),
   }).optional(),
   workers: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, "worker names are lower-case letters, digits, - and _"), namedWorkerSchema).optional(),
+  /** Plugins: the grants they are checked against, hook rules, and the plugins installed from files (served at /p/<name>/). */
+  plugins: pluginsConfigSchema.optional(),
 });
 
 export type NamedWorkerConfig = z.infer<typeof namedWorkerSchema>;
@@ -138,6 +141,8 @@ export function parseConfig(json: unknown, baseDir: string, env: Record<string, 
       if (rule.headers) rule.headers = substitute(rule.headers, env, `workers.${name}.egress`) as Record<string, string>;
     }
   }
+  const secrets = config.plugins?.grants?.secrets;
+  if (secrets) config.plugins!.grants!.secrets = substitute(secrets, env, "plugins.grants.secrets") as Record<string, string>;
   return { ...config, baseDir };
 }
 

@@ -21,6 +21,8 @@ import { watchNamedWorkers } from "./watch.ts";
 import { startCrons } from "./scheduler.ts";
 import { loadConfig } from "./config.ts";
 import { playgroundScript } from "./playground/index.ts";
+import { startPlugins, type PluginsConfig } from "./plugins.ts";
+import type { PluginHost } from "../plugins/index.ts";
 
 export interface ServerOptions {
   port?: number;
@@ -55,6 +57,8 @@ export interface ServerOptions {
   configEnv?: Record<string, string | undefined>;
   /** Grants npm packages to named workers (`packageJson`) and to POST /v1/run; none without it. */
   npm?: NpmOptions;
+  /** Plugins: grants, hook rules, plugins installed from files; served at /p/<name>/ (config's `plugins`). */
+  plugins?: PluginsConfig;
 }
 
 export interface RunningServer {
@@ -62,6 +66,8 @@ export interface RunningServer {
   loader: WorkerLoader;
   /** The named workers served now (at /w/<name>/). */
   workers(): string[];
+  /** The plugin host, when the server has a `plugins` section. */
+  plugins?: PluginHost;
   close(): Promise<void>;
 }
 
@@ -121,7 +127,15 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     await loader.close();
     throw e;
   }
-  const app = createApp({
+  let plugins: PluginHost | undefined;
+  try {
+    plugins = opts.plugins ? startPlugins(opts.plugins, { loader, baseDir, dataDir: resolve(baseDir, opts.dataDir ?? ".mayfly/data"), log: opts.log }) : undefined;
+  } catch (e) {
+    watcher?.close();
+    await loader.close();
+    throw e;
+  }
+  const app = createApp({ plugins,
     loader, metrics, tokens: opts.tokens, bounds: opts.bounds, maxBodyBytes: opts.maxBodyBytes, log: opts.log, workers, playground: opts.playground,
     defaultLimits: resolveLimits(opts.loader?.limits, undefined),
     lockedOut: !opts.tokens && !LOOPBACK.test(host),
@@ -145,12 +159,14 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     url: `http://${shownHost}:${address.port}`,
     loader: running,
     workers: () => [...workers.keys()],
+    ...(plugins ? { plugins } : {}),
     close: async () => {
       // Stop accepting, let in-flight requests finish, then stop the executors.
       opts.log?.info("draining");
       watcher?.close();
       crons?.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      plugins?.close();
       await running.close();
       opts.log?.info("closed");
     },
@@ -162,7 +178,7 @@ export function serverOptionsFromConfig(config: MayflyConfig, overrides: ServerO
   const defined = <T extends object>(o: T | undefined) => Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
   return {
     port: config.port, host: config.host, tokens: config.tokens as ServerOptions["tokens"], maxBodyBytes: config.maxBodyBytes,
-    workers: config.workers, baseDir: config.baseDir, dataDir: config.dataDir, configFile: config.file,
+    workers: config.workers, baseDir: config.baseDir, dataDir: config.dataDir, configFile: config.file, plugins: config.plugins,
     npm: config.npm ? { ...defined(config.npm), cacheDir: resolve(config.baseDir, config.npm.cacheDir ?? ".mayfly/npm") } : undefined,
     ...defined(overrides),
     // A flag for one bound leaves the file's other bounds in place.

@@ -35,7 +35,7 @@ export class EgressGateway implements Bindable {
   /** Sends `request` if the policy allows it, following checked redirects; usable from the host too. */
   async fetch(request: Request): Promise<Response> {
     if (this.inFlight >= this.policy.maxConcurrent) {
-      throw new EgressDeniedError("maxConcurrent", `more than ${this.policy.maxConcurrent} requests in flight through this gateway`);
+      throw this.refused(request.url, request.method, new EgressDeniedError("maxConcurrent", `more than ${this.policy.maxConcurrent} requests in flight through this gateway`));
     }
     this.inFlight++;
     try {
@@ -52,9 +52,16 @@ export class EgressGateway implements Bindable {
     let headers = new Headers(request.headers);
     let body = request.body ? await readCapped(request, this.policy.maxRequestBytes, "maxRequestBytes", "request body") : null;
     for (let hop = 0; hop <= this.policy.maxRedirects; hop++) {
-      const rule = this.check(url, method, headers);
+      let rule: CompiledRule;
+      let address: { address: string; family: 4 | 6 };
+      try {
+        rule = this.check(url, method, headers);
+        address = await this.resolve(url, rule);
+      } catch (e) {
+        throw e instanceof EgressDeniedError ? this.refused(url.href, method, e) : e;
+      }
+      this.policy.onDecision?.({ url: url.href, method, allowed: true });
       for (const [k, v] of Object.entries(rule.headers ?? {})) headers.set(k, v);
-      const address = await this.resolve(url, rule);
       const agent = pinnedAgent(address);
       try {
         const res = await undiciFetch(url, {
@@ -92,6 +99,12 @@ export class EgressGateway implements Bindable {
       }
     }
     throw new EgressDeniedError("maxRedirects", `more than ${this.policy.maxRedirects} redirects`);
+  }
+
+  /** Reports a refusal to onDecision, and gives the error back to throw. */
+  private refused(url: string, method: string, e: EgressDeniedError): EgressDeniedError {
+    this.policy.onDecision?.({ url, method: method.toUpperCase(), allowed: false, rule: e.rule, reason: e.message });
+    return e;
   }
 
   /** The checks that need no network: scheme, userinfo, allow-list, method, headers. */

@@ -25,7 +25,19 @@ export const egressPolicySchema = z.strictObject({
   maxConcurrent: z.number().int().positive().optional(),
   /** Name resolution, for tests or a private resolver (default: the system's, every address). */
   lookup: z.custom<Lookup>((v) => typeof v === "function").optional(),
+  /** Told of every decision, each redirect hop included (an audit log): what was asked, and allowed or which check refused it. */
+  onDecision: z.custom<(decision: EgressDecision) => void>((v) => typeof v === "function").optional(),
 });
+
+/** One decision of the gateway: a request (or redirect hop) allowed, or refused by `rule`. */
+export interface EgressDecision {
+  url: string;
+  method: string;
+  allowed: boolean;
+  /** The check that refused it (as EgressDeniedError.rule). */
+  rule?: string;
+  reason?: string;
+}
 
 export type Lookup = (hostname: string) => Promise<{ address: string; family: 4 | 6 }[]>;
 export type EgressRule = z.infer<typeof ruleSchema>;
@@ -39,6 +51,7 @@ export interface ResolvedPolicy {
   maxRedirects: number;
   maxConcurrent: number;
   lookup: Lookup | undefined;
+  onDecision: ((decision: EgressDecision) => void) | undefined;
 }
 
 export interface CompiledRule extends EgressRule {
@@ -61,13 +74,20 @@ export function compilePolicy(input: EgressPolicy): ResolvedPolicy {
     maxRedirects: p.maxRedirects ?? 5,
     maxConcurrent: p.maxConcurrent ?? 16,
     lookup: p.lookup,
+    onDecision: p.onDecision,
   };
 }
 
 function compileRule(rule: EgressRule): CompiledRule {
-  const m = /^(https?:)\/\/(\*\.)?([^:/]+)(?::(\d+))?$/i.exec(rule.origin)!;
+  return { ...rule, ...parseOrigin(rule.origin) };
+}
+
+/** An origin pattern's parts: `https://*.example.com` → https:, wildcard, example.com, port 443. */
+export function parseOrigin(origin: string): { protocol: "http:" | "https:"; wildcard: boolean; host: string; port: string } {
+  const m = /^(https?:)\/\/(\*\.)?([^:/]+)(?::(\d+))?$/i.exec(origin);
+  if (!m) throw new TypeError(`not an origin: ${origin}`);
   const protocol = m[1]!.toLowerCase() as "http:" | "https:";
-  return { ...rule, protocol, wildcard: !!m[2], host: m[3]!.toLowerCase(), port: m[4] ?? DEFAULT_PORTS[protocol]! };
+  return { protocol, wildcard: !!m[2], host: m[3]!.toLowerCase(), port: m[4] ?? DEFAULT_PORTS[protocol]! };
 }
 
 /** The rule that allows `url` (already WHATWG-parsed), or undefined. A port is the scheme's default unless the rule names another. */
