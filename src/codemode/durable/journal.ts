@@ -35,9 +35,12 @@ export interface JournalEntry {
   status: EntryStatus;
   result?: unknown;
   error?: { name: string; message: string };
-  approval?: { decision: "approved" | "rejected"; reason?: string };
+  /** For a tool that requires approval: the decision and when it was made. */
+  approval?: { decision: "approved" | "rejected"; reason?: string; decidedAt: number };
+  /** When the code made the call (for an approved call: when it asked, before the wait). */
   startedAt: number;
   endedAt?: number;
+  /** How long the host took: from the start, or from the decision for a call that waited for one. */
   durationMs?: number;
   /** Which attempt of the run made the call for real (1 = the first execute, then one per resume). */
   attempt: number;
@@ -74,6 +77,7 @@ export interface EntryRow {
   error: string | null;
   decision: "approved" | "rejected" | null;
   reason: string | null;
+  decided_at: number | null;
   started_at: number;
   ended_at: number | null;
   clock: number | null;
@@ -116,7 +120,7 @@ export class Journal {
     this.db.exec(`CREATE TABLE IF NOT EXISTS entries (
       run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE, seq INTEGER NOT NULL,
       kind TEXT NOT NULL, name TEXT NOT NULL, input TEXT, status TEXT NOT NULL, output TEXT, error TEXT,
-      decision TEXT, reason TEXT, started_at INTEGER NOT NULL, ended_at INTEGER, clock INTEGER,
+      decision TEXT, reason TEXT, decided_at INTEGER, started_at INTEGER NOT NULL, ended_at INTEGER, clock INTEGER,
       attempt INTEGER NOT NULL, PRIMARY KEY (run_id, seq)) WITHOUT ROWID`);
   }
 
@@ -152,7 +156,7 @@ export class Journal {
       if (!row) throw new RunNotFoundError(`No run ${id} in the journal (never made, or removed by retention).`);
       if (row.status !== "paused" || row.pending_seq === null) throw new RunStateError(`Run ${id} is ${row.status}; only a paused run can be approved or rejected.`);
       this.db.prepare("UPDATE runs SET status = 'running', attempts = attempts + 1, updated_at = ? WHERE id = ?").run(now, id);
-      this.db.prepare("UPDATE entries SET decision = ?, reason = ? WHERE run_id = ? AND seq = ?").run(decision, reason ?? null, id, row.pending_seq);
+      this.db.prepare("UPDATE entries SET decision = ?, reason = ?, decided_at = ? WHERE run_id = ? AND seq = ?").run(decision, reason ?? null, now, id, row.pending_seq);
       this.db.exec("COMMIT");
       return { ...row, status: "running", attempt: row.attempts + 1 };
     } catch (e) {
@@ -258,9 +262,9 @@ function publicEntry(r: EntryRow): JournalEntry {
     status: r.status,
     ...(r.status === "ok" && r.output !== null ? { result: JSON.parse(r.output) } : {}),
     ...(r.error !== null ? { error: JSON.parse(r.error) } : {}),
-    ...(r.decision ? { approval: { decision: r.decision, ...(r.reason !== null ? { reason: r.reason } : {}) } } : {}),
+    ...(r.decision ? { approval: { decision: r.decision, ...(r.reason !== null ? { reason: r.reason } : {}), decidedAt: r.decided_at! } } : {}),
     startedAt: r.started_at,
-    ...(r.ended_at !== null ? { endedAt: r.ended_at, durationMs: r.ended_at - r.started_at } : {}),
+    ...(r.ended_at !== null ? { endedAt: r.ended_at, durationMs: r.ended_at - Math.max(r.started_at, r.decided_at ?? 0) } : {}),
     attempt: r.attempt,
     ...(r.clock !== null ? { clock: r.clock } : {}),
   };

@@ -85,7 +85,11 @@ export class Replayer {
     const key = this.inputKey(input, full);
     const match = this.match("tool", full, key.text);
     if (match && (match.status === "ok" || match.status === "error")) return this.replay(match);
-    if (match && match.status === "pending") return this.decide(match, input);
+    if (match && match.status === "pending") {
+      // The approved call has effects: it runs only once the replay has made every call before it.
+      const left = this.recorded.find((r) => r !== match && !this.consumed.has(r.seq));
+      return left ? this.diverge(left, describe("tool", full, key.text)) : this.decide(match, input);
+    }
     if (!match) {
       const left = this.firstUnconsumed();
       if (left) return this.diverge(left, describe("tool", full, key.text));
