@@ -34,10 +34,10 @@ describe("Durable Code Mode over MCP", () => {
     });
     const cm = new CodeMode({ loader: ctx.loader, tools, journal: { dataDir: dir } });
     const asked: string[] = [];
-    const client = await connect(cm, (req) => {
+    const client = await connect(cm, (req): ElicitResult => {
       const message = req.params.message;
       asked.push(message);
-      return /"to":"eve"/.test(message) ? { action: "accept", content: { approve: false, reason: "not eve" } } : { action: "accept", content: { approve: true } };
+      return { action: "accept", content: /"to":"eve"/.test(message) ? { approve: false, reason: "not eve" } : { approve: true } };
     });
     try {
       const { tools: listed } = await client.listTools();

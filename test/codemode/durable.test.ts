@@ -170,7 +170,8 @@ describe("Durable Code Mode", () => {
       await shop.note({ text: "lucky " + lucky });
       const afterNote = Date.now();
       const order = await shop.order({ product: "apples", units: 1 });
-      return { started, lucky, id, afterNote, afterOrder: Date.now(), perf: performance.now() }`);
+      const date = [new Date().getTime() === Date.now(), new Date(0).toISOString(), new Date() instanceof Date, new Date().constructor === Date, typeof Date(), Date.UTC(2020, 0, 1)];
+      return { started, lucky, id, afterNote, afterOrder: Date.now(), perf: performance.now(), date }`);
     assert.equal(paused.status, "paused");
     await new Promise((r) => setTimeout(r, 30));
     const out = await cm.approve(paused.runId!);
@@ -188,6 +189,7 @@ describe("Durable Code Mode", () => {
     assert.equal(r.afterOrder, order!.clock);
     assert.ok(r.afterOrder >= r.afterNote + 30, "the approved call happened after the wait");
     assert.equal(r.perf, r.afterOrder - r.started);
+    assert.deepEqual((out.result as { date: unknown }).date, [true, "1970-01-01T00:00:00.000Z", true, true, "string", 1577836800000], "Date still behaves as Date");
     assert.equal(s.ran.note, 1);
 
     // A step that throws is recorded and rethrown on replay; tools cannot be called inside a step.
@@ -263,7 +265,7 @@ describe("Durable Code Mode", () => {
     aging.close();
   });
 
-  test("a value over the journal's cap is refused with JournalValueTooLargeError, never truncated", async () => {
+  test("a value over the journal's cap is refused with JournalValueTooLargeError, never truncated; calls per run are capped", async () => {
     const s = shop();
     const cm = durable(s.tools, { maxValueBytes: 200 });
     const out = await cm.execute(`
@@ -281,6 +283,15 @@ describe("Durable Code Mode", () => {
     const entries = cm.journal(out.runId!)!.entries;
     assert.deepEqual(entries.map((e) => e.status), ["error", "error", "error", "ok"]);
     assert.equal(entries[0]!.result, undefined);
+    // A run can record only so many calls and steps.
+    const capped = durable(s.tools, { maxEntriesPerRun: 3 });
+    const many = await capped.execute(`
+      const out = [];
+      for (let i = 0; i < 5; i++) { try { out.push(await shop.note({ text: "n" + i })) } catch (e) { out.push(e.name) } }
+      return out`);
+    assert.deepEqual(many.result, [2, 2, 2, "QuotaExceededError", "QuotaExceededError"]);
+    assert.equal(capped.journal(many.runId!)!.entries.length, 3);
+    capped.close();
     // The code's own result over the cap fails the run.
     const tooBig = await cm.execute(`return "r".repeat(300)`);
     assert.equal(tooBig.status, "failed");

@@ -18,6 +18,8 @@ export const journalOptionsSchema = z.strictObject({
   maxRuns: z.number().int().positive().optional(),
   /** Largest value recorded, in bytes of JSON (default 1 MiB). */
   maxValueBytes: z.number().int().positive().optional(),
+  /** Calls and steps recorded per run (default 10,000): code cannot fill the disk with entries. */
+  maxEntriesPerRun: z.number().int().positive().optional(),
 });
 export type JournalOptions = z.input<typeof journalOptionsSchema>;
 
@@ -101,6 +103,7 @@ const DAY = 24 * 60 * 60 * 1000;
 
 export class Journal {
   readonly maxValueBytes: number;
+  readonly maxEntriesPerRun: number;
   private readonly db: DatabaseSync;
   private readonly maxAgeMs: number;
   private readonly maxRuns: number;
@@ -110,6 +113,7 @@ export class Journal {
     this.maxAgeMs = o.maxAgeMs ?? 30 * DAY;
     this.maxRuns = o.maxRuns ?? 1000;
     this.maxValueBytes = o.maxValueBytes ?? 1024 * 1024;
+    this.maxEntriesPerRun = o.maxEntriesPerRun ?? 10_000;
     this.db = o.dataDir ? openStore(o.dataDir, "codemode", "journal") : new DatabaseSync(":memory:");
     this.db.exec("PRAGMA foreign_keys = ON");
     this.db.exec(`CREATE TABLE IF NOT EXISTS runs (

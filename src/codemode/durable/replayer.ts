@@ -10,6 +10,7 @@
  * position: calls made concurrently (Promise.all) may reach the host in another order on replay.
  */
 import { createHash } from "node:crypto";
+import { QuotaExceededError } from "../../errors.ts";
 import { JournalValueTooLargeError, ReplayDivergenceError, ToolInputError, ToolRejectedError } from "../errors.ts";
 import { errorShape, findTool, validateInput } from "../execute.ts";
 import type { Tool } from "../tool.ts";
@@ -94,6 +95,7 @@ export class Replayer {
       const left = this.firstUnconsumed();
       if (left) return this.diverge(left, describe("tool", full, key.text));
     }
+    if (!match && this.full()) return this.overQuota();
     const seq = match ? match.seq : this.nextSeq++;
     if (!match) this.o.journal.begin(this.o.runId, seq, "tool", full, key.text, this.o.attempt);
     if (key.error) return this.record(seq, { ok: false, error: key.error });
@@ -161,6 +163,7 @@ export class Replayer {
       const left = this.firstUnconsumed();
       if (left) return this.diverge(left, describe("step", name, null));
     }
+    if (!match && this.full()) return this.overQuota();
     // A step begun in an earlier attempt but never finished is run again under its position.
     const seq = match ? match.seq : this.nextSeq++;
     if (!match) this.o.journal.begin(this.o.runId, seq, "step", name, null, this.o.attempt);
@@ -219,6 +222,15 @@ export class Replayer {
     this.ended = { kind: "diverged", error: new ReplayDivergenceError(this.o.runId, expected.seq, describe(expected.kind, expected.name, expected.input), actual) };
     this.endRun();
     return this.refused();
+  }
+
+  private full(): boolean {
+    return this.nextSeq >= this.o.journal.maxEntriesPerRun;
+  }
+
+  /** Not recorded (there is no room), so a replay reaching the same call gets the same answer. */
+  private overQuota(): Envelope {
+    return { ok: false, error: errorShape(new QuotaExceededError(`The run made more than ${this.o.journal.maxEntriesPerRun} calls and steps, the journal's limit per run; this one was not made.`)), clock: Date.now() };
   }
 
   /** Answer to a call after the run was ended: the isolate is going away, nothing runs. */
