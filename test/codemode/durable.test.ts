@@ -204,6 +204,14 @@ describe("Durable Code Mode", () => {
     assert.equal(done.status, "completed", JSON.stringify(done.error));
     assert.equal((done.result as { a: string }).a, `RangeError: ${failingEntries[0]!.error!.message}`);
     assert.equal((done.result as { b: string }).b, "TypeError");
+
+    // A step still running when a concurrent call paused the run is run again on resume.
+    const racing = await cm.execute(`
+      return await Promise.all([codemode.step("slow", async () => { await new Promise((r) => setTimeout(r, 20)); return 7 }), shop.order({ product: "y", units: 2 })])`);
+    assert.equal(racing.status, "paused");
+    assert.equal(cm.journal(racing.runId!)!.entries[0]!.status, "running");
+    const raced = await cm.approve(racing.runId!);
+    assert.deepEqual(raced.result, [7, { orderId: "o-3", product: "y", units: 2 }]);
     cm.close();
   });
 

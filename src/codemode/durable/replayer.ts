@@ -42,6 +42,7 @@ export class Replayer {
   private readonly consumed = new Set<number>();
   private readonly openSteps = new Set<number>();
   private readonly inflight = new Set<Promise<unknown>>();
+  private readonly parked: (() => void)[] = [];
   private nextSeq: number;
   private endRun: () => void = () => {};
 
@@ -96,6 +97,8 @@ export class Replayer {
       if (left) return this.diverge(left, describe("tool", full, key.text));
     }
     if (!match && this.full()) return this.overQuota();
+    // A call begun but never finished in an earlier attempt (its host went away) is made again under its position.
+    if (match) this.consumed.add(match.seq);
     const seq = match ? match.seq : this.nextSeq++;
     if (!match) this.o.journal.begin(this.o.runId, seq, "tool", full, key.text, this.o.attempt);
     if (key.error) return this.record(seq, { ok: false, error: key.error });
@@ -165,6 +168,7 @@ export class Replayer {
     }
     if (!match && this.full()) return this.overQuota();
     // A step begun in an earlier attempt but never finished is run again under its position.
+    if (match) this.consumed.add(match.seq);
     const seq = match ? match.seq : this.nextSeq++;
     if (!match) this.o.journal.begin(this.o.runId, seq, "step", name, null, this.o.attempt);
     this.openSteps.add(seq);
@@ -218,7 +222,7 @@ export class Replayer {
     return this.recorded.find((r) => !this.consumed.has(r.seq));
   }
 
-  private diverge(expected: EntryRow, actual: string): Envelope {
+  private diverge(expected: EntryRow, actual: string): Promise<Envelope> {
     this.ended = { kind: "diverged", error: new ReplayDivergenceError(this.o.runId, expected.seq, describe(expected.kind, expected.name, expected.input), actual) };
     this.endRun();
     return this.refused();
@@ -234,8 +238,14 @@ export class Replayer {
   }
 
   /** Answer to a call after the run was ended: the isolate is going away, nothing runs. */
-  private refused(): Envelope {
-    return { ok: false, error: { name: "WorkerDisposedError", message: "The run was ended." }, clock: Date.now() };
+  private refused(): Promise<Envelope> {
+    // Parked until the isolate is gone: code awaiting the call that paused it must not go on meanwhile.
+    return new Promise((resolve) => this.parked.push(() => resolve({ ok: false, error: { name: "WorkerDisposedError", message: "The run was ended." }, clock: Date.now() })));
+  }
+
+  /** The isolate is gone: answers the parked calls (nobody is listening any more) so nothing dangles. */
+  release(): void {
+    for (const answer of this.parked.splice(0)) answer();
   }
 
   /**

@@ -48,6 +48,7 @@ export class DurableRuns {
         // The replayer times tool calls itself (and records the timeout); the binding's own is a backstop.
         rpcTimeoutMs: toolTimeoutMs + 5_000,
       });
+      replayer.release();
       // Calls still running on the host when the run was ended are recorded before anyone resumes it.
       await replayer.settled();
     } catch (e) {
