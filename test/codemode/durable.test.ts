@@ -326,6 +326,7 @@ describe("Durable Code Mode", () => {
     const d = await cm.describe();
     assert.match(d.execute, /need a person's approval: shop\.order, shop\.refund/);
     assert.match(d.execute, /codemode\.step\(name, \(\) => value\)/);
+    assert.match(await cm.types(), /\* Order units of a product \(a person approves each order\)\n {3}\* Requires a person's approval: the run pauses at this call until approved or rejected\.\n {3}\*\/\n {2}order\(/);
     cm.close();
   });
 });

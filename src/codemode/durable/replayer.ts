@@ -182,8 +182,15 @@ export class Replayer {
       const e = error as Partial<ErrorShape>;
       return this.record(seq, { ok: false, error: { name: String(e?.name ?? "Error"), message: String(e?.message ?? "") } });
     }
-    if (json !== undefined && typeof json !== "string") return this.record(seq, { ok: false, error: { name: "TypeError", message: "A step's value must arrive as JSON text." } });
-    return this.record(seq, { ok: true, value: json === undefined ? undefined : JSON.parse(json) });
+    let value: unknown;
+    try {
+      if (json !== undefined && typeof json !== "string") throw new TypeError("not text");
+      value = json === undefined ? undefined : JSON.parse(json);
+    } catch {
+      // Only code calling the binding itself, not codemode.step(), sends anything else.
+      return this.record(seq, { ok: false, error: { name: "TypeError", message: "A step's value must arrive as JSON text." } });
+    }
+    return this.record(seq, { ok: true, value });
   }
 
   /**
