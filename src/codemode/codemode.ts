@@ -4,7 +4,7 @@
  * large ones list their namespaces and send the model to `search` first.
  */
 import { RunNotFoundError, ToolSourceError } from "./errors.ts";
-import { execute, type ExecuteOptions, type ExecuteResult } from "./execute.ts";
+import { DEFAULT_EXECUTE_LIMITS, execute, type ExecuteOptions, type ExecuteResult } from "./execute.ts";
 import { Journal, type JournalOptions, type RunRecord, type RunStatus, type RunSummary } from "./durable/journal.ts";
 import { DurableRuns } from "./durable/runs.ts";
 import { ToolIndex, type SearchResult } from "./search.ts";
@@ -53,8 +53,10 @@ export class CodeMode {
     this.tools = options.tools;
     this.index = new ToolIndex(options.tools);
     if (options.journal !== undefined) {
-      this.store = new Journal(options.journal);
       const { loader, limits, globalOutbound, toolTimeoutMs } = options;
+      // An attempt lasts at most its wall time, then waits at most one tool timeout for calls in flight.
+      const attemptMs = (limits?.wallMs ?? DEFAULT_EXECUTE_LIMITS.wallMs!) + (toolTimeoutMs ?? 30_000);
+      this.store = new Journal(options.journal, { staleAfterMs: 2 * attemptMs });
       this.durable = new DurableRuns(this.store, { loader, tools: this.tools, limits, globalOutbound, toolTimeoutMs });
     }
   }

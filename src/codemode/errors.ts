@@ -81,3 +81,8 @@ export class RunNotFoundError extends MayflyError {
 export class RunStateError extends MayflyError {
   override name = "RunStateError";
 }
+
+/** Recorded for a run whose host stopped (a crash, a kill) while it was running: it cannot be resumed. */
+export class RunInterruptedError extends MayflyError {
+  override name = "RunInterruptedError";
+}

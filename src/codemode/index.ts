@@ -9,7 +9,7 @@ export { functionTools, type FunctionToolDefinition } from "./sources/functions.
 export { openApiTools, type OpenApiSourceOptions } from "./sources/openapi.ts";
 export {
   ToolInputError, ToolNotFoundError, ToolHttpError, ToolSourceError, ToolCallError, CodeSyntaxError,
-  ToolRejectedError, ReplayDivergenceError, JournalValueTooLargeError, RunNotFoundError, RunStateError,
+  ToolRejectedError, ReplayDivergenceError, JournalValueTooLargeError, RunNotFoundError, RunStateError, RunInterruptedError,
 } from "./errors.ts";
 export type { JournalOptions, JournalEntry, RunRecord, RunSummary, RunStatus } from "./durable/journal.ts";
 export { mcpTools, type McpSourceOptions, type McpToolSource } from "./sources/mcp.ts";

@@ -1,6 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 import { CodeMode, execute, functionTools, RunNotFoundError, RunStateError, ToolSourceError, type JournalOptions } from "../../src/index.ts";
@@ -253,6 +254,28 @@ describe("Durable Code Mode", () => {
     assert.deepEqual([after.ran.stock, after.ran.order], [0, 1], "the new host answered stock from the journal");
     assert.equal(before.ran.order, 0);
     second.close();
+  });
+
+  test("a run whose host dies mid-call is marked failed (RunInterruptedError) by the next host, its call left running", async () => {
+    const dataDir = mkdtempSync(join(dir, "crash-"));
+    const script = join(dataDir, "host.ts");
+    const src = new URL("../../src/index.ts", import.meta.url).href;
+    writeFileSync(script, `
+      import { CodeMode, functionTools, WorkerLoader } from ${JSON.stringify(src)};
+      const loader = new WorkerLoader({ executors: 1 });
+      const tools = functionTools("sys", { ok: { inputSchema: {}, execute: () => 1 }, crash: { inputSchema: {}, execute: () => process.exit(9) } });
+      const cm = new CodeMode({ loader, tools, limits: { wallMs: 300 }, toolTimeoutMs: 200, journal: { dataDir: ${JSON.stringify(dataDir)} } });
+      await cm.execute("await sys.ok(); await sys.crash(); return 'unreachable'");`);
+    const child = spawnSync(process.execPath, [script], { encoding: "utf8", timeout: 30_000 });
+    assert.equal(child.status, 9, child.stderr);
+    await new Promise((r) => setTimeout(r, 1_100));
+    const cm = new CodeMode({ loader: ctx.loader, tools: shop().tools, limits: { wallMs: 300 }, toolTimeoutMs: 200, journal: { dataDir } });
+    const [run] = cm.runs();
+    assert.equal(run?.status, "failed");
+    assert.equal(run?.error?.name, "RunInterruptedError");
+    assert.deepEqual(cm.journal(run!.runId)!.entries.map((e) => [e.name, e.status]), [["sys.ok", "ok"], ["sys.crash", "running"]]);
+    await assert.rejects(cm.approve(run!.runId), RunStateError);
+    cm.close();
   });
 
   test("retention: runs past maxRuns or idle past maxAgeMs are removed", async () => {

@@ -7,7 +7,7 @@
 import { DatabaseSync } from "node:sqlite";
 import { z } from "zod";
 import { openStore } from "../../bindings/storage/sqlite-file.ts";
-import { JournalValueTooLargeError, RunNotFoundError, RunStateError } from "../errors.ts";
+import { JournalValueTooLargeError, RunInterruptedError, RunNotFoundError, RunStateError } from "../errors.ts";
 
 export const journalOptionsSchema = z.strictObject({
   /** Where the journal lives (<dataDir>/codemode/journal.sqlite). Without it the journal is in memory: pauses do not survive the process. */
@@ -108,8 +108,15 @@ export class Journal {
   private readonly maxAgeMs: number;
   private readonly maxRuns: number;
 
-  constructor(options: JournalOptions) {
+  /**
+   * A run "running" with no activity for `staleAfterMs` was interrupted (its host stopped): no attempt
+   * lasts that long, as the owner computes it from its limits (wall time, tool timeout).
+   */
+  private readonly staleAfterMs: number;
+
+  constructor(options: JournalOptions, internal: { staleAfterMs: number }) {
     const o = journalOptionsSchema.parse(options);
+    this.staleAfterMs = internal.staleAfterMs;
     this.maxAgeMs = o.maxAgeMs ?? 30 * DAY;
     this.maxRuns = o.maxRuns ?? 1000;
     this.maxValueBytes = o.maxValueBytes ?? 1024 * 1024;
@@ -126,6 +133,7 @@ export class Journal {
       kind TEXT NOT NULL, name TEXT NOT NULL, input TEXT, status TEXT NOT NULL, output TEXT, error TEXT,
       decision TEXT, reason TEXT, decided_at INTEGER, started_at INTEGER NOT NULL, ended_at INTEGER, clock INTEGER,
       attempt INTEGER NOT NULL, PRIMARY KEY (run_id, seq)) WITHOUT ROWID`);
+    this.prune();
   }
 
   /**
@@ -227,9 +235,14 @@ export class Journal {
 
   /**
    * Retention: runs idle longer than maxAgeMs go, then all but the maxRuns most recently active. A
-   * run in progress is never removed under it (its calls are still being written).
+   * run in progress is never removed under it (its calls are still being written); one whose host
+   * stopped is marked failed (RunInterruptedError) first, and then ages like the others. Its call in
+   * flight stays "running" in the journal: whether it took effect is unknown.
    */
   prune(now = Date.now()): void {
+    const interrupted = new RunInterruptedError("The run's host stopped while it was running; it cannot be resumed.");
+    this.db.prepare("UPDATE runs SET status = 'failed', error = ? WHERE status = 'running' AND updated_at < ?")
+      .run(JSON.stringify({ name: interrupted.name, message: interrupted.message }), now - this.staleAfterMs);
     this.db.prepare("DELETE FROM runs WHERE status != 'running' AND updated_at < ?").run(now - this.maxAgeMs);
     this.db.prepare(`DELETE FROM runs WHERE status != 'running' AND id NOT IN (
       SELECT id FROM runs ORDER BY updated_at DESC, created_at DESC LIMIT ?)`).run(this.maxRuns);
