@@ -15,8 +15,8 @@ function text(r: Awaited<ReturnType<Client["callTool"]>>): string {
 }
 
 /** A client on an in-memory link to a fresh server for `cm`; `answer`, when given, is the person answering approval forms. */
-async function connect(cm: CodeMode, answer?: (req: ElicitRequest) => ElicitResult): Promise<Client> {
-  const server = await createMcpServer(cm);
+async function connect(cm: CodeMode, answer?: (req: ElicitRequest) => ElicitResult, mode?: "tools"): Promise<Client> {
+  const server = await createMcpServer(cm, { mode });
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
   await server.connect(serverSide);
   const client = new Client({ name: "test", version: "1" }, { capabilities: answer ? { elicitation: {} } : {} });
@@ -77,6 +77,30 @@ describe("Durable Code Mode over MCP", () => {
       assert.deepEqual((await cm.approve(out.runId)).result, 1);
     } finally {
       await client.close();
+      cm.close();
+    }
+  });
+
+  test("per-operation mode: a tool that requires approval is called only once the person approves", async () => {
+    let sent = 0;
+    const tools = functionTools("mail", { send: { inputSchema: z.object({ to: z.string() }), requiresApproval: true, execute: () => ++sent } });
+    const cm = new CodeMode({ loader: ctx.loader, tools, journal: {} });
+    const answers: ElicitResult[] = [{ action: "accept", content: { approve: true } }, { action: "decline" }];
+    const asking = await connect(cm, () => answers.shift()!, "tools");
+    const silent = await connect(cm, undefined, "tools");
+    try {
+      const ok = await asking.callTool({ name: "mail_send", arguments: { to: "ann" } });
+      assert.equal(ok.isError, undefined, text(ok));
+      assert.equal(text(ok), "1");
+      const declined = await asking.callTool({ name: "mail_send", arguments: { to: "eve" } });
+      assert.equal(declined.isError, true);
+      assert.equal(text(declined), "ToolRejectedError: mail.send was rejected: declined by the user");
+      const refused = await silent.callTool({ name: "mail_send", arguments: { to: "bob" } });
+      assert.match(text(refused), /^ToolRejectedError: mail\.send was rejected: it requires a person's approval, and this client cannot ask its user$/);
+      assert.equal(sent, 1);
+    } finally {
+      await asking.close();
+      await silent.close();
       cm.close();
     }
   });
