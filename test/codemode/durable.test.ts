@@ -264,11 +264,12 @@ describe("Durable Code Mode", () => {
       import { CodeMode, functionTools, WorkerLoader } from ${JSON.stringify(src)};
       const loader = new WorkerLoader({ executors: 1 });
       const tools = functionTools("sys", { ok: { inputSchema: {}, execute: () => 1 }, crash: { inputSchema: {}, execute: () => process.exit(9) } });
-      const cm = new CodeMode({ loader, tools, limits: { wallMs: 300 }, toolTimeoutMs: 200, journal: { dataDir: ${JSON.stringify(dataDir)} } });
+      const cm = new CodeMode({ loader, tools, journal: { dataDir: ${JSON.stringify(dataDir)} } });
       await cm.execute("await sys.ok(); await sys.crash(); return 'unreachable'");`);
     const child = spawnSync(process.execPath, [script], { encoding: "utf8", timeout: 30_000 });
     assert.equal(child.status, 9, child.stderr);
     await new Promise((r) => setTimeout(r, 1_100));
+    // Staleness is judged by the opener's limits: no attempt of its runs stays silent for 2 × (300 + 200) ms.
     const cm = new CodeMode({ loader: ctx.loader, tools: shop().tools, limits: { wallMs: 300 }, toolTimeoutMs: 200, journal: { dataDir } });
     const [run] = cm.runs();
     assert.equal(run?.status, "failed");
