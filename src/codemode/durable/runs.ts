@@ -52,6 +52,7 @@ export class DurableRuns {
       // Calls still running on the host when the run was ended are recorded before anyone resumes it.
       await replayer.settled();
     } catch (e) {
+      replayer.release();
       this.journal.settle(runId, { status: "failed", error: errorShape(e) });
       throw e;
     }
