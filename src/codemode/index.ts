@@ -7,7 +7,11 @@ export { generateTypes } from "./typegen.ts";
 export { toIdentifier, type Tool, type JsonSchema } from "./tool.ts";
 export { functionTools, type FunctionToolDefinition } from "./sources/functions.ts";
 export { openApiTools, type OpenApiSourceOptions } from "./sources/openapi.ts";
-export { ToolInputError, ToolNotFoundError, ToolHttpError, ToolSourceError, ToolCallError, CodeSyntaxError } from "./errors.ts";
+export {
+  ToolInputError, ToolNotFoundError, ToolHttpError, ToolSourceError, ToolCallError, CodeSyntaxError,
+  ToolRejectedError, ReplayDivergenceError, JournalValueTooLargeError, RunNotFoundError, RunStateError, RunInterruptedError,
+} from "./errors.ts";
+export type { JournalOptions, JournalEntry, RunRecord, RunSummary, RunStatus } from "./durable/journal.ts";
 export { mcpTools, type McpSourceOptions, type McpToolSource } from "./sources/mcp.ts";
 export { createMcpServer, codeModeDefinitions, perOperationDefinitions, serveMcpStdio, serveMcpHttp, type McpServerOptions, type McpHttpOptions } from "./mcp-server.ts";
 export { aiSdkTools } from "./adapters/ai-sdk.ts";

@@ -9,6 +9,8 @@ import type { AddressInfo } from "node:net";
 import type { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import type { CallToolResult, Tool as McpTool } from "@modelcontextprotocol/sdk/types.js";
 import type { CodeMode } from "./codemode.ts";
+import { ToolRejectedError } from "./errors.ts";
+import type { ExecuteResult } from "./execute.ts";
 
 export interface McpServerOptions {
   /** "codemode" (default): search + execute. "tools": one MCP tool per operation, called directly. */
@@ -20,6 +22,11 @@ export interface McpServerOptions {
    * (the hosts its egress gateway allows, or none), so the model knows before it tries.
    */
   network?: string[];
+  /**
+   * Durable Code Mode: how long to wait for the person at the client to answer an approval request
+   * (MCP elicitation) before leaving the run paused (default 10 minutes).
+   */
+  approvalTimeoutMs?: number;
 }
 
 /** An MCP server (not yet connected) exposing `codeMode`. One per connection or stateless request. */
@@ -34,7 +41,7 @@ export async function createMcpServer(codeMode: CodeMode, options: McpServerOpti
     : codeMode.tools.length ? await codeModeDefinitions(codeMode) : [codeRunnerDefinition(options.network ?? [])];
   server.setRequestHandler(ListToolsRequestSchema, () => ({ tools }));
   server.setRequestHandler(CallToolRequestSchema, (req) =>
-    mode === "tools" ? callOperation(codeMode, req.params.name, req.params.arguments) : callCodeMode(codeMode, req.params.name, req.params.arguments ?? {}));
+    mode === "tools" ? callOperation(codeMode, req.params.name, req.params.arguments, (tool, input) => askBeforeCall(server, tool, input, options.approvalTimeoutMs ?? 600_000)) : callCodeMode(codeMode, req.params.name, req.params.arguments ?? {}, (out) => askForApproval(server, codeMode, out, options.approvalTimeoutMs ?? 600_000)));
   return server;
 }
 
@@ -91,10 +98,10 @@ export function perOperationDefinitions(codeMode: CodeMode): McpTool[] {
   }));
 }
 
-async function callCodeMode(codeMode: CodeMode, name: string, args: Record<string, unknown>): Promise<CallToolResult> {
+async function callCodeMode(codeMode: CodeMode, name: string, args: Record<string, unknown>, approvals: (out: ExecuteResult) => Promise<ExecuteResult>): Promise<CallToolResult> {
   if (name === "execute") {
     if (typeof args.code !== "string") return failure("execute needs `code` (a string).");
-    const out = await codeMode.execute(args.code);
+    const out = await approvals(await codeMode.execute(args.code));
     return { content: [{ type: "text", text: JSON.stringify(out) }], isError: !!out.error };
   }
   if (name === "search") {
@@ -111,11 +118,15 @@ async function callCodeMode(codeMode: CodeMode, name: string, args: Record<strin
   return failure(`Unknown tool ${name}: this server has search and execute.`);
 }
 
-async function callOperation(codeMode: CodeMode, name: string, args: unknown): Promise<CallToolResult> {
+async function callOperation(codeMode: CodeMode, name: string, args: unknown, approve: (tool: string, input: unknown) => Promise<string | undefined>): Promise<CallToolResult> {
   const tool = codeMode.tools.find((t) => `${t.namespace}_${t.name}` === name);
   if (!tool) return failure(`Unknown tool ${name}.`);
   try {
-    const value = await tool.invoke(tool.validate(args ?? {}));
+    const input = tool.validate(args ?? {});
+    // Called directly there is no run to pause: the person is asked now, or the call is refused.
+    const refusal = tool.requiresApproval ? await approve(`${tool.namespace}.${tool.name}`, input) : undefined;
+    if (refusal !== undefined) throw new ToolRejectedError(`${tool.namespace}.${tool.name} was rejected: ${refusal}`, refusal);
+    const value = await tool.invoke(input);
     const result: CallToolResult = { content: [{ type: "text", text: typeof value === "string" ? value : JSON.stringify(value) }] };
     // A tool that declares an output schema must answer with structured content (MCP spec).
     if (tool.outputSchema?.type === "object") result.structuredContent = value as Record<string, unknown>;
@@ -123,6 +134,60 @@ async function callOperation(codeMode: CodeMode, name: string, args: unknown): P
   } catch (e) {
     return failure(`${(e as Error).name}: ${(e as Error).message}`);
   }
+}
+
+/**
+ * A durable run paused for approval: the person at the client is asked (MCP elicitation, a form with
+ * approve and reason), and the run resumes with the answer, as often as it pauses. The model is never
+ * offered a way to approve: with a client that cannot ask its user (or a stateless HTTP request), or
+ * when the person cancels or does not answer in time, the paused status goes back to the model and the
+ * host approves or rejects the run itself (codeMode.approve/reject, e.g. from another process over the
+ * same journal).
+ */
+async function askForApproval(server: Server, codeMode: CodeMode, out: ExecuteResult, timeoutMs: number): Promise<ExecuteResult> {
+  while (out.status === "paused" && out.runId && out.pending && canAskUser(server)) {
+    const answer = await ask(server, `Code run ${out.runId} wants to call ${out.pending.tool} with ${JSON.stringify(out.pending.input)}. Approve this call?`, out.pending.tool, timeoutMs);
+    if (answer === undefined) return out;
+    out = answer.approved ? await codeMode.approve(out.runId) : await codeMode.reject(out.runId, answer.reason);
+  }
+  return out;
+}
+
+/** One operation called directly (per-operation mode): undefined when the person approves, else why not. */
+async function askBeforeCall(server: Server, tool: string, input: unknown, timeoutMs: number): Promise<string | undefined> {
+  if (!canAskUser(server)) return "it requires a person's approval, and this client cannot ask its user";
+  const answer = await ask(server, `A client wants to call ${tool} with ${JSON.stringify(input)}. Approve this call?`, tool, timeoutMs);
+  if (answer === undefined) return "no answer from the user";
+  return answer.approved ? undefined : answer.reason;
+}
+
+/** The approval form; undefined when the person cancelled or did not answer in time. */
+async function ask(server: Server, message: string, tool: string, timeoutMs: number): Promise<{ approved: true } | { approved: false; reason: string } | undefined> {
+  let answer: Awaited<ReturnType<Server["elicitInput"]>>;
+  try {
+    answer = await server.elicitInput({
+      message,
+      requestedSchema: {
+        type: "object",
+        properties: {
+          approve: { type: "boolean", title: "Approve", description: `Let ${tool} run with this input` },
+          reason: { type: "string", title: "Reason", description: "Why not (shown to the code when rejected)" },
+        },
+        required: ["approve"],
+      },
+    }, { timeout: timeoutMs });
+  } catch {
+    return undefined;
+  }
+  if (answer.action === "cancel") return undefined;
+  if (answer.action === "accept" && answer.content?.approve === true) return { approved: true };
+  return { approved: false, reason: typeof answer.content?.reason === "string" && answer.content.reason ? answer.content.reason : "declined by the user" };
+}
+
+/** Form elicitation: an `elicitation` capability that is not URL-only (an empty one means form, for older clients). */
+function canAskUser(server: Server): boolean {
+  const e = server.getClientCapabilities()?.elicitation as { form?: unknown; url?: unknown } | undefined;
+  return !!e && (e.form !== undefined || e.url === undefined);
 }
 
 function failure(text: string): CallToolResult {

@@ -21,6 +21,11 @@ export interface Tool {
   /** Validates `input` (throws ToolInputError) — a source may use its own validator (zod). */
   validate(input: unknown): unknown;
   invoke(input: unknown): Promise<unknown>;
+  /**
+   * A person must approve each call: durable Code Mode pauses the run at the call and resumes it on
+   * `approve(runId)` or `reject(runId, reason)`. Plain execute() refuses such a call (ToolRejectedError).
+   */
+  requiresApproval?: boolean;
 }
 
 const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;

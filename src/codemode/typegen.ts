@@ -35,7 +35,9 @@ async function namespaceTypes(namespace: string, tools: Tool[]): Promise<string>
     definitions[`${base}Input`] = withTitle(t.inputSchema, `${base}Input`);
     if (t.outputSchema) definitions[`${base}Output`] = withTitle(t.outputSchema, `${base}Output`);
     const optional = t.inputSchema.type === "object" && !hasRequired(t.inputSchema);
-    signatures.push(`${jsdoc(t.description, "  ")}  ${t.name}(input${optional ? "?" : ""}: ${base}Input): Promise<${t.outputSchema ? `${base}Output` : "unknown"}>;`);
+    // Said where the model reads the operation (search results too), not only in execute's description.
+    const description = t.requiresApproval ? [t.description, "Requires a person's approval: the run pauses at this call until approved or rejected."].filter(Boolean).join("\n") : t.description;
+    signatures.push(`${jsdoc(description, "  ")}  ${t.name}(input${optional ? "?" : ""}: ${base}Input): Promise<${t.outputSchema ? `${base}Output` : "unknown"}>;`);
   }
   const { compile } = await import("json-schema-to-typescript");
   const types = await compile({ definitions, additionalProperties: false } as never, `${pascal(namespace)}Types`, {

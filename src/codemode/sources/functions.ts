@@ -14,6 +14,8 @@ export interface FunctionToolDefinition {
   inputSchema: z.ZodType | JsonSchema;
   outputSchema?: z.ZodType | JsonSchema;
   execute(input: any): unknown;
+  /** Each call waits for a person's approval (durable Code Mode; see Tool.requiresApproval). */
+  requiresApproval?: boolean;
 }
 
 /** `functionTools("db", { query: { description, inputSchema, execute } })` → tools called as `db.query({...})`. */
@@ -32,6 +34,7 @@ export function functionTools(namespace: string, definitions: Record<string, Fun
       outputSchema: def.outputSchema ? toJsonSchema(def.outputSchema) : undefined,
       validate: isZod(def.inputSchema) ? zodValidator(def.inputSchema, full) : jsonSchemaValidator(def.inputSchema, full),
       invoke: async (input) => def.execute(input),
+      ...(def.requiresApproval ? { requiresApproval: true } : {}),
     };
   });
 }
