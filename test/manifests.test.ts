@@ -45,9 +45,10 @@ describe("manifestToWorkerCode", () => {
     secrets: { TOKEN: "s3cret" }, limits: { cpuMs: 100 },
   };
 
-  test("binds exactly what the manifest names: no network means no gateway, nothing more in env", () => {
+  test("binds exactly what the manifest names: no network means a gateway with no rule, nothing more in env", async () => {
     const bare = manifestToWorkerCode(parseManifest(manifest()), code, grants, { dataDir });
-    assert.equal(bare.globalOutbound, null);
+    assert.ok(bare.globalOutbound instanceof EgressGateway);
+    await assert.rejects((bare.globalOutbound as EgressGateway).fetch(new Request("https://api.example.test/")), { name: "EgressDeniedError" });
     assert.deepEqual(bare.env, {});
     assert.deepEqual(bare.limits, { cpuMs: 100 }, "a limit left out is the grant's ceiling, not the loader's higher default");
     const full = manifestToWorkerCode(parseManifest(manifest({

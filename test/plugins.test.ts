@@ -75,13 +75,14 @@ async function call(name: string, path = "/"): Promise<any> {
 }
 
 describe("capabilities come from the manifest only", () => {
-  test("a plugin without network cannot fetch: no gateway, nothing reaches the listener", async () => {
+  test("a plugin without network cannot fetch: the gateway has no rule, nothing reaches the listener, the attempt is audited", async () => {
     host.install({ manifest: manifest("offline"), code: routePlugin(`
       try { await fetch("http://api.example.test:${api.port}/x"); return "fetched"; } catch (e) { return { name: e.name, message: e.message }; }`) });
     const before = api.connections;
     const out = await call("offline");
-    assert.match(out.message, /not permitted to access the internet/);
+    assert.equal(out.name, "EgressDeniedError");
     assert.equal(api.connections, before);
+    assert.deepEqual(host.audit({ plugin: "offline", capability: "network" }).map((e) => [e.target, e.allowed]), [[`GET http://api.example.test:${api.port}/x`, false]]);
   });
 
   test("with network for one origin it reaches only that origin, and its secret reaches the origin while the code never sees it", async () => {

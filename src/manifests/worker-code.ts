@@ -2,8 +2,9 @@
  * A manifest as a WorkerCode: exactly the bindings and the egress policy it names, and nothing else.
  * Storage is the plugin's own (named `plugin:<name>:<binding>`, so two plugins never share a file),
  * secrets become headers the gateway adds for their origin, tools are one `env.TOOLS` dispatcher that
- * calls only the tools the manifest lists, and without `network` there is no gateway at all
- * (`globalOutbound: null`). Every capability use can be reported (`audit`), allowed or denied.
+ * calls only the tools the manifest lists, and without `network` the gateway has no rule at all (it
+ * refuses every request). Every capability use can be reported
+ * (`audit`), allowed or denied.
  */
 import { BINDING, type Bindable, type Capability } from "../bindings/capability.ts";
 import { egress, type EgressPolicy, type EgressRule } from "../bindings/egress/index.ts";
@@ -81,26 +82,25 @@ export function manifestToWorkerCode(manifest: PluginManifest, code: PluginCode,
   }
   if (p.tools?.length) env.TOOLS = rpc(toolDispatcher(manifest, tools, audit), { timeoutMs: context.toolTimeoutMs });
   const network = networkOf(manifest);
-  let globalOutbound: WorkerCode["globalOutbound"] = null;
-  if (network.length) {
-    const allow: EgressRule[] = network.map((n) => {
-      const headers: Record<string, string> = {};
-      for (const s of p.secrets ?? []) {
-        if (s.origin === n.origin) headers[s.header.toLowerCase()] = `${s.prefix ?? ""}${secretValue(grants, s.name)}`;
-      }
-      return {
-        origin: n.origin,
-        ...(n.methods ? { methods: n.methods } : {}),
-        ...(Object.keys(headers).length ? { headers } : {}),
-        ...(covering.get(n.origin)?.allowPrivateAddresses ? { allowPrivateAddresses: true } : {}),
-      };
-    });
-    globalOutbound = egress({
-      ...context.egress,
-      allow,
-      onDecision: (d) => audit({ capability: "network", target: `${d.method} ${d.url}`, allowed: d.allowed, ...(d.reason ? { reason: d.reason } : {}) }),
-    });
-  }
+  // A plugin without `network` still gets a gateway, one with no rule: it refuses every request as
+  // null would, and the audit log then holds the attempts too ("every allowed and denied use").
+  const allow: EgressRule[] = network.map((n) => {
+    const headers: Record<string, string> = {};
+    for (const s of p.secrets ?? []) {
+      if (s.origin === n.origin) headers[s.header.toLowerCase()] = `${s.prefix ?? ""}${secretValue(grants, s.name)}`;
+    }
+    return {
+      origin: n.origin,
+      ...(n.methods ? { methods: n.methods } : {}),
+      ...(Object.keys(headers).length ? { headers } : {}),
+      ...(covering.get(n.origin)?.allowPrivateAddresses ? { allowPrivateAddresses: true } : {}),
+    };
+  });
+  const globalOutbound = egress({
+    ...context.egress,
+    allow,
+    onDecision: (d) => audit({ capability: "network", target: `${d.method} ${d.url}`, allowed: d.allowed, ...(d.reason ? { reason: d.reason } : {}) }),
+  });
   // A limit the manifest leaves out is the host's ceiling, not the loader's default (which may be above it).
   const limits = { ...grantsSchema.parse(grants).limits, ...manifest.limits };
   return {
