@@ -91,7 +91,7 @@ describe("extensions", () => {
     const r = await laterRun(`return await ext.slugs.reach({})`);
     assert.equal(r.error, undefined, JSON.stringify(r.error));
     const out = r.result as { net: string; env: string[]; secrets: string };
-    assert.match(out.net, /not permitted to access the internet/);
+    assert.match(out.net, /Egress denied \(allow-list\)/);
     assert.deepEqual(out.env, ["STATE"]);
     assert.equal(out.secrets, "undefined");
     assert.equal(connections, before, "the listener the creator may reach saw nothing from the extension");
