@@ -2,9 +2,9 @@
 // the clock. isolated-vm counts the stretch of guest code still running by the wall clock (only
 // finished stretches by the thread's CPU clock), so a RunReport's cpuMs for a run cut mid-loop is an
 // upper bound that grows with every millisecond the guest thread spent waiting for a core. The
-// runaway below logs a counter after each fixed unit of work; a calibration run on an idle executor
-// turns units into CPU milliseconds (its loop tiers up the same way), and a cut run's last counter
-// then gives the CPU it used.
+// runaway below logs a counter after each fixed unit of work; calibration runs, one at a time, turn
+// units into CPU milliseconds (their loops tier up the same way), and a cut run's last counter then
+// gives the CPU it used.
 import type { RunReport, WorkerCode, WorkerLoader } from "../src/index.ts";
 
 /** A worker that spins forever, logging the number of work units done so far after each one. */
@@ -23,10 +23,11 @@ export function unitsDone(report: RunReport): number {
 }
 
 /**
- * Units per CPU millisecond, from runaways cut on an idle loader (one at a time, so their threads
- * never wait for a core and the reported CPU is what they used). The median of `runs`.
+ * Units per CPU millisecond, from runaways cut one at a time. A calibration run's reported CPU can
+ * only be inflated (by time its thread waited for a core, on a machine busy with other work), which
+ * only ever lowers the rate it gives: the highest rate of `runs` is the closest to the truth.
  */
-export async function calibrate(loader: WorkerLoader, reports: RunReport[], cpuMs: number, runs = 5): Promise<number> {
+export async function calibrate(loader: WorkerLoader, reports: RunReport[], cpuMs: number, runs = 7): Promise<number> {
   const rates: number[] = [];
   for (let i = 0; i < runs; i++) {
     reports.length = 0;
@@ -37,6 +38,5 @@ export async function calibrate(loader: WorkerLoader, reports: RunReport[], cpuM
     if (cut && cut.cpuMs > 0) rates.push(unitsDone(cut) / cut.cpuMs);
   }
   if (!rates.length) throw new Error("calibration: no runaway was cut");
-  rates.sort((a, b) => a - b);
-  return rates[Math.floor(rates.length / 2)]!;
+  return Math.max(...rates);
 }
