@@ -2,6 +2,7 @@ import type { ExecutionContext } from "./cloudflare-workers.ts";
 import { Response, bodyBytes, incomingRequest, responseHead, takeBodySource, type HeaderList } from "./fetch-api.ts";
 import { incomingBody, sendBody } from "./body-bridge.ts";
 import { setClock } from "./clock.ts";
+import { actorTarget } from "./actor.ts";
 
 /**
  * A request as it crosses the boundary: plain data only. With `streamed`, the body is not in `body`
@@ -105,15 +106,18 @@ function safeString(v: unknown): string {
 /** Promises handed to ctx.waitUntil: the run stays alive until they settle (within the wall limit). */
 const waiting = new Set<Promise<unknown>>();
 
+/** ctx.waitUntil: the run stays alive until `promise` settles; a rejection is logged. */
+export function waitUntil(promise: Promise<unknown>): void {
+  const p = Promise.resolve(promise).then(() => {}, (e) => {
+    (globalThis as { console?: { error(...a: unknown[]): void } }).console?.error("Uncaught (in waitUntil)", e);
+  });
+  waiting.add(p);
+  p.then(() => waiting.delete(p));
+}
+
 function makeCtx(props: unknown): ExecutionContext {
   return {
-    waitUntil(promise: Promise<unknown>) {
-      const p = Promise.resolve(promise).then(() => {}, (e) => {
-        (globalThis as { console?: { error(...a: unknown[]): void } }).console?.error("Uncaught (in waitUntil)", e);
-      });
-      waiting.add(p);
-      p.then(() => waiting.delete(p));
-    },
+    waitUntil,
     passThroughOnException() {},
     props,
   };
@@ -140,11 +144,16 @@ function isClass(v: unknown): v is new (...args: unknown[]) => Record<string, un
   return typeof v === "function" && /^class[\s{]/.test(Function.prototype.toString.call(v));
 }
 
-/** Resolves an entrypoint to the object whose methods handle calls: a class instance or the export itself. */
-function resolveEntrypoint(name: string | null, props: unknown): { target: Record<string, unknown>; ctx: ExecutionContext; isObject: boolean } {
+/**
+ * Resolves an entrypoint to the object whose methods handle calls: a class instance or the export
+ * itself; in a durable actor's isolate, its class names the one instance that serves every call.
+ */
+async function resolveEntrypoint(name: string | null, props: unknown): Promise<{ target: Record<string, unknown>; ctx: ExecutionContext; isObject: boolean }> {
   const key = name ?? "default";
   const exported = mainNamespace[key];
   const ctx = makeCtx(props);
+  const actor = await actorTarget(name, exported, workerEnv);
+  if (actor) return { target: actor, ctx, isObject: false };
   if (exported === undefined || exported === null) {
     if (name === null) throw new TypeError("Worker has no default export; it must export a handler object or a WorkerEntrypoint class.");
     throw new TypeError(`Worker has no entrypoint named "${name}".`);
@@ -155,7 +164,7 @@ function resolveEntrypoint(name: string | null, props: unknown): { target: Recor
 }
 
 async function dispatchFetch(inv: Extract<Invocation, { kind: "fetch" }>): Promise<{ wire: WireResponse }> {
-  const { target, ctx, isObject } = resolveEntrypoint(inv.entrypoint, inv.props);
+  const { target, ctx, isObject } = await resolveEntrypoint(inv.entrypoint, inv.props);
   const handler = target.fetch;
   if (typeof handler !== "function") throw new TypeError("Handler does not export a fetch() function.");
   const r = inv.request;
@@ -199,7 +208,7 @@ function eventArgs(method: string, args: unknown[]): unknown[] {
 }
 
 async function dispatchRpc(inv: Extract<Invocation, { kind: "rpc" }>): Promise<unknown> {
-  const { target, ctx, isObject } = resolveEntrypoint(inv.entrypoint, inv.props);
+  const { target, ctx, isObject } = await resolveEntrypoint(inv.entrypoint, inv.props);
   const method = inv.method;
   // Only methods reached through the prototype chain below Object.prototype are callable,
   // so `toString`, `__defineGetter__` and friends are never exposed as RPC.

@@ -1,0 +1,53 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { actorNamespace, type ActorNamespace } from "../../src/index.ts";
+import { useLoader, useTempDir, worker } from "../helpers.ts";
+
+const ctx = useLoader({ executors: 1 });
+const dir = useTempDir("mayfly-actors-");
+
+const COUNTER = `
+import { DurableObject } from "cloudflare:workers";
+export class Counter extends DurableObject {
+  async increment(by = 1) {
+    const n = (await this.ctx.storage.get("n")) ?? 0;
+    await this.ctx.storage.put("n", n + by);
+    return n + by;
+  }
+  async value() { return (await this.ctx.storage.get("n")) ?? 0; }
+  async fetch(request) { return new Response(String(await this.increment())); }
+}
+export default { fetch() { return new Response("main") } };
+`;
+
+function counters(name: string, extra: Partial<Parameters<typeof actorNamespace>[0]> = {}): ActorNamespace {
+  return actorNamespace({ loader: ctx.loader, worker: worker(COUNTER), className: "Counter", dataDir: dir, name, ...extra });
+}
+
+test("a counter actor incremented by 100 concurrent calls ends at exactly 100", async () => {
+  const ns = counters("concurrent");
+  try {
+    const stub = ns.getByName("c");
+    const results = await Promise.all(Array.from({ length: 100 }, () => stub.increment()));
+    assert.equal(await stub.value(), 100);
+    assert.deepEqual([...results].sort((a, b) => a - b), Array.from({ length: 100 }, (_, i) => i + 1));
+    assert.equal(await (await stub.fetch("http://actor/")).text(), "101");
+  } finally {
+    await ns.close();
+  }
+});
+
+test("two names get two independent stores", async () => {
+  const ns = counters("independent");
+  try {
+    await ns.getByName("a").increment(5);
+    await ns.getByName("b").increment(7);
+    assert.equal(await ns.getByName("a").value(), 5);
+    assert.equal(await ns.getByName("b").value(), 7);
+    assert.equal(ns.idFromName("a").toString(), ns.idFromName("a").toString());
+    assert.notEqual(ns.idFromName("a").toString(), ns.idFromName("b").toString());
+    assert.match(ns.newUniqueId().toString(), /^[0-9a-f]{64}$/);
+  } finally {
+    await ns.close();
+  }
+});
