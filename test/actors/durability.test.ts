@@ -1,0 +1,129 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { WorkerLoader, actorNamespace, type WorkerCode } from "../../src/index.ts";
+import { useTempDir, worker } from "../helpers.ts";
+
+const dir = useTempDir("mayfly-actors-durable-");
+
+const NOTES: WorkerCode = worker(`
+import { DurableObject } from "cloudflare:workers";
+export class Notes extends DurableObject {
+  constructor(ctx, env) {
+    super(ctx, env);
+    this.started = Date.now();
+    ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL)");
+  }
+  add(text) { return this.ctx.storage.sql.exec("INSERT INTO notes (text) VALUES (?) RETURNING id", text).one().id; }
+  all() { return this.ctx.storage.sql.exec("SELECT text FROM notes ORDER BY id").toArray().map((r) => r.text); }
+  startedAt() { return this.started; }
+  async remindAt(time, text) { await this.ctx.storage.put("reminder", text); await this.ctx.storage.setAlarm(time); }
+  async alarmTime() { return this.ctx.storage.getAlarm(); }
+  async alarm(info) { this.add("alarm:" + (await this.ctx.storage.get("reminder")) + ":" + info.retryCount); }
+}`);
+
+function notes(loader: WorkerLoader, extra: { idleTtlMs?: number } = {}) {
+  return actorNamespace({ loader, worker: NOTES, className: "Notes", dataDir: dir, ...extra });
+}
+
+test("an actor's data survives a host restart (a new loader over the same data directory)", async () => {
+  let loader = new WorkerLoader({ executors: 1 });
+  let ns = notes(loader);
+  await ns.getByName("restart").add("one");
+  await ns.getByName("restart").add("two");
+  await ns.close();
+  await loader.close();
+  loader = new WorkerLoader({ executors: 1 });
+  ns = notes(loader);
+  try {
+    assert.deepEqual(await ns.getByName("restart").all(), ["one", "two"]);
+  } finally {
+    await ns.close();
+    await loader.close();
+  }
+});
+
+test("an alarm set before a restart fires after it", async () => {
+  let loader = new WorkerLoader({ executors: 1 });
+  let ns = notes(loader);
+  const at = Date.now() + 1_500;
+  await ns.getByName("alarm").remindAt(at, "wake");
+  assert.equal(await ns.getByName("alarm").alarmTime(), at);
+  await ns.close(); // before the alarm is due: it must not fire in this host
+  await loader.close();
+  assert.ok(Date.now() < at, "the first host closed before the alarm was due");
+  loader = new WorkerLoader({ executors: 1 });
+  ns = notes(loader);
+  try {
+    const deadline = Date.now() + 10_000;
+    let seen: string[] = [];
+    while (Date.now() < deadline) {
+      seen = await ns.getByName("alarm").all();
+      if (seen.length) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual(seen, ["alarm:wake:0"]);
+    assert.ok(Date.now() >= at);
+    assert.equal(await ns.getByName("alarm").alarmTime(), null, "a fired alarm is gone");
+  } finally {
+    await ns.close();
+    await loader.close();
+  }
+});
+
+test("an idle actor is evicted (its isolate freed) and comes back with its state", async () => {
+  const loader = new WorkerLoader({ executors: 1 });
+  const ns = notes(loader, { idleTtlMs: 100 });
+  try {
+    const stub = ns.getByName("evicted");
+    await stub.add("kept");
+    const first = await stub.startedAt();
+    assert.equal(ns.liveActors, 1);
+    const deadline = Date.now() + 5_000;
+    while (ns.liveActors > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(ns.liveActors, 0, "evicted");
+    assert.equal(loader.liveWorkers.total, 0, "its worker disposed");
+    assert.deepEqual(await stub.all(), ["kept"]);
+    assert.ok((await stub.startedAt()) > first, "a new instance, rebuilt from storage");
+  } finally {
+    await ns.close();
+    await loader.close();
+  }
+});
+
+test("acknowledged writes survive kill -9 of the host process", async () => {
+  const child = spawn(process.execPath, [fileURLToPath(new URL("./fixtures/writer.ts", import.meta.url)), dir], { stdio: ["ignore", "pipe", "inherit"] });
+  let acked = 0;
+  await new Promise<void>((resolve, reject) => {
+    child.on("exit", () => reject(new Error("the writer exited before it was killed")));
+    let buffered = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      buffered += chunk.toString();
+      for (const m of buffered.matchAll(/acked (\d+)\n/g)) acked = Math.max(acked, Number(m[1]));
+      buffered = buffered.slice(buffered.lastIndexOf("\n") + 1);
+      if (acked >= 30) {
+        child.removeAllListeners("exit");
+        child.kill("SIGKILL");
+        resolve();
+      }
+    });
+  });
+  await new Promise((r) => child.once("exit", r));
+  const loader = new WorkerLoader({ executors: 1 });
+  const ns = actorNamespace({
+    loader, dataDir: dir, className: "Reader", name: "killed",
+    worker: worker(`import { DurableObject } from "cloudflare:workers";
+      export class Reader extends DurableObject {
+        async state() { return { n: await this.ctx.storage.get("n"), log: this.ctx.storage.sql.exec("SELECT count(*) AS c, max(n) AS m FROM log").one() }; }
+      }`),
+  });
+  try {
+    const { n, log } = await ns.getByName("c").state();
+    assert.ok(n >= acked, `every acknowledged increment is there (${n} >= ${acked})`);
+    assert.ok(log.c >= acked && log.m >= acked);
+  } finally {
+    await ns.close();
+    await loader.close();
+  }
+});
