@@ -12,13 +12,14 @@ import { fileNameFor } from "../bindings/storage/sqlite-file.ts";
 import { actorIdFromName } from "../engine/executor/services/actor-storage.ts";
 import { WorkerLoader } from "../loader/worker-loader.ts";
 import type { WorkerCode } from "../loader/worker-code.ts";
+import type { RpcMethods, Untyped } from "../loader/worker-stub.ts";
 import { ActorHost } from "./actor-host.ts";
 import { AlarmStore } from "./alarms.ts";
 
 const OptionsSchema = z.object({
   className: z.string().min(1),
   worker: z.custom<WorkerCode>((v) => typeof v === "object" && v !== null && typeof (v as WorkerCode).mainModule === "string", "a WorkerCode"),
-  loader: z.custom<WorkerLoader>((v) => v instanceof WorkerLoader, "a WorkerLoader").optional(),
+  loader: z.custom<WorkerLoader | (() => WorkerLoader)>((v) => v instanceof WorkerLoader || typeof v === "function", "a WorkerLoader").optional(),
   name: z.string().min(1).max(128).optional(),
   dataDir: z.string().min(1).default(".mayfly/data"),
   idleTtlMs: z.number().int().positive().default(30_000),
@@ -29,8 +30,11 @@ export interface ActorNamespaceOptions {
   className: string;
   /** The worker that exports it (its env is every actor's env). */
   worker: WorkerCode;
-  /** The loader the actors run in; without one, the namespace starts (and closes) its own. */
-  loader?: WorkerLoader;
+  /**
+   * The loader the actors run in (or a function giving it, for a loader made after the namespace);
+   * without one, the namespace starts (and closes) its own.
+   */
+  loader?: WorkerLoader | (() => WorkerLoader);
   /**
    * Names the namespace: ids from names are derived from it, and its data lives in
    * `<dataDir>/actors/<name>/` (default: `className`).
@@ -60,11 +64,11 @@ export class ActorId {
 }
 
 /** What `get(id)` returns: `fetch()`, and every other property as an RPC method of the actor. */
-export type ActorStub<T extends object = Record<string, any>> = {
+export type ActorStub<T extends object = Untyped> = {
   readonly id: ActorId;
   readonly name: string | undefined;
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
-} & { [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never };
+} & (string extends keyof T ? Untyped : RpcMethods<T>);
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
@@ -74,8 +78,8 @@ const open = new Set<string>();
 export class ActorNamespace implements Bindable {
   readonly name: string;
   private readonly opts: z.output<typeof OptionsSchema>;
-  private readonly loader: WorkerLoader;
-  private readonly ownsLoader: boolean;
+  private ownLoader: WorkerLoader | undefined;
+  private worker: WorkerCode;
   private readonly dir: string;
   private readonly live = new Map<string, ActorHost>();
   private readonly alarms: AlarmStore;
@@ -90,8 +94,7 @@ export class ActorNamespace implements Bindable {
     const kind = join("actors", fileNameFor(this.name));
     this.dir = resolve(this.opts.dataDir, kind);
     if (open.has(this.dir)) throw new ConfigError(`An actor namespace over ${this.dir} is already open in this process; close it first (each actor must have one live instance).`);
-    this.loader = this.opts.loader ?? new WorkerLoader();
-    this.ownsLoader = !this.opts.loader;
+    this.worker = this.opts.worker;
     this.alarms = new AlarmStore(this.opts.dataDir, kind, (id, name, info) => this.host(id, name).call("alarm", [info]).then(() => {}));
     open.add(this.dir);
     const ttl = this.opts.idleTtlMs;
@@ -111,7 +114,7 @@ export class ActorNamespace implements Bindable {
     return new ActorId(String(hex));
   }
 
-  get<T extends object = Record<string, any>>(id: ActorId): ActorStub<T> {
+  get<T extends object = Untyped>(id: ActorId): ActorStub<T> {
     if (!(id instanceof ActorId)) throw new TypeError("get() takes an id from idFromName(), newUniqueId() or idFromString().");
     const hex = id.toString();
     const target = {
@@ -128,7 +131,7 @@ export class ActorNamespace implements Bindable {
     }) as unknown as ActorStub<T>;
   }
 
-  getByName<T extends object = Record<string, any>>(name: string): ActorStub<T> {
+  getByName<T extends object = Untyped>(name: string): ActorStub<T> {
     return this.get<T>(this.idFromName(name));
   }
 
@@ -153,7 +156,23 @@ export class ActorNamespace implements Bindable {
     this.live.clear();
     this.alarms.close();
     open.delete(this.dir);
-    if (this.ownsLoader) await this.loader.close();
+    await this.ownLoader?.close();
+  }
+
+  /**
+   * @internal New code for the actors (a named worker rebuilt by --watch): live actors are ended, and
+   * each starts again, from its storage, on the new code at its next call.
+   */
+  _replaceWorker(code: WorkerCode): void {
+    this.worker = code;
+    for (const host of this.live.values()) host.abort("The actor's code changed.");
+    this.live.clear();
+  }
+
+  private get loader(): WorkerLoader {
+    const given = this.opts.loader;
+    if (given) return typeof given === "function" ? given() : given;
+    return (this.ownLoader ??= new WorkerLoader());
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -185,7 +204,7 @@ export class ActorNamespace implements Bindable {
       id: hex,
       name,
       className: this.opts.className,
-      code: this.opts.worker,
+      code: this.worker,
       storagePath: join(this.dir, `${hex}.sqlite`),
     });
     this.live.set(hex, host);
