@@ -51,3 +51,33 @@ test("two names get two independent stores", async () => {
     await ns.close();
   }
 });
+
+test("limits apply per call: a call past cpuMs ends with CpuTimeLimitError and the actor carries on from its storage", async () => {
+  const code = worker(`
+    import { DurableObject } from "cloudflare:workers";
+    export class Spinner extends DurableObject {
+      async save(v) { await this.ctx.storage.put("v", v); this.mem = v; }
+      async read() { return { stored: await this.ctx.storage.get("v"), inMemory: this.mem ?? null }; }
+      spin() { for (;;) {} }
+    }`, { limits: { cpuMs: 50 } });
+  const ns = actorNamespace({ loader: ctx.loader, worker: code, className: "Spinner", dataDir: dir, name: "limits" });
+  try {
+    const stub = ns.getByName("s");
+    await stub.save("kept");
+    await assert.rejects(stub.spin(), { name: "CpuTimeLimitError" });
+    assert.deepEqual(await stub.read(), { stored: "kept", inMemory: null }, "a fresh isolate, rebuilt from storage");
+  } finally {
+    await ns.close();
+  }
+});
+
+test("a namespace is validated, and one data directory has one open namespace", () => {
+  assert.throws(() => actorNamespace({ loader: ctx.loader, worker: worker(COUNTER), className: "", dataDir: dir }), { name: "ConfigError" });
+  const ns = counters("single");
+  try {
+    assert.throws(() => counters("single"), { name: "ConfigError", message: /already open/ });
+    assert.throws(() => ns.idFromString("xyz"), TypeError);
+  } finally {
+    void ns.close();
+  }
+});
