@@ -32,6 +32,8 @@ interface Store {
   /** Our own statements (KV methods, transactions) are not the guest's and are not restricted. */
   internal: boolean;
   depth: number;
+  /** Whether the KV table is known to exist (made on first KV use: one commit, and one fsync, fewer for SQL-only actors). */
+  kv: boolean;
   [Symbol.dispose](): void;
 }
 
@@ -44,9 +46,8 @@ function store(state: ServiceState): Store {
   const db = new DatabaseSync(path, { timeout: 5_000 });
   db.exec("PRAGMA journal_mode = WAL");
   db.exec("PRAGMA synchronous = FULL");
-  db.exec(`CREATE TABLE IF NOT EXISTS ${KV_TABLE} (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID`);
   const s: Store = {
-    db, internal: false, depth: 0,
+    db, internal: false, depth: 0, kv: false,
     [Symbol.dispose]() {
       if (db.isOpen) db.close();
     },
@@ -61,6 +62,16 @@ function store(state: ServiceState): Store {
     return constants.SQLITE_OK;
   });
   state.store.set(DB, s);
+  return s;
+}
+
+/** The store, with its KV table. */
+function kvStore(state: ServiceState): Store {
+  const s = store(state);
+  if (!s.kv) {
+    internal(s, () => s.db.exec(`CREATE TABLE IF NOT EXISTS ${KV_TABLE} (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID`));
+    s.kv = true;
+  }
   return s;
 }
 
@@ -202,7 +213,7 @@ export const actorStorage: Service = {
       });
     },
     get(state, keys: unknown) {
-      const s = store(state);
+      const s = kvStore(state);
       const stmt = internal(s, () => s.db.prepare(`SELECT value FROM ${KV_TABLE} WHERE key = ?`));
       return (Array.isArray(keys) ? keys : []).map((k) => {
         const row = internal(s, () => stmt.get(checkKey(k))) as { value: Uint8Array } | undefined;
@@ -210,7 +221,7 @@ export const actorStorage: Service = {
       });
     },
     put(state, entries: unknown) {
-      const s = store(state);
+      const s = kvStore(state);
       const pairs = (Array.isArray(entries) ? entries : []) as [unknown, unknown][];
       const encoded = pairs.map(([k, v]) => {
         if (v === undefined) throw new TypeError("Storage values cannot be undefined.");
@@ -225,7 +236,7 @@ export const actorStorage: Service = {
       return null;
     },
     delete(state, keys: unknown) {
-      const s = store(state);
+      const s = kvStore(state);
       let deleted = 0;
       transaction(s, () => internal(s, () => {
         const stmt = s.db.prepare(`DELETE FROM ${KV_TABLE} WHERE key = ?`);
@@ -234,17 +245,17 @@ export const actorStorage: Service = {
       return deleted;
     },
     list(state, options: unknown) {
-      const s = store(state);
+      const s = kvStore(state);
       return internal(s, () => list(s, (options ?? {}) as ListOptions));
     },
     /** Every table of the actor's database, KV pairs included (Cloudflare's deleteAll). */
     deleteAll(state) {
       const s = store(state);
+      s.kv = false;
       transaction(s, () => internal(s, () => {
         const tables = s.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all() as { name: string }[];
         for (const t of tables) {
-          if (t.name === KV_TABLE) s.db.exec(`DELETE FROM ${KV_TABLE}`);
-          else s.db.exec(`DROP TABLE IF EXISTS "${t.name.replaceAll('"', '""')}"`);
+          s.db.exec(`DROP TABLE IF EXISTS "${t.name.replaceAll('"', '""')}"`);
         }
       }));
       return null;
