@@ -3,8 +3,10 @@
  * synchronous=FULL), so an alarm set before a crash or restart fires once a namespace over the same
  * data directory is open again. One timer, for the earliest alarm, runs them.
  */
-import type { DatabaseSync } from "node:sqlite";
-import { openStore } from "../bindings/storage/sqlite-file.ts";
+import { mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { ConfigError } from "../errors.ts";
 
 /** Cloudflare retries a failing alarm() with exponential backoff, up to six times. */
 const MAX_RETRIES = 6;
@@ -22,7 +24,7 @@ export class AlarmStore {
   private closed = false;
 
   constructor(dataDir: string, kind: string, fire: FireAlarm) {
-    this.db = openStore(dataDir, kind, "_alarms");
+    this.db = claim(dataDir, kind);
     this.db.exec("CREATE TABLE IF NOT EXISTS alarms (id TEXT PRIMARY KEY, name TEXT, time INTEGER NOT NULL, retries INTEGER NOT NULL DEFAULT 0, due INTEGER NOT NULL) WITHOUT ROWID");
     this.fire = fire;
     this.arm();
@@ -85,4 +87,28 @@ export class AlarmStore {
     }
     this.arm();
   }
+}
+
+/**
+ * Opens the namespace's alarms file and holds its lock for as long as the namespace is open (SQLite's
+ * exclusive locking mode; the OS drops the lock if the process dies, even by kill -9): a second
+ * process opening the same namespace fails at once instead of running second live instances of its
+ * actors.
+ */
+function claim(dataDir: string, kind: string): DatabaseSync {
+  const dir = resolve(dataDir, kind);
+  mkdirSync(dir, { recursive: true });
+  const db = new DatabaseSync(join(dir, "_alarms.sqlite"), { timeout: 0 });
+  try {
+    db.exec("PRAGMA locking_mode = EXCLUSIVE");
+    db.exec("PRAGMA journal_mode = WAL");
+    db.exec("PRAGMA synchronous = FULL");
+    db.exec("CREATE TABLE IF NOT EXISTS owner (one INTEGER PRIMARY KEY CHECK (one = 1), pid INTEGER NOT NULL)");
+    db.prepare("INSERT INTO owner (one, pid) VALUES (1, ?) ON CONFLICT(one) DO UPDATE SET pid = excluded.pid").run(process.pid);
+  } catch (e) {
+    db.close();
+    if (/locked|busy/i.test((e as Error).message)) throw new ConfigError(`The actor namespace in ${dir} is open in another process: each actor may have one live instance.`);
+    throw e;
+  }
+  return db;
 }

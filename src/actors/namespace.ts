@@ -187,7 +187,8 @@ export class ActorNamespace implements Bindable {
       call: async (method, args) => {
         const [hex, name] = args as [string, string | null];
         if (typeof hex !== "string" || !HEX64.test(hex)) throw new TypeError("Invalid actor id: must be 64 hex digits.");
-        const host = this.host(hex, name ?? undefined);
+        // A name is believed only if it is the id's own (ctx.id.name must not be forged by a caller).
+        const host = this.host(hex, typeof name === "string" && actorIdFromName(this.name, name) === hex ? name : undefined);
         if (method === "call") return host.call(String(args[2]), Array.isArray(args[3]) ? args[3] : []);
         if (method === "fetch") return fetcherCapability(host, "actor").call("fetch", [args[2]]);
         throw new TypeError(`Actor namespaces have no method ${method}().`);

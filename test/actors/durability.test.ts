@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -92,8 +92,9 @@ test("an idle actor is evicted (its isolate freed) and comes back with its state
   }
 });
 
-test("acknowledged writes survive kill -9 of the host process", async () => {
+test("acknowledged writes survive kill -9 of the host process, whose namespace no other process could open meanwhile", async () => {
   const child = spawn(process.execPath, [fileURLToPath(new URL("./fixtures/writer.ts", import.meta.url)), dir], { stdio: ["ignore", "pipe", "inherit"] });
+  after(() => child.kill("SIGKILL"));
   let acked = 0;
   await new Promise<void>((resolve, reject) => {
     child.on("exit", () => reject(new Error("the writer exited before it was killed")));
@@ -103,12 +104,20 @@ test("acknowledged writes survive kill -9 of the host process", async () => {
       for (const m of buffered.matchAll(/acked (\d+)\n/g)) acked = Math.max(acked, Number(m[1]));
       buffered = buffered.slice(buffered.lastIndexOf("\n") + 1);
       if (acked >= 30) {
+        child.stdout!.removeAllListeners("data");
         child.removeAllListeners("exit");
-        child.kill("SIGKILL");
         resolve();
       }
     });
   });
+  // While the writer lives, its namespace is its own: a second process cannot run the same actors.
+  const second = new WorkerLoader({ executors: 1 });
+  try {
+    assert.throws(() => actorNamespace({ loader: second, dataDir: dir, className: "Counter", name: "killed", worker: worker("") }), { name: "ConfigError", message: /another process/ });
+  } finally {
+    await second.close();
+  }
+  child.kill("SIGKILL");
   await new Promise((r) => child.once("exit", r));
   const loader = new WorkerLoader({ executors: 1 });
   const ns = actorNamespace({
