@@ -113,7 +113,8 @@ export class ActorHost {
     const className = options.className ?? this.params.className;
     // A sub-agent (no code of its own) runs its parent's code; either way it gets only the env its
     // parent passed, never the parent's own.
-    const code: WorkerCode = { ...(options.code ? this.guestCode(options.code) : this.params.code), env: this.facetEnv(options.env) };
+    // globalOutbound is a capability too: a facet running its parent's code does not inherit it.
+    const code: WorkerCode = { ...(options.code ? this.guestCode(options.code) : { ...this.params.code, globalOutbound: null }), env: this.facetEnv(options.env) };
     const facet = new ActorHost({ loader: this.ctx.loader }, {
       id: createHash("sha256").update(this.params.id).update("/").update(name).digest("hex"),
       name,

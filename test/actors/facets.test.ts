@@ -87,16 +87,19 @@ export class Chat extends Agent {
   abort(name) { this.abortSubAgent(name, "stop that"); }
   list() { return this.listSubAgents(); }
   remove(name) { return this.deleteSubAgent(name); }
+  net() { return fetch("https://example.com/").then((r) => r.text()); }
+  childNet(name) { return this.subAgent(Researcher, name).net(); }
 }
 export class Researcher extends Agent {
   async research() { return this.ctx.id.name + " researched " + (await this.parentAgent().topic()); }
   async remember(v) { await this.ctx.storage.put("v", v); }
   recall() { return this.ctx.storage.get("v"); }
   async slow() { await new Promise((r) => setTimeout(r, 10_000)); return "finished"; }
+  async net() { try { return await (await fetch("https://example.com/")).text(); } catch (e) { return "error: " + e.message; } }
 }`;
 
 test("sub-agents: RPC both ways, their own storage, listing, abort ends an in-flight call with ActorAbortedError, delete", async () => {
-  const ns = actorNamespace({ loader: ctx.loader, className: "Chat", dataDir: dir, name: "agents", worker: worker(AGENTS) });
+  const ns = actorNamespace({ loader: ctx.loader, className: "Chat", dataDir: dir, name: "agents", worker: worker(AGENTS, { globalOutbound: { fetch: () => new Response("the parent's network") } }) });
   try {
     const chat = ns.getByName("chat");
     assert.equal(await chat.ask("r1"), "r1 researched llamas");
@@ -105,6 +108,8 @@ test("sub-agents: RPC both ways, their own storage, listing, abort ends an in-fl
     assert.equal(await chat.recall("r1"), "one");
     assert.equal(await chat.recall("r2"), "two");
     assert.deepEqual(await chat.list(), ["r1", "r2"]);
+    assert.equal(await chat.net(), "the parent's network");
+    assert.match(await chat.childNet("r1"), /^error: .*not permitted to access the internet/i, "a sub-agent does not inherit globalOutbound");
 
     const started = Date.now();
     const pending = chat.slow("r1");
