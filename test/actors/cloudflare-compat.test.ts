@@ -120,3 +120,42 @@ test("code written for Cloudflare Durable Objects (ctx.storage.sql, RPC methods,
     await ns.close();
   }
 });
+
+const TYPED = (line: string) => ({
+  compatibilityDate: "2025-06-01", mainModule: "main.ts", typecheck: true,
+  modules: { "main.ts": `
+    import { DurableObject } from "cloudflare:workers";
+    import { Agent } from "mayfly:agents";
+    interface Env { COUNTERS: DurableObjectNamespace<Counter> }
+    export class Counter extends DurableObject<Env> {
+      async add(by: number): Promise<number> {
+        const row = this.ctx.storage.sql.exec<{ n: number }>("SELECT ? + 1 AS n", by).one();
+        await this.ctx.storage.put("last", row.n);
+        ${line}
+        return row.n;
+      }
+    }
+    export class Helper extends Agent<Env> {
+      async viaChild(): Promise<number> { return this.subAgent(Counter, "c").add(1); }
+    }
+    export default {
+      async fetch(_req: Request, env: Env): Promise<Response> {
+        const n: number = await env.COUNTERS.getByName("x").add(2);
+        return new Response(String(n));
+      },
+    };` },
+});
+
+test("typecheck: true knows DurableObjectState, ctx.storage.sql, namespaces and mayfly:agents", async () => {
+  const good = TYPED("");
+  const ns = actorNamespace({ loader: ctx.loader, worker: good, className: "Counter", dataDir: dir, name: "typed" });
+  (good as { env?: unknown }).env = { COUNTERS: ns };
+  try {
+    assert.equal(await (await ctx.loader.load(good).getEntrypoint().fetch("http://w/")).text(), "3");
+    const bad = TYPED("const size: string = this.ctx.storage.sql.databaseSize;");
+    await assert.rejects(ctx.loader.load(bad).getEntrypoint().fetch("http://w/"), (e: Error & { diagnostics?: { message: string }[] }) =>
+      e.name === "TypeCheckError" && /number.*not assignable to type 'string'/.test(e.diagnostics?.[0]?.message ?? ""));
+  } finally {
+    await ns.close();
+  }
+});
