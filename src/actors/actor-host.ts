@@ -27,6 +27,8 @@ export interface ActorParams {
   className: string;
   code: WorkerCode;
   storagePath: string;
+  /** The most the actor's database may hold; facets have their parent's. */
+  maxStorageBytes: number;
   parent?: ActorHost;
 }
 
@@ -50,7 +52,7 @@ export class ActorHost {
     this.params = params;
     this.control = this.controlCapability();
     const loaded = ctx.loader._loadActor(params.code, {
-      className: params.className, id: params.id, name: params.name, storagePath: params.storagePath, control: this.control,
+      className: params.className, id: params.id, name: params.name, storagePath: params.storagePath, maxStorageBytes: params.maxStorageBytes, control: this.control,
     });
     this.stub = loaded.stub;
     this.capabilities = loaded.capabilities;
@@ -121,6 +123,7 @@ export class ActorHost {
       className,
       code,
       storagePath: this.facetPath(name),
+      maxStorageBytes: this.params.maxStorageBytes,
       parent: this,
     });
     this.facets.set(name, facet);

@@ -23,6 +23,7 @@ const OptionsSchema = z.object({
   name: z.string().min(1).max(128).optional(),
   dataDir: z.string().min(1).default(".mayfly/data"),
   idleTtlMs: z.number().int().positive().default(30_000),
+  maxStorageBytes: z.number().int().min(64 * 1024).default(10 * 2 ** 30),
 }).strict();
 
 export interface ActorNamespaceOptions {
@@ -44,6 +45,11 @@ export interface ActorNamespaceOptions {
   dataDir?: string;
   /** An actor with no call in flight for this long is evicted: its isolate is freed (default 30 s). */
   idleTtlMs?: number;
+  /**
+   * The most one actor's database (and each of its facets') may hold, in bytes (default 10 GiB, as on
+   * Cloudflare); a write past it fails with QuotaExceededError and changes nothing.
+   */
+  maxStorageBytes?: number;
 }
 
 /** An actor's id: 64 hex digits; `name` when it came from idFromName(). */
@@ -207,6 +213,7 @@ export class ActorNamespace implements Bindable {
       className: this.opts.className,
       code: this.worker,
       storagePath: join(this.dir, `${hex}.sqlite`),
+      maxStorageBytes: this.opts.maxStorageBytes,
     });
     this.live.set(hex, host);
     return host;

@@ -28,6 +28,8 @@ export interface ActorSpec {
   name?: string;
   /** The actor's own SQLite file, opened by the executor (services/actor-storage.ts). */
   storagePath: string;
+  /** The most its database may hold (SQLite's max_page_count); past it a write fails with QuotaExceededError. */
+  maxStorageBytes: number;
   /** The capability id of the actor's control channel in the host (alarms, facets). */
   control: number;
 }

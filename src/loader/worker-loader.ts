@@ -34,6 +34,7 @@ export interface ActorLoad {
   id: string;
   name?: string;
   storagePath: string;
+  maxStorageBytes: number;
   control: Capability;
 }
 
@@ -170,7 +171,7 @@ export class WorkerLoader {
         compatibilityFlags: wc.compatibilityFlags ?? [],
         limits,
         globalOutbound,
-        ...(actor ? { actor: { className: actor.className, id: actor.id, name: actor.name, storagePath: actor.storagePath, control: control! } } : {}),
+        ...(actor ? { actor: { className: actor.className, id: actor.id, name: actor.name, storagePath: actor.storagePath, maxStorageBytes: actor.maxStorageBytes, control: control! } } : {}),
       }, capabilities.size ? capabilities : undefined);
       return { handle, limits, tails: wc.tails ?? [], npm };
     };

@@ -81,3 +81,31 @@ test("a namespace is validated, and one data directory has one open namespace", 
     void ns.close();
   }
 });
+
+test("maxStorageBytes: a write past an actor's quota fails with QuotaExceededError and changes nothing", async () => {
+  const code = worker(`
+    import { DurableObject } from "cloudflare:workers";
+    export class Big extends DurableObject {
+      constructor(ctx, env) { super(ctx, env); ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS blobs (b BLOB)"); }
+      add(kb) { this.ctx.storage.sql.exec("INSERT INTO blobs VALUES (zeroblob(?))", kb * 1024); }
+      inTransaction(kb) {
+        try { this.ctx.storage.transactionSync(() => { this.add(1); this.add(kb); }); } catch (e) { return e.name; }
+        return "committed";
+      }
+      async put(kb) { try { await this.ctx.storage.put("k", new Uint8Array(kb * 1024)); return "ok"; } catch (e) { return e.name; } }
+      count() { return this.ctx.storage.sql.exec("SELECT count(*) AS n FROM blobs").one().n; }
+    }`);
+  const ns = actorNamespace({ loader: ctx.loader, worker: code, className: "Big", dataDir: dir, name: "quota", maxStorageBytes: 256 * 1024 });
+  try {
+    const stub = ns.getByName("q");
+    await stub.add(10);
+    await assert.rejects(stub.add(400), { name: "QuotaExceededError" });
+    assert.equal(await stub.inTransaction(400), "QuotaExceededError");
+    assert.equal(await stub.put(400), "QuotaExceededError");
+    assert.equal(await stub.count(), 1, "only the write within the quota is there");
+    assert.equal(await stub.inTransaction(10), "committed", "the actor goes on writing within its quota");
+    assert.equal(await stub.count(), 3);
+  } finally {
+    await ns.close();
+  }
+});

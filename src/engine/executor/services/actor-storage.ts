@@ -40,12 +40,16 @@ interface Store {
 function store(state: ServiceState): Store {
   const open = state.store.get(DB) as Store | undefined;
   if (open) return open;
-  const path = state.store.get(ACTOR_STORAGE);
-  if (typeof path !== "string") throw new TypeError("This worker is not a durable actor: it has no ctx.storage.");
-  mkdirSync(dirname(path), { recursive: true });
-  const db = new DatabaseSync(path, { timeout: 5_000 });
+  const where = state.store.get(ACTOR_STORAGE) as { path: string; maxBytes: number } | undefined;
+  if (!where) throw new TypeError("This worker is not a durable actor: it has no ctx.storage.");
+  mkdirSync(dirname(where.path), { recursive: true });
+  const db = new DatabaseSync(where.path, { timeout: 5_000 });
   db.exec("PRAGMA journal_mode = WAL");
   db.exec("PRAGMA synchronous = FULL");
+  // The quota: SQLite refuses to grow the file past this many pages (per connection; the guest may
+  // not change pragmas), and the write that would have rolls back.
+  const pageSize = (db.prepare("PRAGMA page_size").get() as { page_size: number }).page_size;
+  db.exec(`PRAGMA max_page_count = ${Math.max(1, Math.floor(where.maxBytes / pageSize))}`);
   const s: Store = {
     db, internal: false, depth: 0, kv: false,
     [Symbol.dispose]() {
@@ -191,9 +195,33 @@ function transaction<T>(s: Store, fn: () => T): T {
     return out;
   } catch (e) {
     s.depth--;
-    internal(s, () => s.db.exec(s.depth === 0 ? "ROLLBACK" : `ROLLBACK TO ${name}; RELEASE ${name}`));
+    undo(s);
     throw e;
   }
+}
+
+/** SQLite's "database or disk is full" past max_page_count is the actor's quota: a QuotaExceededError. */
+function quota<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (/database or disk is full/i.test((e as Error)?.message ?? "")) {
+      throw Object.assign(new Error("The actor's storage is full (maxStorageBytes); the write was rolled back."), { name: "QuotaExceededError" });
+    }
+    throw e;
+  }
+}
+
+/**
+ * Rolls back the innermost transaction (s.depth already counts it out). SQLite may have rolled the
+ * whole transaction back by itself (a full database does that): then nothing is left to undo.
+ */
+function undo(s: Store): void {
+  if (!s.db.isTransaction) {
+    s.depth = 0;
+    return;
+  }
+  internal(s, () => s.db.exec(s.depth === 0 ? "ROLLBACK" : `ROLLBACK TO mayfly_${s.depth}; RELEASE mayfly_${s.depth}`));
 }
 
 export const actorStorage: Service = {
@@ -203,7 +231,7 @@ export const actorStorage: Service = {
       return actorIdFromName(String(namespace), String(name));
     },
     sql(state, query: unknown, bindings: unknown) {
-      return exec(store(state), String(query), Array.isArray(bindings) ? bindings : []);
+      return quota(() => exec(store(state), String(query), Array.isArray(bindings) ? bindings : []));
     },
     databaseSize(state) {
       const s = store(state);
@@ -229,10 +257,10 @@ export const actorStorage: Service = {
         if (bytes.byteLength > MAX_VALUE_BYTES) throw new RangeError(`Storage values are limited to ${MAX_VALUE_BYTES} bytes.`);
         return [checkKey(k), bytes] as const;
       });
-      transaction(s, () => internal(s, () => {
+      quota(() => transaction(s, () => internal(s, () => {
         const stmt = s.db.prepare(`INSERT INTO ${KV_TABLE} (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`);
         for (const [k, v] of encoded) stmt.run(k, v);
-      }));
+      })));
       return null;
     },
     delete(state, keys: unknown) {
@@ -271,14 +299,14 @@ export const actorStorage: Service = {
       const s = store(state);
       if (s.depth === 0) throw new Error("No transaction is open.");
       s.depth--;
-      internal(s, () => s.db.exec(s.depth === 0 ? "COMMIT" : `RELEASE mayfly_${s.depth}`));
+      quota(() => internal(s, () => s.db.exec(s.depth === 0 ? "COMMIT" : `RELEASE mayfly_${s.depth}`)));
       return null;
     },
     rollback(state) {
       const s = store(state);
       if (s.depth === 0) return null;
       s.depth--;
-      internal(s, () => s.db.exec(s.depth === 0 ? "ROLLBACK" : `ROLLBACK TO mayfly_${s.depth}; RELEASE mayfly_${s.depth}`));
+      undo(s);
       return null;
     },
   },
