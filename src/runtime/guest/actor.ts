@@ -33,9 +33,14 @@ function store<T>(op: string, ...args: unknown[]): T {
   return callHost<T>("actor", op, ...args);
 }
 
-/** The actor instance when `entrypoint` names this isolate's actor class; constructed on first use. */
-export async function actorTarget(entrypoint: string | null, exported: unknown, env: unknown): Promise<Record<string, unknown> | undefined> {
-  if (!actor || entrypoint !== actor.className) return undefined;
+/** Whether `entrypoint` names the actor class this isolate hosts. */
+export function hostsActor(entrypoint: string | null): boolean {
+  return actor !== undefined && entrypoint === actor.className;
+}
+
+/** The actor instance (hostsActor(entrypoint) holds); constructed on first use, after the input gate. */
+export async function actorTarget(entrypoint: string | null, exported: unknown, env: unknown): Promise<Record<string, unknown>> {
+  if (!actor || entrypoint !== actor.className) throw new TypeError(`"${entrypoint}" is not this isolate's actor class.`);
   while (gate) await gate;
   if (!instance) {
     if (typeof exported !== "function") throw new TypeError(`The actor class "${actor.className}" is not exported by the worker.`);

@@ -2,7 +2,7 @@ import type { ExecutionContext } from "./cloudflare-workers.ts";
 import { Response, bodyBytes, incomingRequest, responseHead, takeBodySource, type HeaderList } from "./fetch-api.ts";
 import { incomingBody, sendBody } from "./body-bridge.ts";
 import { setClock } from "./clock.ts";
-import { actorTarget } from "./actor.ts";
+import { actorTarget, hostsActor } from "./actor.ts";
 
 /**
  * A request as it crosses the boundary: plain data only. With `streamed`, the body is not in `body`
@@ -148,12 +148,21 @@ function isClass(v: unknown): v is new (...args: unknown[]) => Record<string, un
  * Resolves an entrypoint to the object whose methods handle calls: a class instance or the export
  * itself; in a durable actor's isolate, its class names the one instance that serves every call.
  */
-async function resolveEntrypoint(name: string | null, props: unknown): Promise<{ target: Record<string, unknown>; ctx: ExecutionContext; isObject: boolean }> {
+type Resolved = { target: Record<string, unknown>; ctx: ExecutionContext; isObject: boolean };
+
+/**
+ * A durable actor's calls wait for its input gate (blockConcurrencyWhile); other workers' calls do
+ * not wait at all. Null prototype: a guest's Object.prototype.then must not hijack the await.
+ */
+async function resolveActor(name: string | null, props: unknown): Promise<Resolved> {
+  const target = await actorTarget(name, mainNamespace[name ?? "default"], workerEnv);
+  return { __proto__: null, target, ctx: makeCtx(props), isObject: false } as unknown as Resolved;
+}
+
+function resolveEntrypoint(name: string | null, props: unknown): Resolved {
   const key = name ?? "default";
   const exported = mainNamespace[key];
   const ctx = makeCtx(props);
-  const actor = await actorTarget(name, exported, workerEnv);
-  if (actor) return { target: actor, ctx, isObject: false };
   if (exported === undefined || exported === null) {
     if (name === null) throw new TypeError("Worker has no default export; it must export a handler object or a WorkerEntrypoint class.");
     throw new TypeError(`Worker has no entrypoint named "${name}".`);
@@ -164,7 +173,7 @@ async function resolveEntrypoint(name: string | null, props: unknown): Promise<{
 }
 
 async function dispatchFetch(inv: Extract<Invocation, { kind: "fetch" }>): Promise<{ wire: WireResponse }> {
-  const { target, ctx, isObject } = await resolveEntrypoint(inv.entrypoint, inv.props);
+  const { target, ctx, isObject } = hostsActor(inv.entrypoint) ? await resolveActor(inv.entrypoint, inv.props) : resolveEntrypoint(inv.entrypoint, inv.props);
   const handler = target.fetch;
   if (typeof handler !== "function") throw new TypeError("Handler does not export a fetch() function.");
   const r = inv.request;
@@ -208,7 +217,7 @@ function eventArgs(method: string, args: unknown[]): unknown[] {
 }
 
 async function dispatchRpc(inv: Extract<Invocation, { kind: "rpc" }>): Promise<unknown> {
-  const { target, ctx, isObject } = await resolveEntrypoint(inv.entrypoint, inv.props);
+  const { target, ctx, isObject } = hostsActor(inv.entrypoint) ? await resolveActor(inv.entrypoint, inv.props) : resolveEntrypoint(inv.entrypoint, inv.props);
   const method = inv.method;
   // Only methods reached through the prototype chain below Object.prototype are callable,
   // so `toString`, `__defineGetter__` and friends are never exposed as RPC.
