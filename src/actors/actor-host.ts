@@ -4,6 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { ActorAbortedError } from "../errors.ts";
 import { BINDING, fetcherCapability, type Capability, type CapabilityTable } from "../bindings/capability.ts";
 import { fileNameFor } from "../bindings/storage/sqlite-file.ts";
@@ -108,14 +109,13 @@ export class ActorHost {
   }
 
   private facetPath(name: string): string {
-    return `${this.facetDir}/${fileNameFor(name)}.sqlite`;
+    return join(this.facetDir, `${fileNameFor(name)}.sqlite`);
   }
 
   private startFacet(name: string, options: FacetOptions): ActorHost {
     const className = options.className ?? this.params.className;
     // A sub-agent (no code of its own) runs its parent's code; either way it gets only the env its
-    // parent passed, never the parent's own.
-    // globalOutbound is a capability too: a facet running its parent's code does not inherit it.
+    // parent passed, never the parent's own, and no globalOutbound (a capability too).
     const code: WorkerCode = { ...(options.code ? this.guestCode(options.code) : { ...this.params.code, globalOutbound: null }), env: this.facetEnv(options.env) };
     const facet = new ActorHost({ loader: this.ctx.loader }, {
       id: createHash("sha256").update(this.params.id).update("/").update(name).digest("hex"),
