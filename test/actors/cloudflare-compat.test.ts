@@ -71,6 +71,11 @@ export class MyDurableObject extends DurableObject {
     return { list: [...list.entries()], many: [...many.keys()], map: many.get("b:1") instanceof Map, deleted, id: this.ctx.id.toString(), name: this.ctx.id.name };
   }
 
+  async wipe() {
+    await this.ctx.storage.deleteAll();
+    return { keys: (await this.ctx.storage.list()).size, tables: this.sql.exec("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").one().n };
+  }
+
   async fetch(request) {
     return new Response(request.method + " " + new URL(request.url).pathname + " " + (await request.text()));
   }
@@ -116,6 +121,7 @@ test("code written for Cloudflare Durable Objects (ctx.storage.sql, RPC methods,
     assert.equal(kv.deleted, 1);
     assert.equal(kv.id, ns.idFromName("/path").toString());
     assert.equal(kv.name, "/path");
+    assert.deepEqual(await stub.wipe(), { keys: 0, tables: 1 }, "deleteAll: every table and key gone (the KV table is made again by list())");
   } finally {
     await ns.close();
   }

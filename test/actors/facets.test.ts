@@ -89,6 +89,7 @@ export class Chat extends Agent {
   remove(name) { return this.deleteSubAgent(name); }
   net() { return fetch("https://example.com/").then((r) => r.text()); }
   childNet(name) { return this.subAgent(Researcher, name).net(); }
+  twin(name) { return this.subAgent(name).topic(); }
 }
 export class Researcher extends Agent {
   async research() { return this.ctx.id.name + " researched " + (await this.parentAgent().topic()); }
@@ -108,6 +109,8 @@ test("sub-agents: RPC both ways, their own storage, listing, abort ends an in-fl
     assert.equal(await chat.recall("r1"), "one");
     assert.equal(await chat.recall("r2"), "two");
     assert.deepEqual(await chat.list(), ["r1", "r2"]);
+    assert.equal(await chat.twin("t1"), "llamas", "subAgent(name) runs the agent's own class");
+    await chat.remove("t1");
     assert.equal(await chat.net(), "the parent's network");
     assert.match(await chat.childNet("r1"), /^error: .*not permitted to access the internet/i, "a sub-agent does not inherit globalOutbound");
 
