@@ -136,3 +136,37 @@ test("acknowledged writes survive kill -9 of the host process, whose namespace n
     await loader.close();
   }
 });
+
+test("an actor does not move off a recycled executor while a call of its is in flight (one live instance)", async () => {
+  const loader = new WorkerLoader({ executors: 1, recycleAfterRuns: 3 });
+  const ns = actorNamespace({
+    loader, dataDir: dir, className: "Who", name: "recycled",
+    worker: worker(`import { DurableObject } from "cloudflare:workers";
+      export class Who extends DurableObject {
+        me = crypto.randomUUID();
+        async slow() { await new Promise((r) => setTimeout(r, 5_000)); return this.me; }
+        now() { return this.me; }
+      }`),
+  });
+  try {
+    const stub = ns.getByName("w");
+    const first = await stub.now();
+    const slow = stub.slow();
+    let settled = false;
+    void slow.then(() => (settled = true), () => {});
+    // Other workers start on the executor until it is past recycleAfterRuns and drains.
+    for (let i = 0; i < 3; i++) {
+      const other = loader.load(worker("export default { fetch() { return new Response('x') } }"));
+      await other.getEntrypoint().fetch("http://x/");
+      other.dispose();
+    }
+    assert.ok(loader.engine.stats().recycles >= 1, "the executor was recycled");
+    assert.equal(settled, false, "slow() is still in flight");
+    assert.equal(await stub.now(), first, "while slow() runs, calls reach the same instance");
+    assert.equal(await slow, first);
+    assert.notEqual(await stub.now(), first, "between calls it moves to the new executor");
+  } finally {
+    await ns.close();
+    await loader.close();
+  }
+});
