@@ -41,7 +41,9 @@ export class MyDurableObject extends DurableObject {
 
   async rename(id, name) {
     const c = this.sql.exec("UPDATE artist SET artistname = ? WHERE artistid = ?", name, id);
-    return { rowsWritten: c.rowsWritten, raw: [...this.sql.exec("SELECT artistid, artistname FROM artist WHERE artistid = ?", id).raw()] };
+    const returning = this.sql.exec("INSERT INTO artist (artistid, artistname) VALUES (?, ?) RETURNING artistid", id + 1, name + " Jr.");
+    this.sql.exec("DELETE FROM artist WHERE artistid = ?", id + 1);
+    return { rowsWritten: c.rowsWritten, returning: [returning.one(), returning.rowsWritten], raw: [...this.sql.exec("SELECT artistid, artistname FROM artist WHERE artistid = ?", id).raw()] };
   }
 
   async failedTransaction() {
@@ -108,7 +110,7 @@ test("code written for Cloudflare Durable Objects (ctx.storage.sql, RPC methods,
     assert.equal(artists.rowsRead, 3);
     assert.deepEqual(artists.columns, ["artistname"]);
     assert.equal(artists.loaded, 0, "blockConcurrencyWhile finished before the first call ran");
-    assert.deepEqual(await stub.rename(456, "Robert"), { rowsWritten: 1, raw: [[456, "Robert"]] });
+    assert.deepEqual(await stub.rename(456, "Robert"), { rowsWritten: 1, returning: [{ artistid: 457 }, 1], raw: [[456, "Robert"]] });
     assert.deepEqual(await stub.failedTransaction(), { error: "changed my mind", count: 3 });
     const forbidden = await stub.forbidden();
     assert.notEqual(forbidden.kv, "allowed");

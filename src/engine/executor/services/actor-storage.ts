@@ -132,6 +132,14 @@ function toSqlValue(v: unknown): SqlValue {
 
 export interface SqlResult { columnNames: string[]; rows: SqlValue[][]; rowsRead: number; rowsWritten: number }
 
+function totalChanges(s: Store): number {
+  return internal(s, () => Number((s.db.prepare("SELECT total_changes() AS n").get() as { n: number }).n));
+}
+
+/**
+ * Cloudflare's exec(): every statement of the script, the last one's rows. rowsRead counts the rows
+ * returned (SQLite does not tell the rows a statement scanned); rowsWritten the rows changed.
+ */
 function exec(s: Store, query: string, bindings: unknown[]): SqlResult {
   const statements = splitStatements(String(query));
   if (statements.length === 0) return { columnNames: [], rows: [], rowsRead: 0, rowsWritten: 0 };
@@ -144,9 +152,13 @@ function exec(s: Store, query: string, bindings: unknown[]): SqlResult {
     const params = bindings.map(toSqlValue);
     const columns = stmt.columns().map((c) => c.name);
     if (columns.length) {
+      // A statement with results may write too (INSERT … RETURNING): its writes are the change in
+      // SQLite's running total.
+      const before = totalChanges(s);
       stmt.setReturnArrays(true);
       const rows = stmt.all(...params) as unknown as SqlValue[][];
       read += rows.length;
+      written += totalChanges(s) - before;
       result = { columnNames: columns, rows, rowsRead: 0, rowsWritten: 0 };
     } else {
       const r = stmt.run(...params);
