@@ -33,6 +33,9 @@ export interface ActorParams {
   parent?: ActorHost;
 }
 
+const MAX_LIVE_FACETS = 32;
+const MAX_FACET_DEPTH = 4;
+
 /** A facet's start options, as its parent's guest sent them. */
 interface FacetOptions { code?: WorkerCode; className?: string; env?: Record<string, unknown> }
 
@@ -112,7 +115,15 @@ export class ActorHost {
     return join(this.facetDir, `${fileNameFor(name)}.sqlite`);
   }
 
+  /** How deep facets nest (a facet's facet's facet…): each level is an isolate of its own. */
+  private get depth(): number {
+    return this.params.parent ? this.params.parent.depth + 1 : 0;
+  }
+
   private startFacet(name: string, options: FacetOptions): ActorHost {
+    // Every running facet is an isolate: an actor may not fill the executors with them.
+    if (this.facets.size >= MAX_LIVE_FACETS) throw new RangeError(`An actor may run at most ${MAX_LIVE_FACETS} facets at once; abort one first.`);
+    if (this.depth >= MAX_FACET_DEPTH) throw new RangeError(`Facets nest at most ${MAX_FACET_DEPTH} deep.`);
     const className = options.className ?? this.params.className;
     // A sub-agent (no code of its own) runs its parent's code; either way it gets only the env its
     // parent passed, never the parent's own, and no globalOutbound (a capability too).

@@ -40,6 +40,12 @@ export class Host extends DurableObject {
     try { return await stub.envKeys(); } catch (e) { return "error: " + e.message; }
   }
   async remove() { await this.ctx.facets.delete("app"); return this.ctx.facets.list(); }
+  async many() {
+    for (let i = 0; ; i++) {
+      try { await this.ctx.facets.get("f" + i, () => ({ code: CHILD, className: "App" })).envKeys(); }
+      catch (e) { for (let j = 0; j < i; j++) await this.ctx.facets.delete("f" + j); return i + " " + e.name + ": " + e.message; }
+    }
+  }
 }`;
 
 test("a facet has its own SQLite, unreachable from its parent's SQL and vice versa, and only the bindings its parent passed", async () => {
@@ -62,6 +68,8 @@ test("a facet has its own SQLite, unreachable from its parent's SQL and vice ver
     assert.equal(await host.child("useKv"), "from the parent's KV");
     assert.equal(await host.child("useDb"), "error: TypeError", "DB was not passed: the facet has no such binding");
     assert.match(await host.forged(), /not a binding of this actor/);
+
+    assert.match(await host.many(), /^31 RangeError: An actor may run at most 32 facets at once/, "32 running, counting app");
 
     // The facet's data outlives its isolate: a new parent isolate finds it again.
     ns.abort(ns.idFromName("h"));
