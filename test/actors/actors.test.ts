@@ -109,3 +109,29 @@ test("maxStorageBytes: a write past an actor's quota fails with QuotaExceededErr
     await ns.close();
   }
 });
+
+test("as on Cloudflare, an await on something other than storage lets other calls in; blockConcurrencyWhile holds them", async () => {
+  const code = worker(`
+    import { DurableObject } from "cloudflare:workers";
+    export class Gate extends DurableObject {
+      async step(key) {
+        const n = (await this.ctx.storage.get(key)) ?? 0;
+        await new Promise((r) => setTimeout(r, 200)); // not storage: the input gate opens
+        await this.ctx.storage.put(key, n + 1);
+      }
+      open() { return this.step("open"); }
+      held() { return this.ctx.blockConcurrencyWhile(() => this.step("held")); }
+      async read() { return [await this.ctx.storage.get("open"), await this.ctx.storage.get("held")]; }
+    }`);
+  const ns = actorNamespace({ loader: ctx.loader, worker: code, className: "Gate", dataDir: dir, name: "gates" });
+  try {
+    const stub = ns.getByName("g");
+    await Promise.all(Array.from({ length: 5 }, () => stub.open()));
+    await Promise.all(Array.from({ length: 5 }, () => stub.held()));
+    const [open, held] = await stub.read();
+    assert.ok(open < 5, `calls interleaved at the timer and overwrote each other (${open})`);
+    assert.equal(held, 5);
+  } finally {
+    await ns.close();
+  }
+});

@@ -16,8 +16,22 @@ type Ctor = new (ctx: unknown, env: unknown) => Record<string, unknown>;
 
 let actor: ActorStart | undefined;
 let instance: Record<string, unknown> | undefined;
-/** Calls wait here while blockConcurrencyWhile() runs (Cloudflare's input gate, held explicitly). */
+/**
+ * blockConcurrencyWhile()'s gate. While it is closed, calls wait in `waiting`, in order; once it
+ * opens they are delivered one at a time, each running to its first await before the next is let
+ * in (as Cloudflare delivers events), so a call that closes the gate again holds the rest.
+ */
 let gate: Promise<unknown> | undefined;
+const waiting: (() => void)[] = [];
+
+function releaseNext(): void {
+  if (!gate) waiting.shift()?.();
+}
+
+/** A call into the actor has run to its first await (or failed before it): the next may come in. */
+export function actorDelivered(): void {
+  releaseNext();
+}
 let waitUntil: (p: Promise<unknown>) => void = () => {};
 
 export function setActor(a: ActorStart | undefined, keepAlive: (p: Promise<unknown>) => void): void {
@@ -42,11 +56,12 @@ export function hostsActor(entrypoint: string | null): boolean {
 /** The actor instance (hostsActor(entrypoint) holds); constructed on first use, after the input gate. */
 export async function actorTarget(entrypoint: string | null, exported: unknown, env: unknown): Promise<Record<string, unknown>> {
   if (!actor || entrypoint !== actor.className) throw new TypeError(`"${entrypoint}" is not this isolate's actor class.`);
-  while (gate) await gate;
+  if (gate || waiting.length) await new Promise<void>((r) => waiting.push(r));
   if (!instance) {
     if (typeof exported !== "function") throw new TypeError(`The actor class "${actor.className}" is not exported by the worker.`);
     instance = new (exported as Ctor)(makeState(actor), env);
-    while (gate) await gate;
+    // The constructor closed the gate (blockConcurrencyWhile): this call goes first once it opens.
+    if (gate) await new Promise<void>((r) => waiting.unshift(r));
   }
   return instance;
 }
@@ -175,7 +190,11 @@ function makeState(a: ActorStart) {
       const run = Promise.resolve().then(fn);
       const g = run.then(() => {}, () => {});
       gate = g;
-      void g.then(() => { if (gate === g) gate = undefined; });
+      void g.then(() => {
+        if (gate !== g) return;
+        gate = undefined;
+        releaseNext();
+      });
       return run;
     },
     /** For sub-agents: the actor that hosts this one as a facet (mayfly:agents' parentAgent()). */

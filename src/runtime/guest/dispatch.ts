@@ -2,7 +2,7 @@ import type { ExecutionContext } from "./cloudflare-workers.ts";
 import { Response, bodyBytes, incomingRequest, responseHead, takeBodySource, type HeaderList } from "./fetch-api.ts";
 import { incomingBody, sendBody } from "./body-bridge.ts";
 import { setClock } from "./clock.ts";
-import { actorTarget, hostsActor } from "./actor.ts";
+import { actorDelivered, actorTarget, hostsActor } from "./actor.ts";
 
 /**
  * A request as it crosses the boundary: plain data only. With `streamed`, the body is not in `body`
@@ -173,15 +173,23 @@ function resolveEntrypoint(name: string | null, props: unknown): Resolved {
 }
 
 async function dispatchFetch(inv: Extract<Invocation, { kind: "fetch" }>): Promise<{ wire: WireResponse }> {
-  const { target, ctx, isObject } = hostsActor(inv.entrypoint) ? await resolveActor(inv.entrypoint, inv.props) : resolveEntrypoint(inv.entrypoint, inv.props);
-  const handler = target.fetch;
-  if (typeof handler !== "function") throw new TypeError("Handler does not export a fetch() function.");
-  const r = inv.request;
-  // A large or unsized request body arrives as a stream, pulled from the host as the guest reads it.
-  const body = r.streamed && inv.stream !== undefined ? incomingBody(inv.stream) : r.body;
-  // As on Workers, the incoming request's headers are immutable.
-  const request = incomingRequest(r.url, r.method, r.headers, body);
-  const result: unknown = isObject ? await handler.call(target, request, workerEnv, ctx) : await handler.call(target, request);
+  const actor = hostsActor(inv.entrypoint);
+  let pending: unknown;
+  try {
+    const { target, ctx, isObject } = actor ? await resolveActor(inv.entrypoint, inv.props) : resolveEntrypoint(inv.entrypoint, inv.props);
+    const handler = target.fetch;
+    if (typeof handler !== "function") throw new TypeError("Handler does not export a fetch() function.");
+    const r = inv.request;
+    // A large or unsized request body arrives as a stream, pulled from the host as the guest reads it.
+    const body = r.streamed && inv.stream !== undefined ? incomingBody(inv.stream) : r.body;
+    // As on Workers, the incoming request's headers are immutable.
+    const request = incomingRequest(r.url, r.method, r.headers, body);
+    pending = isObject ? handler.call(target, request, workerEnv, ctx) : handler.call(target, request);
+  } finally {
+    // The actor's next waiting call may be delivered once this one has run to its first await.
+    if (actor) actorDelivered();
+  }
+  const result: unknown = await pending;
   if (!(result instanceof Response)) throw new TypeError("Incorrect type for Promise: the Promise did not resolve to 'Response'.");
   // Read from the Response's internal state, so a guest cannot fake what crosses.
   const head = responseHead(result);
@@ -217,12 +225,19 @@ function eventArgs(method: string, args: unknown[]): unknown[] {
 }
 
 async function dispatchRpc(inv: Extract<Invocation, { kind: "rpc" }>): Promise<unknown> {
-  const { target, ctx, isObject } = hostsActor(inv.entrypoint) ? await resolveActor(inv.entrypoint, inv.props) : resolveEntrypoint(inv.entrypoint, inv.props);
-  const method = inv.method;
-  // Only methods reached through the prototype chain below Object.prototype are callable,
-  // so `toString`, `__defineGetter__` and friends are never exposed as RPC.
-  const fn = FORBIDDEN_METHODS.has(method) || method in Object.prototype ? undefined : target[method];
-  if (typeof fn !== "function") throw new TypeError(`The RPC receiver does not implement the method "${method}".`);
-  const args = isObject && EVENT_HANDLERS.has(method) ? [...eventArgs(method, inv.args), workerEnv, ctx] : inv.args;
-  return await fn.apply(target, args);
+  const actor = hostsActor(inv.entrypoint);
+  let pending: unknown;
+  try {
+    const { target, ctx, isObject } = actor ? await resolveActor(inv.entrypoint, inv.props) : resolveEntrypoint(inv.entrypoint, inv.props);
+    const method = inv.method;
+    // Only methods reached through the prototype chain below Object.prototype are callable,
+    // so `toString`, `__defineGetter__` and friends are never exposed as RPC.
+    const fn = FORBIDDEN_METHODS.has(method) || method in Object.prototype ? undefined : target[method];
+    if (typeof fn !== "function") throw new TypeError(`The RPC receiver does not implement the method "${method}".`);
+    const args = isObject && EVENT_HANDLERS.has(method) ? [...eventArgs(method, inv.args), workerEnv, ctx] : inv.args;
+    pending = fn.apply(target, args);
+  } finally {
+    if (actor) actorDelivered();
+  }
+  return await pending;
 }
