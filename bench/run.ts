@@ -15,6 +15,8 @@
 //    both loaded by autocannon with --concurrency connections for --seconds (bench/http-load.ts).
 //
 // 7. Workspace binding and npm at load time (issue 11): bench/workspace-ops.ts, bench/npm-load.ts.
+// 8. Durable actors (issue 13): warm RPC, storage put+get, cold start from storage, 10,000 actors
+//    created then evicted with the memory left afterwards (bench/actors.ts).
 // 6. Noisy neighbour: a benign tenant's p50/p99 alone and beside 2 runaways and 2 heap bombs, and the
 //    CPU at which each runaway was cut (bench/noisy-neighbour.ts).
 //
@@ -39,6 +41,7 @@ import { codemodeTokensTable } from "./codemode-tokens.ts";
 import { benchNoisyNeighbour, noisyNeighbourTable } from "./noisy-neighbour.ts";
 import { benchWorkspace, workspaceTable } from "./workspace-ops.ts";
 import { benchNpmLoad, npmLoadTable } from "./npm-load.ts";
+import { actorsTable, benchActors } from "./actors.ts";
 
 // node:util's parseArgs: the standard library's CLI parser, no dependency needed for a bench script.
 const { values: args } = parseArgs({
@@ -530,6 +533,8 @@ log("workspace: 1,000 small files, a 50 MB file through a 32 MB isolate, 4 KB re
 const wsOps = await benchWorkspace(LOADER_OPTIONS.executors);
 log("npm: a worker importing zod and date-fns, cold (empty cache) and cached (registry on loopback)");
 const npmLoad = await benchNpmLoad(LOADER_OPTIONS.executors);
+log("actors: warm RPC, storage put+get, cold start from storage, 10,000 actors created then evicted");
+const actors = await benchActors(LOADER_OPTIONS.executors);
 
 const results: Results = {
   mayfly: {
@@ -563,6 +568,8 @@ console.log("");
 console.log(workspaceTable(wsOps));
 console.log("");
 console.log(npmLoadTable(npmLoad));
+console.log("");
+console.log(actorsTable(actors));
 console.log("");
 console.log("details:");
 console.log(details(results));

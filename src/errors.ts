@@ -98,6 +98,14 @@ function errorConstructorFor(name: string): ErrorConstructor {
   return Object.hasOwn(builtinErrors, name) ? builtinErrors[name]! : Error;
 }
 
+/**
+ * A call into a durable actor, facet or sub-agent ended because the actor was aborted
+ * (`facets.abort()`, `abortSubAgent()`, `namespace.abort(id)`) while the call was in flight.
+ */
+export class ActorAbortedError extends MayflyError {
+  override name = "ActorAbortedError";
+}
+
 /** A configuration file (mayfly.config.json) is missing, malformed, or names something that is not there. */
 export class ConfigError extends MayflyError {
   override name = "ConfigError";

@@ -16,8 +16,10 @@ export {
   MemoryLimitError, OutputLimitError, ExecutorCrashedError, WorkerDisposedError, QuotaExceededError, ConfigError,
   NpmNotEnabledError, PackageError, PackageNotAllowedError, PackageIntegrityError, PackageResolveError,
   NodeBuiltinImportError, PackageBundleError, TypeCheckError, type TypeCheckDiagnostic,
-  WorkspaceError, WorkspaceConflictError,
+  WorkspaceError, WorkspaceConflictError, ActorAbortedError,
 } from "./errors.ts";
+// Durable actors, facets and sub-agents (issue 13).
+export { actorNamespace, ActorNamespace, ActorId, type ActorNamespaceOptions, type ActorStub } from "./actors/index.ts";
 // npm packages at load time (issue 11): the loader's `npm` option, its report, and npm's registry configuration.
 export { registryConfigFromEnvironment, type NpmOptions, type NpmReport, type RegistryConfig, type Lockfile } from "./bundler/npm/index.ts";
 // Code Mode (issue 6): tools as a typed API, `search` + `execute`, an MCP server, agent SDK adapters.

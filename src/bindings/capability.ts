@@ -7,18 +7,21 @@
  */
 import { DataCloneError } from "../errors.ts";
 
-export type CapabilityKind = "rpc" | "fetcher" | "service" | "kv" | "d1" | "r2" | "workspace" | "stream";
+export type CapabilityKind = "rpc" | "fetcher" | "service" | "kv" | "d1" | "r2" | "workspace" | "stream" | "actors";
 
 export interface Capability {
   kind: CapabilityKind;
   /** Calls `method` with copied arguments; resolves to a copyable value. */
   call(method: string, args: unknown[]): Promise<unknown>;
+  /** Plain data the guest's stub needs up front (an actor namespace's name, for idFromName()). */
+  meta?: Record<string, string>;
 }
 
 /** What the worker's env holds in place of a capability (see runtime/guest/capabilities.ts). */
 export interface CapabilityDescriptor {
   __mayflyCapability: number;
   kind: CapabilityKind;
+  meta?: Record<string, string>;
 }
 
 /** Implemented by every binding a user can place in env (rpc(), egress() ...). */
@@ -36,7 +39,7 @@ export class CapabilityTable {
 
   add(cap: Capability): CapabilityDescriptor {
     this.caps.push(cap);
-    return { __mayflyCapability: this.caps.length, kind: cap.kind };
+    return { __mayflyCapability: this.caps.length, kind: cap.kind, ...(cap.meta ? { meta: cap.meta } : {}) };
   }
 
   get(id: number): Capability | undefined {

@@ -28,7 +28,7 @@ export function bundleWorker(path: string, options: BundleWorkerOptions = {}): {
       format: "esm",
       platform: "neutral",
       target: "es2023",
-      external: ["cloudflare:workers", ...(options.packages ?? []).flatMap((p) => [p, `${p}/*`])],
+      external: ["cloudflare:workers", "mayfly:agents", ...(options.packages ?? []).flatMap((p) => [p, `${p}/*`])],
       logLevel: "silent",
       metafile: true,
     });

@@ -57,7 +57,9 @@ export class InstanceHandle {
   }
 
   private async callOnce(invocation: Invocation, streams?: CallStreams): Promise<ResultFrame> {
-    if (this.proc?.draining) this.release();
+    // A draining executor is left at the next call; a durable actor leaves it only between calls, so
+    // that it never runs as two instances (one finishing on the old executor, one on the new).
+    if (this.proc?.draining && !(this.spec.actor && this.active > 1)) this.release();
     let proc = this.proc;
     let worker: WorkerSpec | undefined;
     if (!proc || proc.dead) {

@@ -15,6 +15,23 @@ export interface WorkerSpec {
   limits: Limits;
   /** The capability id of globalOutbound, when the worker has one (see bindings/capability.ts). */
   globalOutbound?: number;
+  /** Set when the worker is a durable actor's instance (see src/actors/). */
+  actor?: ActorSpec;
+}
+
+/** What an executor needs to host one durable actor: the class, its identity, where its data lives. */
+export interface ActorSpec {
+  className: string;
+  /** 64 hex digits. */
+  id: string;
+  /** The name the id came from (idFromName), when it did. */
+  name?: string;
+  /** The actor's own SQLite file, opened by the executor (services/actor-storage.ts). */
+  storagePath: string;
+  /** The most its database may hold (SQLite's max_page_count); past it a write fails with QuotaExceededError. */
+  maxStorageBytes: number;
+  /** The capability id of the actor's control channel in the host (alarms, facets). */
+  control: number;
 }
 
 export type HostToExecutor =

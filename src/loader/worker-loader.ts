@@ -4,7 +4,7 @@ import { InvalidWorkerCodeError, NpmNotEnabledError, WorkerDisposedError } from 
 import { NpmBundler, type NpmOptions, type NpmReport } from "../bundler/npm/index.ts";
 import { typecheckWorker } from "./typecheck/index.ts";
 import { bindEnv } from "./env.ts";
-import { CapabilityTable, asCapability } from "../bindings/capability.ts";
+import { CapabilityTable, asCapability, type Capability } from "../bindings/capability.ts";
 import type { RunReport } from "./run-report.ts";
 import { transpileModules } from "./transpile.ts";
 import { normalizeWorkerCode, type NormalizedModule, type WorkerCode } from "./worker-code.ts";
@@ -26,6 +26,16 @@ export interface WorkerLoaderOptions extends EngineOptions {
   npm?: NpmOptions;
   /** A `typecheck: true` check still running after this long fails the load with TypeCheckError (default 30 s). */
   typecheckTimeoutMs?: number;
+}
+
+/** What a durable actor's instance adds to a worker (see _loadActor). */
+export interface ActorLoad {
+  className: string;
+  id: string;
+  name?: string;
+  storagePath: string;
+  maxStorageBytes: number;
+  control: Capability;
 }
 
 interface CacheEntry {
@@ -103,6 +113,23 @@ export class WorkerLoader {
     return stub;
   }
 
+  /**
+   * @internal A durable actor's instance (src/actors/): `actor.control` joins the worker's capability
+   * table, and the executor opens `actor.storagePath` for its ctx.storage. Returns the table too, so
+   * the actor can hand its own bindings on to a facet.
+   */
+  _loadActor(code: WorkerCode, actor: ActorLoad): { stub: WorkerStub; capabilities: CapabilityTable } {
+    this.assertOpen();
+    const capabilities = new CapabilityTable();
+    let backing: Promise<StubBacking>;
+    try {
+      backing = Promise.resolve(this.prepareWith(code, actor, capabilities));
+    } catch (e) {
+      backing = Promise.reject(e); // reaches the actor's first caller
+    }
+    return { stub: this.track(backing, undefined), capabilities };
+  }
+
   /** Disposes every worker and stops the executors. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -118,12 +145,16 @@ export class WorkerLoader {
   }
 
   private prepare(code: WorkerCode): StubBacking | Promise<StubBacking> {
+    return this.prepareWith(code, undefined, new CapabilityTable());
+  }
+
+  private prepareWith(code: WorkerCode, actor: ActorLoad | undefined, capabilities: CapabilityTable): StubBacking | Promise<StubBacking> {
     const { code: wc, modules } = normalizeWorkerCode(code);
     if (wc.packageJson && !this.npm) {
       throw new NpmNotEnabledError("WorkerCode.packageJson needs npm, which this WorkerLoader was not granted: new WorkerLoader({ npm: { cacheDir, allow } }).");
     }
-    const capabilities = new CapabilityTable();
     const env = bindEnv(wc.env ?? {}, capabilities);
+    const control = actor ? capabilities.add(actor.control).__mayflyCapability : undefined;
     const outbound = wc.globalOutbound ? asCapability(wc.globalOutbound, "globalOutbound") : undefined;
     const globalOutbound = outbound ? capabilities.add(outbound).__mayflyCapability : undefined;
     const limits = resolveLimits(this.opts.limits, wc.limits);
@@ -140,6 +171,7 @@ export class WorkerLoader {
         compatibilityFlags: wc.compatibilityFlags ?? [],
         limits,
         globalOutbound,
+        ...(actor ? { actor: { className: actor.className, id: actor.id, name: actor.name, storagePath: actor.storagePath, maxStorageBytes: actor.maxStorageBytes, control: control! } } : {}),
       }, capabilities.size ? capabilities : undefined);
       return { handle, limits, tails: wc.tails ?? [], npm };
     };

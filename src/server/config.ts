@@ -47,6 +47,11 @@ const namedWorkerSchema = z.strictObject({
   limits: limitsSchema.optional(),
   /** Service bindings: env name → another named worker (its default entrypoint, or a named one). */
   services: z.record(bindingName, z.union([z.string(), z.strictObject({ worker: z.string(), entrypoint: z.string().optional() })])).optional(),
+  /**
+   * Durable actors: env name → the exported class (`extends DurableObject`) of this worker that
+   * implements them; the worker reaches them through env.<NAME> as on Cloudflare.
+   */
+  actors: z.record(bindingName, z.strictObject({ className: z.string().regex(/^[A-Za-z_$][A-Za-z0-9_$]*$/, "a class name"), idleTtlMs: z.number().int().positive().optional() })).optional(),
   /** Keep one warm instance (loader.get by name) instead of a fresh isolate per request. */
   warm: z.boolean().optional(),
   /** Cron Triggers: the worker's scheduled() handler runs on each (5 fields as on Cloudflare, or 6 with seconds). */

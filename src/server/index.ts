@@ -17,6 +17,7 @@ import type { Logger } from "pino";
 import { resolve } from "node:path";
 import type { MayflyConfig, NamedWorkerConfig } from "./config.ts";
 import { prepareNamedWorkers, type NamedWorker } from "./named-workers.ts";
+import { ActorNamespace } from "../actors/index.ts";
 import { watchNamedWorkers } from "./watch.ts";
 import { startCrons } from "./scheduler.ts";
 import { loadConfig } from "./config.ts";
@@ -85,7 +86,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const services = { loader: () => loader!, resolve: (name: string): NamedWorker | undefined => workers.get(name) };
   const metrics = new Metrics(() => loader);
   const prepare = (defs: Record<string, NamedWorkerConfig>, dir: string, dataDir: string | undefined): Map<string, NamedWorker> =>
-    prepareNamedWorkers(defs, { baseDir: dir, dataDir: resolve(dir, dataDir ?? ".mayfly/data"), bindings, services, onRun: (name, event) => metrics.recordWorker(name, event) });
+    prepareNamedWorkers(defs, { baseDir: dir, dataDir: resolve(dir, dataDir ?? ".mayfly/data"), bindings, services, loader: () => loader!, onRun: (name, event) => metrics.recordWorker(name, event) });
   const workers = prepare(opts.workers ?? {}, baseDir, opts.dataDir);
   let crons: { reschedule(): void; stop(): void } | undefined;
   const watcher = opts.watch ? watchNamedWorkers({
@@ -124,6 +125,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     }));
   } catch (e) {
     watcher?.close();
+    await closeActors(bindings);
     await loader.close();
     throw e;
   }
@@ -167,10 +169,16 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       crons?.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       plugins?.close();
+      await closeActors(bindings);
       await running.close();
       opts.log?.info("closed");
     },
   };
+}
+
+/** Durable actor namespaces of named workers: evicted, their alarms stopped. */
+async function closeActors(bindings: Map<string, unknown>): Promise<void> {
+  for (const b of bindings.values()) if (b instanceof ActorNamespace) await b.close();
 }
 
 /** Server options from a config file; explicit options (e.g. command-line flags) win. */

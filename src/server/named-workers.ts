@@ -13,6 +13,7 @@ import { kv } from "../bindings/kv/index.ts";
 import { sql } from "../bindings/sql/index.ts";
 import { blobBucket } from "../bindings/blob/index.ts";
 import { workspace } from "../bindings/workspace/index.ts";
+import { ActorNamespace, actorNamespace } from "../actors/index.ts";
 import { ConfigError, LimitError } from "../errors.ts";
 import type { WorkerCode } from "../loader/worker-code.ts";
 import type { TailEvent } from "../bindings/tails/index.ts";
@@ -41,6 +42,8 @@ export interface PrepareOptions {
   dataDir: string;
   /** Storage bindings kept across reloads (one open file per namespace, not one per reload). */
   bindings?: Map<string, unknown>;
+  /** The loader durable actors run in (a function: the server makes its loader after preparing workers). */
+  loader?: () => WorkerLoader;
   /** For service bindings between named workers. */
   services?: ServiceContext;
   /** Every run of a named worker, by name (per-worker metrics). */
@@ -83,13 +86,7 @@ export function prepareNamedWorkers(workers: Record<string, NamedWorkerConfig>, 
     }
     const allow = [...(w.egress?.allow ?? []), ...allowNetRules(w.allowNet)];
     const policy: EgressPolicy | undefined = allow.length ? { ...w.egress, allow } : undefined;
-    out.set(name, {
-      name,
-      id: `${name}:${createHash("sha256").update(source).update(JSON.stringify(project ?? null)).digest("hex").slice(0, 16)}`,
-      warm: w.warm ?? false,
-      inputs: bundle.inputs,
-      crons: w.crons ?? [],
-      code: {
+    const code: WorkerCode = {
         compatibilityDate: "2025-06-01",
         mainModule: `${name}.js`,
         modules: { [`${name}.js`]: source },
@@ -98,7 +95,26 @@ export function prepareNamedWorkers(workers: Record<string, NamedWorkerConfig>, 
         globalOutbound: policy ? egress(policy) : null,
         tails: onRun ? [(event: TailEvent) => onRun(name, event)] : [],
         ...project,
-      },
+    };
+    for (const [b, a] of Object.entries(w.actors ?? {})) {
+      // The worker's own code implements its actors, with the same env (env.<NAME> included). One
+      // namespace per binding lives across reloads (it owns the actors' alarms); a reload gives it the new code.
+      const key = `actors:${name}-${b}:${a.className}`;
+      const existing = bindings.get(key);
+      if (existing instanceof ActorNamespace) existing._replaceWorker(code);
+      else {
+        if (!options.loader) throw new ConfigError(`workers.${name}.actors: actors need a loader.`);
+        bindings.set(key, actorNamespace({ loader: options.loader, worker: code, className: a.className, name: `${name}-${b}`, dataDir, idleTtlMs: a.idleTtlMs }));
+      }
+      env[b] = bindings.get(key);
+    }
+    out.set(name, {
+      name,
+      id: `${name}:${createHash("sha256").update(source).update(JSON.stringify(project ?? null)).digest("hex").slice(0, 16)}`,
+      warm: w.warm ?? false,
+      inputs: bundle.inputs,
+      crons: w.crons ?? [],
+      code,
     });
   }
   return out;

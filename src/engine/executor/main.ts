@@ -12,6 +12,7 @@ import { bodies } from "./body-streams.ts";
 import { capabilityCalls } from "./capability-calls.ts";
 import { INSTANCE_ID, SUBREQUEST_LIMIT, SUBREQUESTS } from "./services/capabilities.ts";
 import type { ServiceState } from "./services/index.ts";
+import { ACTOR_STORAGE } from "./services/actor-storage.ts";
 import { selectRuntimeImage } from "./runtime-image.ts";
 import { Watchdog } from "./watchdog.ts";
 import { MainThreadPriority } from "./thread-priority.ts";
@@ -247,6 +248,7 @@ function newInstance(instanceId: number, spec: WorkerSpec): WorkerInstance {
   const store = (instance.servicesToken as ServiceState).store;
   store.set(INSTANCE_ID, instanceId);
   store.set(SUBREQUEST_LIMIT, spec.limits.subRequests);
+  if (spec.actor) store.set(ACTOR_STORAGE, { path: spec.actor.storagePath, maxBytes: spec.actor.maxStorageBytes });
   instances.set(instanceId, instance);
   return instance;
 }

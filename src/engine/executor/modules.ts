@@ -11,9 +11,15 @@ export const env = m.env;
 export default m;
 `;
 
-/** Built-in modules a worker may import by name, as on Cloudflare. */
+const AGENTS_SOURCE = `
+const m = globalThis[Symbol.for("mayfly.cloudflare:workers")];
+export const Agent = m.Agent;
+`;
+
+/** Built-in modules a worker may import by name, as on Cloudflare (mayfly:agents is mayfly's own). */
 export const BUILTIN_MODULES: Record<string, string> = {
   "cloudflare:workers": CLOUDFLARE_WORKERS_SOURCE,
+  "mayfly:agents": AGENTS_SOURCE,
 };
 
 /** Key under which a `{ data }`/`{ wasm }` module's value waits for its module (see runtime putBlob). */

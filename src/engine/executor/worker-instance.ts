@@ -102,7 +102,7 @@ export class WorkerInstance {
     const { isolate, context, runtime } = this.fresh;
     const spec = this.spec;
     const start = runtime.getSync("start", { reference: true }) as ivm.Reference<Function>;
-    start.applySync(undefined, [new ivm.ExternalCopy({ flags: spec.compatibilityFlags, env: spec.env, now: Date.now(), outbound: spec.globalOutbound }).copyInto({ release: true })]);
+    start.applySync(undefined, [new ivm.ExternalCopy({ flags: spec.compatibilityFlags, env: spec.env, now: Date.now(), outbound: spec.globalOutbound, actor: actorStart(spec) }).copyInto({ release: true })]);
     const putBlob = runtime.getSync("putBlob", { reference: true }) as ivm.Reference<Function>;
     for (const m of spec.modules) {
       if (m.type === "data" || m.type === "wasm") {
@@ -331,6 +331,12 @@ export class WorkerInstance {
       throw e;
     }
   }
+}
+
+/** What the guest runtime learns of the actor it hosts (never its storage path). */
+function actorStart(spec: WorkerSpec): { className: string; id: string; name?: string; control: number } | undefined {
+  const a = spec.actor;
+  return a ? { className: a.className, id: a.id, ...(a.name !== undefined ? { name: a.name } : {}), control: a.control } : undefined;
 }
 
 /** V8's longest string, in one-byte characters (2^29 - 24 on 64-bit builds). */

@@ -90,6 +90,77 @@ interface R2Bucket {
   list(options?: { prefix?: string; delimiter?: string; cursor?: string; limit?: number; include?: ("httpMetadata" | "customMetadata")[] }): Promise<R2Objects>;
 }
 
+interface SqlStorageCursor<T extends Record<string, SqlStorageValue>> extends Iterable<T> {
+  next(): { done?: false; value: T } | { done: true; value?: never };
+  toArray(): T[];
+  one(): T;
+  raw<U extends SqlStorageValue[]>(): IterableIterator<U>;
+  readonly columnNames: string[];
+  readonly rowsRead: number;
+  readonly rowsWritten: number;
+}
+type SqlStorageValue = ArrayBuffer | string | number | null;
+interface SqlStorage {
+  exec<T extends Record<string, SqlStorageValue>>(query: string, ...bindings: any[]): SqlStorageCursor<T>;
+  readonly databaseSize: number;
+}
+interface DurableObjectListOptions { start?: string; startAfter?: string; end?: string; prefix?: string; reverse?: boolean; limit?: number }
+interface DurableObjectTransaction {
+  get<T = unknown>(key: string): Promise<T | undefined>;
+  get<T = unknown>(keys: string[]): Promise<Map<string, T>>;
+  put<T>(key: string, value: T): Promise<void>;
+  put<T>(entries: Record<string, T>): Promise<void>;
+  delete(key: string): Promise<boolean>;
+  delete(keys: string[]): Promise<number>;
+  list<T = unknown>(options?: DurableObjectListOptions): Promise<Map<string, T>>;
+  rollback(): void;
+}
+interface DurableObjectStorage extends Omit<DurableObjectTransaction, "rollback"> {
+  readonly sql: SqlStorage;
+  deleteAll(): Promise<void>;
+  transaction<T>(closure: (txn: DurableObjectTransaction) => Promise<T>): Promise<T>;
+  transactionSync<T>(closure: () => T): T;
+  getAlarm(): Promise<number | null>;
+  setAlarm(scheduledTime: number | Date): Promise<void>;
+  deleteAlarm(): Promise<void>;
+  sync(): Promise<void>;
+}
+interface DurableObjectId { toString(): string; equals(other: DurableObjectId): boolean; readonly name?: string }
+type DurableObjectStub<T = unknown> = Fetcher & { readonly id: DurableObjectId; readonly name?: string } & (unknown extends T ? { [method: string]: (...args: any[]) => Promise<any> } : { [K in Exclude<keyof T, "fetch" | "alarm">]: T[K] extends (...a: infer A) => infer R ? (...a: A) => Promise<Awaited<R>> : never });
+interface DurableObjectNamespace<T = unknown> {
+  idFromName(name: string): DurableObjectId;
+  newUniqueId(): DurableObjectId;
+  idFromString(id: string): DurableObjectId;
+  get(id: DurableObjectId): DurableObjectStub<T>;
+  getByName(name: string): DurableObjectStub<T>;
+}
+/** mayfly's facets: a child actor from code (see the README). */
+interface DurableObjectFacets {
+  get<T = unknown>(name: string, getStartupOptions: () => { code?: { mainModule: string; modules: Record<string, unknown>; compatibilityDate?: string }; className?: string; env?: Record<string, unknown> } | Promise<{ code?: { mainModule: string; modules: Record<string, unknown> }; className?: string; env?: Record<string, unknown> }>): DurableObjectStub<T>;
+  abort(name: string, reason?: unknown): void;
+  delete(name: string): Promise<void>;
+  list(): Promise<string[]>;
+}
+interface DurableObjectState {
+  readonly id: DurableObjectId;
+  readonly storage: DurableObjectStorage;
+  readonly facets: DurableObjectFacets;
+  waitUntil(promise: Promise<unknown>): void;
+  blockConcurrencyWhile<T>(callback: () => Promise<T>): Promise<T>;
+}
+
+declare module "mayfly:agents" {
+  import { DurableObject } from "cloudflare:workers";
+  export abstract class Agent<Env = unknown> extends DurableObject<Env> {
+    subAgent<T = unknown>(cls: abstract new (...args: any[]) => T, name: string): DurableObjectStub<T>;
+    subAgent<T = unknown>(name: string): DurableObjectStub<T>;
+    listSubAgents(): Promise<string[]>;
+    abortSubAgent(name: string, reason?: unknown): void;
+    deleteSubAgent(name: string): Promise<void>;
+    parentAgent<T = unknown>(): DurableObjectStub<T>;
+  }
+}
+
 declare module "cloudflare:workers" {
   export abstract class WorkerEntrypoint<Env = unknown, Props = unknown> {
     protected ctx: ExecutionContext<Props>;
@@ -99,9 +170,11 @@ declare module "cloudflare:workers" {
     scheduled?(controller: ScheduledController): void | Promise<void>;
   }
   export abstract class DurableObject<Env = unknown> {
-    protected ctx: unknown;
+    protected ctx: DurableObjectState;
     protected env: Env;
-    constructor(ctx: unknown, env: Env);
+    constructor(ctx: DurableObjectState, env: Env);
+    fetch?(request: Request): Response | Promise<Response>;
+    alarm?(alarmInfo?: { retryCount: number; isRetry: boolean }): void | Promise<void>;
   }
   export abstract class WorkflowEntrypoint<Env = unknown> {
     protected ctx: ExecutionContext;

@@ -10,10 +10,12 @@ import { Request, Response, takeBodySource } from "./fetch-api.ts";
 import { copyBytes } from "./buffer-source.ts";
 import { utf8Decode } from "./utf8.ts";
 import { workspaceStub } from "./workspace.ts";
+import { namespaceStub, rememberCapability, setFetchVia } from "./actor.ts";
 
 interface Descriptor {
   __mayflyCapability: number;
-  kind: "rpc" | "fetcher" | "service" | "kv" | "d1" | "r2" | "workspace";
+  kind: "rpc" | "fetcher" | "service" | "kv" | "d1" | "r2" | "workspace" | "actors";
+  meta?: Record<string, string>;
 }
 
 type WireResponse = { status: number; statusText: string; headers: [string, string][]; body: Uint8Array | { __mayflyStream: number } | null };
@@ -31,7 +33,8 @@ export function materializeEnv(env: Record<string, unknown>): Record<string, unk
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(env)) {
     const value = env[key];
-    out[key] = isDescriptor(value) ? stubFor(value) : value;
+    // Remembered, so an actor can pass its own bindings on to a facet (actor.ts facetEnv).
+    out[key] = isDescriptor(value) ? rememberCapability(stubFor(value) as object, value.__mayflyCapability) : value;
   }
   return out;
 }
@@ -43,6 +46,7 @@ function stubFor(d: Descriptor): unknown {
   if (d.kind === "d1") return d1Stub(id);
   if (d.kind === "r2") return r2Stub(id);
   if (d.kind === "workspace") return workspaceStub(id, callCapability);
+  if (d.kind === "actors") return namespaceStub(id, d.meta?.namespace ?? "");
   // rpc (an object's methods, or a function called directly) and service (fetch plus RPC methods).
   return new Proxy(function binding() {}, {
     apply: (_t, _this, args: unknown[]) => callCapability(id, "call", args),
@@ -54,12 +58,14 @@ function stubFor(d: Descriptor): unknown {
   });
 }
 
+setFetchVia(fetchThrough);
+
 /** A fetch() through a fetcher capability: the request crosses by copy, the response comes back. */
-export async function fetchThrough(id: number, input: unknown, init?: unknown): Promise<Response> {
+export async function fetchThrough(id: number, input: unknown, init?: unknown, method = "fetch", lead: unknown[] = []): Promise<Response> {
   const request = new Request(input as string, init as ConstructorParameters<typeof Request>[1]);
   const source = request.body === null ? null : takeBodySource(request);
   const headers = [...request.headers] as [string, string][];
-  const fetchWith = (body: unknown) => callCapability(id, "fetch", [{ url: request.url, method: request.method, headers, body }]);
+  const fetchWith = (body: unknown) => callCapability(id, method, [...lead, { url: request.url, method: request.method, headers, body }]);
   const r = (source === null || source instanceof Uint8Array ? await fetchWith(source) : await sendStreamed(id, source, fetchWith)) as WireResponse;
   // Fetch §2.2.3: a null body status has no body.
   const nullBody = r.status === 101 || r.status === 103 || r.status === 204 || r.status === 205 || r.status === 304;

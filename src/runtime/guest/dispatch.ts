@@ -2,6 +2,7 @@ import type { ExecutionContext } from "./cloudflare-workers.ts";
 import { Response, bodyBytes, incomingRequest, responseHead, takeBodySource, type HeaderList } from "./fetch-api.ts";
 import { incomingBody, sendBody } from "./body-bridge.ts";
 import { setClock } from "./clock.ts";
+import { actorDelivered, actorTarget, hostsActor } from "./actor.ts";
 
 /**
  * A request as it crosses the boundary: plain data only. With `streamed`, the body is not in `body`
@@ -105,15 +106,18 @@ function safeString(v: unknown): string {
 /** Promises handed to ctx.waitUntil: the run stays alive until they settle (within the wall limit). */
 const waiting = new Set<Promise<unknown>>();
 
+/** ctx.waitUntil: the run stays alive until `promise` settles; a rejection is logged. */
+export function waitUntil(promise: Promise<unknown>): void {
+  const p = Promise.resolve(promise).then(() => {}, (e) => {
+    (globalThis as { console?: { error(...a: unknown[]): void } }).console?.error("Uncaught (in waitUntil)", e);
+  });
+  waiting.add(p);
+  p.then(() => waiting.delete(p));
+}
+
 function makeCtx(props: unknown): ExecutionContext {
   return {
-    waitUntil(promise: Promise<unknown>) {
-      const p = Promise.resolve(promise).then(() => {}, (e) => {
-        (globalThis as { console?: { error(...a: unknown[]): void } }).console?.error("Uncaught (in waitUntil)", e);
-      });
-      waiting.add(p);
-      p.then(() => waiting.delete(p));
-    },
+    waitUntil,
     passThroughOnException() {},
     props,
   };
@@ -140,8 +144,22 @@ function isClass(v: unknown): v is new (...args: unknown[]) => Record<string, un
   return typeof v === "function" && /^class[\s{]/.test(Function.prototype.toString.call(v));
 }
 
-/** Resolves an entrypoint to the object whose methods handle calls: a class instance or the export itself. */
-function resolveEntrypoint(name: string | null, props: unknown): { target: Record<string, unknown>; ctx: ExecutionContext; isObject: boolean } {
+/**
+ * Resolves an entrypoint to the object whose methods handle calls: a class instance or the export
+ * itself; in a durable actor's isolate, its class names the one instance that serves every call.
+ */
+type Resolved = { target: Record<string, unknown>; ctx: ExecutionContext; isObject: boolean };
+
+/**
+ * A durable actor's calls wait for its input gate (blockConcurrencyWhile); other workers' calls do
+ * not wait at all. Null prototype: a guest's Object.prototype.then must not hijack the await.
+ */
+async function resolveActor(name: string | null, props: unknown): Promise<Resolved> {
+  const target = await actorTarget(name, mainNamespace[name ?? "default"], workerEnv);
+  return { __proto__: null, target, ctx: makeCtx(props), isObject: false } as unknown as Resolved;
+}
+
+function resolveEntrypoint(name: string | null, props: unknown): Resolved {
   const key = name ?? "default";
   const exported = mainNamespace[key];
   const ctx = makeCtx(props);
@@ -155,15 +173,23 @@ function resolveEntrypoint(name: string | null, props: unknown): { target: Recor
 }
 
 async function dispatchFetch(inv: Extract<Invocation, { kind: "fetch" }>): Promise<{ wire: WireResponse }> {
-  const { target, ctx, isObject } = resolveEntrypoint(inv.entrypoint, inv.props);
-  const handler = target.fetch;
-  if (typeof handler !== "function") throw new TypeError("Handler does not export a fetch() function.");
-  const r = inv.request;
-  // A large or unsized request body arrives as a stream, pulled from the host as the guest reads it.
-  const body = r.streamed && inv.stream !== undefined ? incomingBody(inv.stream) : r.body;
-  // As on Workers, the incoming request's headers are immutable.
-  const request = incomingRequest(r.url, r.method, r.headers, body);
-  const result: unknown = isObject ? await handler.call(target, request, workerEnv, ctx) : await handler.call(target, request);
+  const actor = hostsActor(inv.entrypoint);
+  let pending: unknown;
+  try {
+    const { target, ctx, isObject } = actor ? await resolveActor(inv.entrypoint, inv.props) : resolveEntrypoint(inv.entrypoint, inv.props);
+    const handler = target.fetch;
+    if (typeof handler !== "function") throw new TypeError("Handler does not export a fetch() function.");
+    const r = inv.request;
+    // A large or unsized request body arrives as a stream, pulled from the host as the guest reads it.
+    const body = r.streamed && inv.stream !== undefined ? incomingBody(inv.stream) : r.body;
+    // As on Workers, the incoming request's headers are immutable.
+    const request = incomingRequest(r.url, r.method, r.headers, body);
+    pending = isObject ? handler.call(target, request, workerEnv, ctx) : handler.call(target, request);
+  } finally {
+    // The actor's next waiting call may be delivered once this one has run to its first await.
+    if (actor) actorDelivered();
+  }
+  const result: unknown = await pending;
   if (!(result instanceof Response)) throw new TypeError("Incorrect type for Promise: the Promise did not resolve to 'Response'.");
   // Read from the Response's internal state, so a guest cannot fake what crosses.
   const head = responseHead(result);
@@ -199,12 +225,19 @@ function eventArgs(method: string, args: unknown[]): unknown[] {
 }
 
 async function dispatchRpc(inv: Extract<Invocation, { kind: "rpc" }>): Promise<unknown> {
-  const { target, ctx, isObject } = resolveEntrypoint(inv.entrypoint, inv.props);
-  const method = inv.method;
-  // Only methods reached through the prototype chain below Object.prototype are callable,
-  // so `toString`, `__defineGetter__` and friends are never exposed as RPC.
-  const fn = FORBIDDEN_METHODS.has(method) || method in Object.prototype ? undefined : target[method];
-  if (typeof fn !== "function") throw new TypeError(`The RPC receiver does not implement the method "${method}".`);
-  const args = isObject && EVENT_HANDLERS.has(method) ? [...eventArgs(method, inv.args), workerEnv, ctx] : inv.args;
-  return await fn.apply(target, args);
+  const actor = hostsActor(inv.entrypoint);
+  let pending: unknown;
+  try {
+    const { target, ctx, isObject } = actor ? await resolveActor(inv.entrypoint, inv.props) : resolveEntrypoint(inv.entrypoint, inv.props);
+    const method = inv.method;
+    // Only methods reached through the prototype chain below Object.prototype are callable,
+    // so `toString`, `__defineGetter__` and friends are never exposed as RPC.
+    const fn = FORBIDDEN_METHODS.has(method) || method in Object.prototype ? undefined : target[method];
+    if (typeof fn !== "function") throw new TypeError(`The RPC receiver does not implement the method "${method}".`);
+    const args = isObject && EVENT_HANDLERS.has(method) ? [...eventArgs(method, inv.args), workerEnv, ctx] : inv.args;
+    pending = fn.apply(target, args);
+  } finally {
+    if (actor) actorDelivered();
+  }
+  return await pending;
 }

@@ -12,7 +12,8 @@ import { clearAllTimers, installTimers } from "./timers.ts";
 import { installConsole } from "./console.ts";
 import { installWebGlobals } from "./web-globals.ts";
 import { installCloudflareWorkers } from "./cloudflare-workers.ts";
-import { awaitOutcome, dispatch, drain, hasPendingWork, setEnv, setMain } from "./dispatch.ts";
+import { awaitOutcome, dispatch, drain, hasPendingWork, setEnv, setMain, waitUntil } from "./dispatch.ts";
+import { setActor, type ActorStart } from "./actor.ts";
 import { Request, Response } from "./fetch-api.ts";
 import { installFetchApi } from "./fetch-api.ts";
 import { installUrl } from "./url.ts";
@@ -28,6 +29,8 @@ export interface StartOptions {
   now: number;
   /** The capability id of globalOutbound, if the worker has one. */
   outbound?: number;
+  /** Set when this isolate hosts a durable actor. */
+  actor?: ActorStart;
 }
 
 const g = globalThis;
@@ -99,6 +102,7 @@ const handle = {
     setEnv(env);
     setTimeOrigin(opts.now);
     installCloudflareWorkers(env);
+    setActor(opts.actor, waitUntil);
     const outbound = opts.outbound;
     if (outbound !== undefined) {
       // Every global fetch() goes to the gateway the host granted; none reaches a socket from here.

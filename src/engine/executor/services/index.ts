@@ -15,6 +15,7 @@ import { runtimeModules } from "./runtime-modules.ts";
 import { capabilities } from "./capabilities.ts";
 import { subtleService } from "./subtle.ts";
 import { encodingService } from "./encoding.ts";
+import { actorStorage } from "./actor-storage.ts";
 
 export type Envelope = { ok: true; value: unknown } | { ok: false; error: { name: string; message: string } };
 
@@ -45,6 +46,7 @@ export const SERVICES: Record<string, Service> = {
   cap: capabilities,
   subtle: subtleService,
   encoding: encodingService,
+  actor: actorStorage,
 };
 
 /** The services of one isolate: dispatches guest calls, tracks async tasks, cancels them on demand. */
@@ -101,6 +103,10 @@ export class IsolateServices {
   close(): void {
     this.closed = true;
     this.cancelAll();
+    // What a service opened for this isolate (an actor's SQLite file) closes with it.
+    for (const v of this.state.store.values()) {
+      if (typeof v === "object" && v !== null && Symbol.dispose in v) (v as Disposable)[Symbol.dispose]();
+    }
     this.state.store.clear();
   }
 

@@ -1,0 +1,2 @@
+/** Durable actors (issue 13): namespaces of stateful workers with their own SQLite storage, facets and sub-agents. */
+export { actorNamespace, ActorNamespace, ActorId, type ActorNamespaceOptions, type ActorStub } from "./namespace.ts";
