@@ -22,7 +22,7 @@
 //
 // 1b. The same at low load: --rate requests per second, one at a time (open loop): p50 / p99 ms.
 // Options: --n 300 --warmup 30 --seconds 3 --concurrency 8 --hold 200 --rate 50 --paced-n 150
-//          --executors <cores> --no-snapshot
+//          --executors <cores> --no-snapshot --actors 10000
 // Every worker runs the same code on both sides; every fresh one has a unique nonce comment so no
 // cache keyed on the source can be hit.
 
@@ -55,6 +55,7 @@ const { values: args } = parseArgs({
     "paced-n": { type: "string", default: "150" },
     executors: { type: "string", default: String(availableParallelism()) },
     "no-snapshot": { type: "boolean", default: false },
+    actors: { type: "string", default: "10000" },
   },
 });
 
@@ -533,8 +534,8 @@ log("workspace: 1,000 small files, a 50 MB file through a 32 MB isolate, 4 KB re
 const wsOps = await benchWorkspace(LOADER_OPTIONS.executors);
 log("npm: a worker importing zod and date-fns, cold (empty cache) and cached (registry on loopback)");
 const npmLoad = await benchNpmLoad(LOADER_OPTIONS.executors);
-log("actors: warm RPC, storage put+get, cold start from storage, 10,000 actors created then evicted");
-const actors = await benchActors(LOADER_OPTIONS.executors);
+log(`actors: warm RPC, storage put+get, cold start from storage, ${args.actors} actors created then evicted`);
+const actors = await benchActors(LOADER_OPTIONS.executors, positive("actors"));
 
 const results: Results = {
   mayfly: {
