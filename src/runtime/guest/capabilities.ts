@@ -10,10 +10,11 @@ import { Request, Response, takeBodySource } from "./fetch-api.ts";
 import { copyBytes } from "./buffer-source.ts";
 import { utf8Decode } from "./utf8.ts";
 import { workspaceStub } from "./workspace.ts";
+import { browserStub } from "./browser.ts";
 
 interface Descriptor {
   __mayflyCapability: number;
-  kind: "rpc" | "fetcher" | "service" | "kv" | "d1" | "r2" | "workspace";
+  kind: "rpc" | "fetcher" | "service" | "kv" | "d1" | "r2" | "workspace" | "browser";
 }
 
 type WireResponse = { status: number; statusText: string; headers: [string, string][]; body: Uint8Array | { __mayflyStream: number } | null };
@@ -43,6 +44,7 @@ function stubFor(d: Descriptor): unknown {
   if (d.kind === "d1") return d1Stub(id);
   if (d.kind === "r2") return r2Stub(id);
   if (d.kind === "workspace") return workspaceStub(id, callCapability);
+  if (d.kind === "browser") return browserStub(id, callCapability);
   // rpc (an object's methods, or a function called directly) and service (fetch plus RPC methods).
   return new Proxy(function binding() {}, {
     apply: (_t, _this, args: unknown[]) => callCapability(id, "call", args),

@@ -1,0 +1,75 @@
+/**
+ * Page traffic through the egress gateway. Chromium sends nothing itself: every request of a run's
+ * context (documents, subresources, a page's fetch/XHR, each redirect hop) is intercepted, fetched
+ * by the host through the same gateway a worker's fetch() uses (allow-list, private-address refusal,
+ * pinned DNS, onDecision) and fulfilled from its answer. Redirects come back to the browser as
+ * redirects, so the next hop is intercepted and checked again. WebSockets are refused.
+ */
+import type { BrowserContext, Page, Request as PwRequest, Route } from "playwright-core";
+import { EgressDeniedError } from "../egress/errors.ts";
+import type { EgressGateway } from "../egress/gateway.ts";
+
+/** Headers Chromium may put on an intercepted request that the gateway would refuse (it sets them itself). */
+const DROPPED_REQUEST_HEADERS = new Set(["host", "connection", "keep-alive", "transfer-encoding", "te", "upgrade", "trailer", "content-length", "expect"]);
+/** The gateway's body is already decoded and re-framed, so these would describe bytes that are not there. */
+const DROPPED_RESPONSE_HEADERS = new Set(["content-encoding", "content-length", "transfer-encoding", "connection", "keep-alive"]);
+
+/** What a run's traffic has used, and the last refusal of each page's own navigation. */
+export interface TrafficState {
+  bytes: number;
+  readonly maxBytes: number;
+  readonly navigationDenials: WeakMap<Page, EgressDeniedError>;
+}
+
+export async function routeThroughGateway(context: BrowserContext, gateway: EgressGateway, state: TrafficState): Promise<void> {
+  await context.route("**/*", (route, request) => forward(route, request, gateway, state));
+  await context.routeWebSocket(/.*/, (ws) => {
+    gateway.deny(ws.url(), "GET", "websocket", "a page's WebSockets are refused");
+    void ws.close({ code: 1008, reason: "refused by the egress policy" }).catch(() => {});
+  });
+}
+
+async function forward(route: Route, request: PwRequest, gateway: EgressGateway, state: TrafficState): Promise<void> {
+  const url = request.url();
+  const method = request.method();
+  try {
+    if (!/^https?:/i.test(url)) throw gateway.deny(url, method, "scheme", `${url.split(":")[0]}: URLs are not allowed`);
+    if (state.bytes >= state.maxBytes) throw gateway.deny(url, method, "maxBytes", `the run's pages received ${state.maxBytes} bytes`);
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(await request.allHeaders())) {
+      if (!name.startsWith(":") && !DROPPED_REQUEST_HEADERS.has(name) && !name.startsWith("proxy-")) headers.set(name, value);
+    }
+    const body = method === "GET" || method === "HEAD" ? null : request.postDataBuffer();
+    const response = await gateway.fetch(new Request(url, { method, headers, body: body ? new Uint8Array(body) : null, redirect: "manual" }));
+    const bytes = await readWithin(response, state, url, method, gateway);
+    const out: Record<string, string> = {};
+    for (const [name, value] of response.headers) if (!DROPPED_RESPONSE_HEADERS.has(name)) out[name] = value;
+    // Set-Cookie headers are joined by Headers iteration; each must reach the browser as its own.
+    const cookies = response.headers.getSetCookie();
+    if (cookies.length) out["set-cookie"] = cookies.join("\n");
+    await route.fulfill({ status: response.status, headers: out, body: Buffer.from(bytes) });
+  } catch (e) {
+    if (e instanceof EgressDeniedError && request.isNavigationRequest()) {
+      const page = request.frame().page();
+      if (page && request.frame() === page.mainFrame()) state.navigationDenials.set(page, e);
+    }
+    // The context may be closing as the run ends; a request it no longer waits for needs no answer.
+    await route.abort(e instanceof EgressDeniedError ? "blockedbyclient" : "failed").catch(() => {});
+  }
+}
+
+/** The body, counted against the run's byte cap as it arrives; past the cap the read stops. */
+async function readWithin(response: Response, state: TrafficState, url: string, method: string, gateway: EgressGateway): Promise<Uint8Array> {
+  if (!response.body) return new Uint8Array();
+  const chunks: Uint8Array[] = [];
+  const reader = response.body.getReader();
+  for (let r = await reader.read(); !r.done; r = await reader.read()) {
+    state.bytes += r.value.byteLength;
+    if (state.bytes > state.maxBytes) {
+      await reader.cancel().catch(() => {});
+      throw gateway.deny(url, method, "maxBytes", `the run's pages received more than ${state.maxBytes} bytes`);
+    }
+    chunks.push(r.value);
+  }
+  return Buffer.concat(chunks);
+}
