@@ -8,8 +8,9 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { BrowserLimitError } from "../../errors.ts";
 import type { EgressDeniedError } from "../egress/errors.ts";
 import type { ResolvedBrowserOptions } from "./options.ts";
-import { routeThroughGateway, type TrafficState } from "./traffic.ts";
+import { REDIRECT_HEADER, routeThroughGateway, type TrafficState } from "./traffic.ts";
 
+const MAX_REDIRECTS = 10;
 const WAIT_UNTIL = new Set(["load", "domcontentloaded", "networkidle", "commit"]);
 const SELECTOR_STATES = new Set(["attached", "detached", "visible", "hidden"]);
 /** CDP domains that reach past the run's own page (other contexts, the browser process itself). */
@@ -27,7 +28,7 @@ export class BrowserSession {
   constructor(options: ResolvedBrowserOptions, launch: () => Promise<Browser>) {
     this.options = options;
     this.launch = launch;
-    this.traffic = { bytes: 0, maxBytes: options.maxBytes, navigationDenials: new WeakMap<Page, EgressDeniedError>() };
+    this.traffic = { bytes: 0, maxBytes: options.maxBytes, navigationDenials: new WeakMap<Page, EgressDeniedError>(), navigating: new WeakSet<Page>() };
   }
 
   async call(method: string, args: unknown[]): Promise<unknown> {
@@ -105,12 +106,21 @@ export class BrowserSession {
     if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw this.options.gateway.deny(url, "GET", "scheme", `${parsed.protocol} URLs are not allowed`);
     const waitUntil = WAIT_UNTIL.has(options.waitUntil as string) ? (options.waitUntil as "load") : "load";
     this.traffic.navigationDenials.delete(page);
+    const timeout = this.timeout(options.timeout, this.options.navigationTimeoutMs);
+    this.traffic.navigating.add(page);
     try {
-      const response = await page.goto(parsed.href, { waitUntil, timeout: this.timeout(options.timeout, this.options.navigationTimeoutMs) });
+      let response = await page.goto(parsed.href, { waitUntil, timeout });
+      // A document's redirect arrives as a page that navigates on (traffic.ts): goto follows it, each hop intercepted again.
+      for (let hop = 0; response?.headers()[REDIRECT_HEADER]; hop++) {
+        if (hop >= MAX_REDIRECTS) throw this.options.gateway.deny(response.url(), "GET", "maxRedirects", `more than ${MAX_REDIRECTS} redirects`);
+        response = await page.goto(response.headers()[REDIRECT_HEADER]!, { waitUntil, timeout });
+      }
       return response && { status: response.status(), url: response.url() };
     } catch (e) {
       // The gateway's refusal says why a navigation failed better than Chromium's net::ERR_BLOCKED_BY_CLIENT.
       throw this.traffic.navigationDenials.get(page) ?? firstLine(e);
+    } finally {
+      this.traffic.navigating.delete(page);
     }
   }
 

@@ -14,11 +14,25 @@ const DROPPED_REQUEST_HEADERS = new Set(["host", "connection", "keep-alive", "tr
 /** The gateway's body is already decoded and re-framed, so these would describe bytes that are not there. */
 const DROPPED_RESPONSE_HEADERS = new Set(["content-encoding", "content-length", "transfer-encoding", "connection", "keep-alive"]);
 
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+/** Marks the page that stands for a document's redirect; goto() follows it (see BrowserSession.goto). */
+export const REDIRECT_HEADER = "x-mayfly-redirect";
+
+/** A document that navigates to `next` at once (and keeps the redirect's cookies). */
+function redirectPage(next: string, cookies: string[], refresh: boolean): { status: number; headers: Record<string, string>; body: string } {
+  const attr = next.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;");
+  const headers: Record<string, string> = { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", [REDIRECT_HEADER]: next };
+  if (cookies.length) headers["set-cookie"] = cookies.join("\n");
+  return { status: 200, headers, body: refresh ? `<!doctype html><meta http-equiv="refresh" content="0;url=${attr}">` : "<!doctype html>" };
+}
+
 /** What a run's traffic has used, and the last refusal of each page's own navigation. */
 export interface TrafficState {
   bytes: number;
   readonly maxBytes: number;
   readonly navigationDenials: WeakMap<Page, EgressDeniedError>;
+  /** Pages whose main frame goto() is navigating (it follows their redirects itself). */
+  readonly navigating: WeakSet<Page>;
 }
 
 export async function routeThroughGateway(context: BrowserContext, gateway: EgressGateway, state: TrafficState): Promise<void> {
@@ -40,7 +54,20 @@ async function forward(route: Route, request: PwRequest, gateway: EgressGateway,
       if (!name.startsWith(":") && !DROPPED_REQUEST_HEADERS.has(name) && !name.startsWith("proxy-")) headers.set(name, value);
     }
     const body = method === "GET" || method === "HEAD" ? null : request.postDataBuffer();
-    const response = await gateway.fetch(new Request(url, { method, headers, body: body ? new Uint8Array(body) : null, redirect: "manual" }));
+    // Playwright hands only a redirect chain's first request to route(); the browser would send the
+    // later hops itself. So a subresource's redirects are followed by the gateway (each hop checked),
+    // and a document's redirect becomes a page that navigates on: a new request, intercepted again,
+    // with the document at its real URL and origin.
+    const document = request.resourceType() === "document";
+    const response = await gateway.fetch(new Request(url, { method, headers, body: body ? new Uint8Array(body) : null, redirect: document ? "manual" : "follow" }));
+    const location = response.headers.get("location");
+    if (document && REDIRECTS.has(response.status) && location !== null) {
+      await response.body?.cancel().catch(() => {});
+      // goto() follows its own hops; a navigation the page made (a link, a form) needs the page to move on.
+      const frame = request.frame();
+      const driven = frame === frame.page()?.mainFrame() && state.navigating.has(frame.page()!);
+      return await route.fulfill(redirectPage(new URL(location, url).href, response.headers.getSetCookie(), !driven));
+    }
     const bytes = await readWithin(response, state, url, method, gateway);
     const out: Record<string, string> = {};
     for (const [name, value] of response.headers) if (!DROPPED_RESPONSE_HEADERS.has(name)) out[name] = value;

@@ -1,0 +1,271 @@
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { browser, egress, type BrowserBinding, type EgressDecision } from "../../src/index.ts";
+import { responseJson, useLoader, worker } from "../helpers.ts";
+
+/**
+ * The browser binding against two local listeners: "allowed.test" (on the allow-list, private
+ * addresses allowed for it) serves the pages; "denied.test" and 127.0.0.1 point at a second listener
+ * that nothing may reach, which counts every connection and upgrade it gets.
+ */
+const CHROMIUM = "/usr/bin/chromium";
+const skip = existsSync(CHROMIUM) ? false : `no ${CHROMIUM}: install Debian's chromium (apt-get install chromium) to run the browser binding's tests`;
+
+const ctx = useLoader({ executors: 1 });
+let allowed: Server;
+let denied: Server;
+let ap = 0;
+let dp = 0;
+let deniedConnections = 0;
+let allowedUpgrades = 0;
+const cookiesSeen: string[] = [];
+const decisions: EgressDecision[] = [];
+let BROWSER: BrowserBinding;
+
+function listen(server: Server): Promise<number> {
+  return new Promise((r) => server.listen(0, "127.0.0.1", () => r((server.address() as AddressInfo).port)));
+}
+
+function page(req: IncomingMessage): { status?: number; headers?: Record<string, string>; body?: string } {
+  const url = req.url!;
+  const html = (body: string, title = "t") => ({ headers: { "content-type": "text/html" }, body: `<!doctype html><title>${title}</title><body style="margin:0">${body}</body>` });
+  if (url === "/box") return html(`<div id="box" style="width:100px;height:50px;background:#c00"></div><input id="name"><button id="go" onclick="document.title='clicked:'+document.getElementById('name').value">go</button>`, "box");
+  if (url === "/redirect-same") return { status: 302, headers: { location: "/box" } };
+  if (url === "/redirect-out") return { status: 302, headers: { location: `http://denied.test:${dp}/` } };
+  if (url === "/set-cookie") return { ...html("cookie set"), headers: { "content-type": "text/html", "set-cookie": "run=first; Path=/" } };
+  if (url === "/hostile") {
+    // Each way a page can reach the network by itself: an image, fetch(), a WebSocket, to the denied name and to the loopback address.
+    return html(`<img src="http://denied.test:${dp}/a.png"><img src="http://127.0.0.1:${dp}/b.png"><img src="http://169.254.169.254/latest/meta-data/">
+      <script>
+        window.results = Promise.all([
+          fetch("http://denied.test:${dp}/f").then(() => "reached", (e) => "refused"),
+          fetch("http://127.0.0.1:${dp}/f").then(() => "reached", (e) => "refused"),
+          ...["ws://denied.test:${dp}/ws", "ws://127.0.0.1:${dp}/ws", "ws://allowed.test:${ap}/ws"].map((u) => new Promise((r) => {
+            const ws = new WebSocket(u);
+            ws.onmessage = () => r("reached");
+            ws.onclose = ws.onerror = () => r("refused");
+          })),
+        ]);
+      </script>`, "hostile");
+  }
+  return { status: 404, body: "no such page" };
+}
+
+before(async () => {
+  if (skip) return;
+  allowed = createServer((req, res) => {
+    if (req.headers.cookie) cookiesSeen.push(req.headers.cookie);
+    const p = page(req);
+    res.writeHead(p.status ?? 200, p.headers ?? {}).end(p.body ?? "");
+  });
+  allowed.on("upgrade", (_req, socket) => { allowedUpgrades++; socket.destroy(); });
+  denied = createServer((_req, res) => res.end("secret"));
+  denied.on("connection", () => deniedConnections++);
+  denied.on("upgrade", (_req, socket) => socket.destroy());
+  [ap, dp] = await Promise.all([listen(allowed), listen(denied)]);
+  BROWSER = browser({
+    egress: egress({
+      allow: [{ origin: `http://allowed.test:${ap}`, allowPrivateAddresses: true }],
+      lookup: async (host) => (host.endsWith(".test") ? [{ address: "127.0.0.1", family: 4 }] : []),
+      onDecision: (d) => decisions.push(d),
+    }),
+    maxPages: 2,
+    executablePath: CHROMIUM,
+    // Chromium refuses its OS sandbox to root; a test run as any other user keeps it.
+    sandbox: process.getuid?.() !== 0,
+    viewport: { width: 640, height: 480 },
+    navigationTimeoutMs: 10_000,
+    actionTimeoutMs: 5_000,
+  });
+});
+
+after(async () => {
+  await BROWSER?.close();
+  allowed?.close();
+  denied?.close();
+});
+
+/** Loads a worker whose fetch handler is `body` (with `env`, `base` the allowed origin, `out` returned as JSON). */
+function browserWorker(body: string, env: Record<string, unknown> = { BROWSER }) {
+  return ctx.loader.load(worker(`export default { async fetch(request, env) {
+    const base = "http://allowed.test:${ap}";
+    const denied = "http://denied.test:${dp}";
+    const error = (e) => ({ name: e.name, message: e.message });
+    ${body}
+  } };`, { env, limits: { wallMs: 30_000 } }));
+}
+
+async function run(body: string): Promise<any> {
+  const stub = browserWorker(body);
+  try {
+    return await responseJson(await stub.getEntrypoint().fetch("http://worker/"));
+  } finally {
+    stub.dispose();
+  }
+}
+
+describe("browser binding (Tier 3)", { skip }, () => {
+  test("a worker screenshots an allowed page and gets a PNG of the viewport", async () => {
+    const out = await run(`
+      const page = await env.BROWSER.newPage();
+      const nav = await page.goto(base + "/box");
+      const png = await page.screenshot();
+      return Response.json({ nav, isBytes: png instanceof Uint8Array, bytes: Array.from(png.subarray(0, 24)), size: png.byteLength });
+    `);
+    assert.equal(out.nav.status, 200);
+    assert.equal(out.isBytes, true);
+    const head = Buffer.from(out.bytes);
+    assert.deepEqual([...head.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], "PNG signature");
+    assert.equal(head.subarray(12, 16).toString("latin1"), "IHDR");
+    assert.deepEqual([head.readUInt32BE(16), head.readUInt32BE(20)], [640, 480], "the binding's viewport");
+    assert.ok(out.size > 100);
+  });
+
+  test("content, evaluate, click, type and waitForSelector act on the page", async () => {
+    const out = await run(`
+      const page = await env.BROWSER.newPage();
+      await page.goto(base + "/box");
+      const html = await page.content();
+      await page.waitForSelector("#box");
+      const sum = await page.evaluate((a, b) => a + b + ":" + document.getElementById("box").offsetWidth, 2, 3);
+      const expr = await page.evaluate("document.title");
+      await page.type("#name", "mayfly");
+      await page.click("#go");
+      const title = await page.title();
+      const missing = await page.waitForSelector("#nope", { timeout: 200 }).then(() => "found", error);
+      return Response.json({ hasBox: html.includes('id="box"'), sum, expr, title, missing });
+    `);
+    assert.equal(out.hasBox, true);
+    assert.equal(out.sum, "5:100");
+    assert.equal(out.expr, "box");
+    assert.equal(out.title, "clicked:mayfly");
+    assert.equal(out.missing.name, "TimeoutError");
+  });
+
+  test("a redirect within the allowed origin is followed by the browser, each hop through the gateway", async () => {
+    decisions.length = 0;
+    const out = await run(`
+      const page = await env.BROWSER.newPage();
+      const nav = await page.goto(base + "/redirect-same");
+      return Response.json({ nav, url: await page.url() });
+    `);
+    assert.equal(out.nav.status, 200);
+    assert.equal(out.url, `http://allowed.test:${ap}/box`);
+    assert.deepEqual(decisions.filter((d) => d.allowed).map((d) => new URL(d.url).pathname), ["/redirect-same", "/box"]);
+  });
+
+  test("a page reaches no denied origin, loopback or metadata address: images, fetch, WebSockets, redirects", async () => {
+    decisions.length = 0;
+    const before = deniedConnections;
+    const out = await run(`
+      const page = await env.BROWSER.newPage();
+      await page.goto(base + "/hostile");
+      const results = await page.evaluate("window.results");
+      const redirect = await page.goto(base + "/redirect-out").then((r) => r, error);
+      const direct = await page.goto(denied + "/").then((r) => r, error);
+      const loopback = await page.goto("http://127.0.0.1:${dp}/").then((r) => r, error);
+      const file = await page.goto("file:///etc/passwd").then((r) => r, error);
+      const chrome = await page.goto("chrome://version").then((r) => r, error);
+      return Response.json({ results, redirect, direct, loopback, file, chrome });
+    `);
+    assert.deepEqual(out.results, ["refused", "refused", "refused", "refused", "refused"]);
+    for (const k of ["redirect", "direct", "loopback", "file", "chrome"]) assert.equal(out[k].name, "EgressDeniedError", `${k}: ${JSON.stringify(out[k])}`);
+    assert.match(out.redirect.message, /allow-list/);
+    assert.match(out.file.message, /scheme/);
+    assert.equal(deniedConnections - before, 0, "the denied listener was never connected to");
+    assert.equal(allowedUpgrades, 0, "no WebSocket reached even the allowed origin");
+    const refused = decisions.filter((d) => !d.allowed);
+    for (const u of [`http://denied.test:${dp}/a.png`, `http://127.0.0.1:${dp}/b.png`, "http://169.254.169.254/latest/meta-data/", `http://denied.test:${dp}/f`, `http://denied.test:${dp}/`]) {
+      assert.ok(refused.some((d) => d.url === u), `onDecision heard the refusal of ${u}`);
+    }
+    assert.ok(refused.some((d) => d.rule === "websocket"), "WebSockets are refused and audited");
+  });
+
+  test("each run gets a fresh context: cookies and localStorage of one run are gone in the next", async () => {
+    const stub = browserWorker(`
+      const page = await env.BROWSER.newPage();
+      await page.goto(base + "/box");
+      const before = await page.evaluate(() => ({ cookie: document.cookie, stored: localStorage.getItem("k") }));
+      if (new URL(request.url).pathname === "/first") {
+        await page.goto(base + "/set-cookie");
+        await page.evaluate(() => localStorage.setItem("k", "v"));
+      }
+      await page.goto(base + "/box");
+      const after = await page.evaluate(() => ({ cookie: document.cookie, stored: localStorage.getItem("k") }));
+      return Response.json({ before, after });
+    `);
+    try {
+      cookiesSeen.length = 0;
+      // The same warm instance serves both runs: only the run boundary separates them.
+      const first = await responseJson(await stub.getEntrypoint().fetch("http://worker/first"));
+      assert.deepEqual(first.before, { cookie: "", stored: null });
+      assert.deepEqual(first.after, { cookie: "run=first", stored: "v" }, "within a run, the context keeps cookies and storage");
+      assert.deepEqual(cookiesSeen, ["run=first"], "the cookie was sent to the origin within the run");
+      const second = await responseJson(await stub.getEntrypoint().fetch("http://worker/second"));
+      assert.deepEqual(second, { before: { cookie: "", stored: null }, after: { cookie: "", stored: null } });
+      assert.deepEqual(cookiesSeen, ["run=first"], "the second run sent no cookie");
+    } finally {
+      stub.dispose();
+    }
+  });
+
+  test("pages per run are capped; the cap starts again with the next run", async () => {
+    const body = `
+      const a = await env.BROWSER.newPage();
+      const b = await env.BROWSER.newPage();
+      const c = await env.BROWSER.newPage().then(() => "opened", error);
+      return Response.json({ c });
+    `;
+    const stub = browserWorker(body);
+    try {
+      for (let i = 0; i < 2; i++) {
+        const out = await responseJson(await stub.getEntrypoint().fetch("http://worker/"));
+        assert.equal(out.c.name, "BrowserLimitError");
+        assert.match(out.c.message, /at most 2 pages/);
+      }
+    } finally {
+      stub.dispose();
+    }
+  });
+
+  test("page.cdp() exists only with the binding's cdp: true option", async () => {
+    const out = await run(`
+      const page = await env.BROWSER.newPage();
+      return Response.json({ cdp: await page.cdp("Runtime.evaluate", { expression: "1+1" }).then(() => "ran", error) });
+    `);
+    assert.equal(out.cdp.name, "TypeError");
+    assert.match(out.cdp.message, /cdp: true/);
+  });
+});
+
+describe("browser binding without Chromium or without the grant", () => {
+  test("a missing Chromium is a BrowserUnavailableError naming apt-get install chromium", async () => {
+    const missing = browser({ egress: { allow: [] }, maxPages: 1, executablePath: "/nonexistent/chromium" });
+    const stub = browserWorker(`return Response.json(await env.BROWSER.newPage().then(() => "opened", error));`, { BROWSER: missing });
+    try {
+      const out = await responseJson(await stub.getEntrypoint().fetch("http://worker/"));
+      assert.equal(out.name, "BrowserUnavailableError");
+      assert.match(out.message, /apt-get install chromium/);
+    } finally {
+      stub.dispose();
+    }
+  });
+
+  test("a worker without the grant has no env.BROWSER", async () => {
+    const stub = browserWorker(`return Response.json({ type: typeof env.BROWSER, keys: Object.keys(env) });`, { OTHER: "x" });
+    try {
+      assert.deepEqual(await responseJson(await stub.getEntrypoint().fetch("http://worker/")), { type: "undefined", keys: ["OTHER"] });
+    } finally {
+      stub.dispose();
+    }
+  });
+
+  test("options are validated like the other bindings'", () => {
+    assert.throws(() => browser({ egress: { allow: [] }, maxPages: 0 }));
+    assert.throws(() => browser({ maxPages: 1 } as never));
+    assert.throws(() => browser({ egress: { allow: [] }, maxPages: 1, unknown: true } as never));
+  });
+});
