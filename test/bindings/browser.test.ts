@@ -33,6 +33,8 @@ function page(req: IncomingMessage): { status?: number; headers?: Record<string,
   const url = req.url!;
   const html = (body: string, title = "t") => ({ headers: { "content-type": "text/html" }, body: `<!doctype html><title>${title}</title><body style="margin:0">${body}</body>` });
   if (url === "/box") return html(`<div id="box" style="width:100px;height:50px;background:#c00"></div><input id="name"><button id="go" onclick="document.title='clicked:'+document.getElementById('name').value">go</button>`, "box");
+  if (url === "/links") return html(`<a id="same" href="/redirect-same">same</a><a id="out" href="/redirect-out">out</a>`, "links");
+  if (url === "/big") return html(`<p>${"x".repeat(4000)}</p>`, "big");
   if (url === "/redirect-same") return { status: 302, headers: { location: "/box" } };
   if (url === "/redirect-out") return { status: 302, headers: { location: `http://denied.test:${dp}/` } };
   if (url === "/set-cookie") return { ...html("cookie set"), headers: { "content-type": "text/html", "set-cookie": "run=first; Path=/" } };
@@ -150,11 +152,17 @@ describe("browser binding (Tier 3)", { skip }, () => {
     const out = await run(`
       const page = await env.BROWSER.newPage();
       const nav = await page.goto(base + "/redirect-same");
-      return Response.json({ nav, url: await page.url() });
+      const url = await page.url();
+      // A redirect of a navigation the page makes itself (a link), not goto's.
+      await page.goto(base + "/links");
+      await page.click("#same");
+      await page.waitForSelector("#box");
+      return Response.json({ nav, url, clicked: await page.url() });
     `);
     assert.equal(out.nav.status, 200);
     assert.equal(out.url, `http://allowed.test:${ap}/box`);
-    assert.deepEqual(decisions.filter((d) => d.allowed).map((d) => new URL(d.url).pathname), ["/redirect-same", "/box"]);
+    assert.equal(out.clicked, `http://allowed.test:${ap}/box`);
+    assert.deepEqual(decisions.filter((d) => d.allowed).map((d) => new URL(d.url).pathname), ["/redirect-same", "/box", "/links", "/redirect-same", "/box"]);
   });
 
   test("a page reaches no denied origin, loopback or metadata address: images, fetch, WebSockets, redirects", async () => {
@@ -169,12 +177,18 @@ describe("browser binding (Tier 3)", { skip }, () => {
       const loopback = await page.goto("http://127.0.0.1:${dp}/").then((r) => r, error);
       const file = await page.goto("file:///etc/passwd").then((r) => r, error);
       const chrome = await page.goto("chrome://version").then((r) => r, error);
-      return Response.json({ results, redirect, direct, loopback, file, chrome });
+      await page.goto(base + "/links");
+      await page.click("#out");
+      await new Promise((r) => setTimeout(r, 500));
+      return Response.json({ results, redirect, direct, loopback, file, chrome, after: await page.content() });
     `);
     assert.deepEqual(out.results, ["refused", "refused", "refused", "refused", "refused"]);
     for (const k of ["redirect", "direct", "loopback", "file", "chrome"]) assert.equal(out[k].name, "EgressDeniedError", `${k}: ${JSON.stringify(out[k])}`);
     assert.match(out.redirect.message, /allow-list/);
     assert.match(out.file.message, /scheme/);
+    assert.match(out.after, /Egress denied \(allow-list\)/, "a link's redirect to a denied origin shows the refusal");
+    assert.doesNotMatch(out.after, /secret/);
+    assert.equal(decisions.filter((d) => !d.allowed && d.url === `http://denied.test:${dp}/`).length, 3, "goto's redirect, goto, and the link's redirect were refused");
     assert.equal(deniedConnections - before, 0, "the denied listener was never connected to");
     assert.equal(allowedUpgrades, 0, "no WebSocket reached even the allowed origin");
     const refused = decisions.filter((d) => !d.allowed);
@@ -207,6 +221,10 @@ describe("browser binding (Tier 3)", { skip }, () => {
       const second = await responseJson(await stub.getEntrypoint().fetch("http://worker/second"));
       assert.deepEqual(second, { before: { cookie: "", stored: null }, after: { cookie: "", stored: null } });
       assert.deepEqual(cookiesSeen, ["run=first"], "the second run sent no cookie");
+      // The context goes when the run ends (after its response), not when the worker is disposed.
+      const chromium = await BROWSER.launch();
+      for (let i = 0; i < 50 && chromium.contexts().length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(chromium.contexts().length, 0, "no context outlives its run");
     } finally {
       stub.dispose();
     }
@@ -228,6 +246,28 @@ describe("browser binding (Tier 3)", { skip }, () => {
       }
     } finally {
       stub.dispose();
+    }
+  });
+
+  test("a run's pages receive at most maxBytes; the next request is refused", async () => {
+    const small = browser({
+      egress: egress({ allow: [{ origin: `http://allowed.test:${ap}`, allowPrivateAddresses: true }], lookup: async () => [{ address: "127.0.0.1", family: 4 }] }),
+      maxPages: 1, maxBytes: 3000, executablePath: CHROMIUM, sandbox: process.getuid?.() !== 0,
+    });
+    try {
+      const stub = browserWorker(`
+        const page = await env.BROWSER.newPage();
+        const small = await page.goto(base + "/box").then((r) => r.status, error);
+        const big = await page.goto(base + "/big").then((r) => r.status, error);
+        return Response.json({ small, big });
+      `, { BROWSER: small });
+      const out = await responseJson(await stub.getEntrypoint().fetch("http://worker/"));
+      stub.dispose();
+      assert.equal(out.small, 200);
+      assert.equal(out.big.name, "EgressDeniedError");
+      assert.match(out.big.message, /maxBytes/);
+    } finally {
+      await small.close();
     }
   });
 

@@ -109,11 +109,17 @@ export class BrowserSession {
     const timeout = this.timeout(options.timeout, this.options.navigationTimeoutMs);
     this.traffic.navigating.add(page);
     try {
-      let response = await page.goto(parsed.href, { waitUntil, timeout });
+      const go = async (href: string) => {
+        const response = await page.goto(href, { waitUntil, timeout });
+        const denied = this.traffic.navigationDenials.get(page);
+        if (denied) throw denied;
+        return response;
+      };
+      let response = await go(parsed.href);
       // A document's redirect arrives as a page that navigates on (traffic.ts): goto follows it, each hop intercepted again.
       for (let hop = 0; response?.headers()[REDIRECT_HEADER]; hop++) {
         if (hop >= MAX_REDIRECTS) throw this.options.gateway.deny(response.url(), "GET", "maxRedirects", `more than ${MAX_REDIRECTS} redirects`);
-        response = await page.goto(response.headers()[REDIRECT_HEADER]!, { waitUntil, timeout });
+        response = await go(response.headers()[REDIRECT_HEADER]!);
       }
       return response && { status: response.status(), url: response.url() };
     } catch (e) {

@@ -79,6 +79,9 @@ async function forward(route: Route, request: PwRequest, gateway: EgressGateway,
     if (e instanceof EgressDeniedError && request.isNavigationRequest()) {
       const page = request.frame().page();
       if (page && request.frame() === page.mainFrame()) state.navigationDenials.set(page, e);
+      // A refused document is answered with the refusal (sent by no one but the host): an aborted one
+      // would show Chromium's error page, a navigation of its own that interrupts the worker's next goto().
+      return await route.fulfill({ status: 403, headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" }, body: e.message }).catch(() => {});
     }
     // The context may be closing as the run ends; a request it no longer waits for needs no answer.
     await route.abort(e instanceof EgressDeniedError ? "blockedbyclient" : "failed").catch(() => {});
