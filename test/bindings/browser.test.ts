@@ -271,13 +271,27 @@ describe("browser binding (Tier 3)", { skip }, () => {
     }
   });
 
-  test("page.cdp() exists only with the binding's cdp: true option", async () => {
-    const out = await run(`
+  test("page.cdp() exists only with the binding's cdp: true option, and stays within the page", async () => {
+    const body = `
       const page = await env.BROWSER.newPage();
-      return Response.json({ cdp: await page.cdp("Runtime.evaluate", { expression: "1+1" }).then(() => "ran", error) });
-    `);
-    assert.equal(out.cdp.name, "TypeError");
-    assert.match(out.cdp.message, /cdp: true/);
+      const evaluated = await page.cdp("Runtime.evaluate", { expression: "1+1" }).then((r) => r.result.value, error);
+      const browserWide = await page.cdp("Browser.getVersion").then(() => "ran", error);
+      return Response.json({ evaluated, browserWide });
+    `;
+    const out = await run(body);
+    assert.equal(out.evaluated.name, "TypeError");
+    assert.match(out.evaluated.message, /cdp: true/);
+    const withCdp = browser({ egress: { allow: [] }, maxPages: 1, cdp: true, executablePath: CHROMIUM, sandbox: process.getuid?.() !== 0 });
+    const stub = browserWorker(body, { BROWSER: withCdp });
+    try {
+      const granted = await responseJson(await stub.getEntrypoint().fetch("http://worker/"));
+      assert.equal(granted.evaluated, 2);
+      assert.equal(granted.browserWide.name, "TypeError");
+      assert.match(granted.browserWide.message, /Browser domain/);
+    } finally {
+      stub.dispose();
+      await withCdp.close();
+    }
   });
 });
 
