@@ -249,6 +249,19 @@ describe("browser binding (Tier 3)", { skip }, () => {
     }
   });
 
+  test("pages a page opens itself count toward maxPages, and past it are closed", async () => {
+    const out = await run(`
+      const page = await env.BROWSER.newPage();
+      await page.goto(base + "/box");
+      await page.evaluate(() => { window.opened = [0, 1, 2, 3].map((i) => window.open("/box?" + i)); });
+      await new Promise((r) => setTimeout(r, 1500));
+      const closed = await page.evaluate(() => window.opened.map((w) => w.closed));
+      return Response.json({ closed, next: await env.BROWSER.newPage().then(() => "opened", error) });
+    `);
+    assert.deepEqual(out.closed, [false, true, true, true], "maxPages 2: this page and the first popup");
+    assert.equal(out.next.name, "BrowserLimitError");
+  });
+
   test("a run's pages receive at most maxBytes; the next request is refused", async () => {
     const small = browser({
       egress: egress({ allow: [{ origin: `http://allowed.test:${ap}`, allowPrivateAddresses: true }], lookup: async () => [{ address: "127.0.0.1", family: 4 }] }),

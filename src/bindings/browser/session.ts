@@ -20,6 +20,8 @@ export class BrowserSession {
   private context: Promise<BrowserContext> | undefined;
   private readonly pages = new Map<number, Page>();
   private opened = 0;
+  /** newPage() calls whose page the context has not announced yet. */
+  private requested = 0;
   private closed = false;
   private readonly traffic: TrafficState;
   private readonly options: ResolvedBrowserOptions;
@@ -66,12 +68,22 @@ export class BrowserSession {
 
   private async newPage(): Promise<number> {
     if (this.opened >= this.options.maxPages) throw new BrowserLimitError("maxPages", `A run may open at most ${this.options.maxPages} pages.`);
-    this.opened++;
+    const id = ++this.opened;
+    this.requested++;
     const context = await (this.context ??= this.newContext());
     if (this.closed) throw new TypeError("The run this browser belonged to has ended.");
     const page = await context.newPage();
-    this.pages.set(this.opened, page);
-    return this.opened;
+    this.pages.set(id, page);
+    return id;
+  }
+
+  /**
+   * Every page of the context passes here, ours (already counted by newPage) and those a page opens
+   * itself (window.open, target=_blank): those count toward maxPages too, and past it are closed.
+   */
+  private onPage(page: Page): void {
+    if (this.requested > 0) return void this.requested--;
+    if (++this.opened > this.options.maxPages) void page.close().catch(() => {});
   }
 
   private async newContext(): Promise<BrowserContext> {
@@ -82,6 +94,7 @@ export class BrowserSession {
       serviceWorkers: "block",
       viewport: this.options.viewport,
     });
+    context.on("page", (page) => this.onPage(page));
     context.setDefaultNavigationTimeout(this.options.navigationTimeoutMs);
     context.setDefaultTimeout(this.options.actionTimeoutMs);
     await routeThroughGateway(context, this.options.gateway, this.traffic);
