@@ -45,6 +45,10 @@ function page(req: IncomingMessage): { status?: number; headers?: Record<string,
         window.results = Promise.all([
           fetch("http://denied.test:${dp}/f").then(() => "reached", (e) => "refused"),
           fetch("http://127.0.0.1:${dp}/f").then(() => "reached", (e) => "refused"),
+          new Promise((r) => {
+            const w = new Worker(URL.createObjectURL(new Blob(["fetch('http://denied.test:${dp}/w').then(() => postMessage('reached'), () => postMessage('refused'))"])));
+            w.onmessage = (m) => r(m.data);
+          }),
           ...["ws://denied.test:${dp}/ws", "ws://127.0.0.1:${dp}/ws", "ws://allowed.test:${ap}/ws"].map((u) => new Promise((r) => {
             const ws = new WebSocket(u);
             ws.onmessage = () => r("reached");
@@ -182,7 +186,7 @@ describe("browser binding (Tier 3)", { skip }, () => {
       await new Promise((r) => setTimeout(r, 500));
       return Response.json({ results, redirect, direct, loopback, file, chrome, after: await page.content() });
     `);
-    assert.deepEqual(out.results, ["refused", "refused", "refused", "refused", "refused"]);
+    assert.deepEqual(out.results, ["refused", "refused", "refused", "refused", "refused", "refused"]);
     for (const k of ["redirect", "direct", "loopback", "file", "chrome"]) assert.equal(out[k].name, "EgressDeniedError", `${k}: ${JSON.stringify(out[k])}`);
     assert.match(out.redirect.message, /allow-list/);
     assert.match(out.file.message, /scheme/);
@@ -192,7 +196,7 @@ describe("browser binding (Tier 3)", { skip }, () => {
     assert.equal(deniedConnections - before, 0, "the denied listener was never connected to");
     assert.equal(allowedUpgrades, 0, "no WebSocket reached even the allowed origin");
     const refused = decisions.filter((d) => !d.allowed);
-    for (const u of [`http://denied.test:${dp}/a.png`, `http://127.0.0.1:${dp}/b.png`, "http://169.254.169.254/latest/meta-data/", `http://denied.test:${dp}/f`, `http://denied.test:${dp}/`]) {
+    for (const u of [`http://denied.test:${dp}/a.png`, `http://127.0.0.1:${dp}/b.png`, "http://169.254.169.254/latest/meta-data/", `http://denied.test:${dp}/f`, `http://denied.test:${dp}/w`, `http://denied.test:${dp}/`]) {
       assert.ok(refused.some((d) => d.url === u), `onDecision heard the refusal of ${u}`);
     }
     assert.ok(refused.some((d) => d.rule === "websocket"), "WebSockets are refused and audited");

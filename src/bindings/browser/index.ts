@@ -28,7 +28,8 @@ const NO_NETWORK_ARGS = [
   "--disable-component-update",
   "--disable-sync",
   "--no-pings",
-  "--disable-features=NetworkPrediction,OptimizationHints,MediaRouter",
+  // No --disable-features here: Chromium keeps only the last one, and Playwright's own (which makes a
+  // dedicated worker's requests interceptable) must stand.
   "--disable-dev-shm-usage",
   "--disable-gpu",
 ];
