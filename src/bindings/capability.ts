@@ -61,7 +61,8 @@ export class CapabilityTable {
     if (this.runs++ === 0) for (const cap of this.caps) cap?.runsBegan?.();
     let ended = false;
     return () => {
-      if (ended) return;
+      // close() has ended every run already.
+      if (ended || this.runs === 0) return;
       ended = true;
       if (--this.runs === 0) for (const cap of this.caps) void cap?.runsEnded?.().catch(() => {});
     };
