@@ -34,6 +34,8 @@ function page(req: IncomingMessage): { status?: number; headers?: Record<string,
   const html = (body: string, title = "t") => ({ headers: { "content-type": "text/html" }, body: `<!doctype html><title>${title}</title><body style="margin:0">${body}</body>` });
   if (url === "/box") return html(`<div id="box" style="width:100px;height:50px;background:#c00"></div><input id="name"><button id="go" onclick="document.title='clicked:'+document.getElementById('name').value">go</button>`, "box");
   if (url === "/links") return html(`<a id="same" href="/redirect-same">same</a><a id="out" href="/redirect-out">out</a>`, "links");
+  if (url === "/many") return html(Array.from({ length: 40 }, (_, i) => `<img src="/dot.svg?${i}">`).join(""), "many");
+  if (url.startsWith("/dot.svg")) return { headers: { "content-type": "image/svg+xml" }, body: `<svg xmlns="http://www.w3.org/2000/svg" width="3" height="2"></svg>` };
   if (url === "/big") return html(`<p>${"x".repeat(4000)}</p>`, "big");
   if (url === "/redirect-same") return { status: 302, headers: { location: "/box" } };
   if (url === "/redirect-out") return { status: 302, headers: { location: `http://denied.test:${dp}/` } };
@@ -149,6 +151,15 @@ describe("browser binding (Tier 3)", { skip }, () => {
     assert.equal(out.expr, "box");
     assert.equal(out.title, "clicked:mayfly");
     assert.equal(out.missing.name, "TimeoutError");
+  });
+
+  test("a page's many requests wait their turn instead of passing the gateway's concurrency cap", async () => {
+    const out = await run(`
+      const page = await env.BROWSER.newPage();
+      await page.goto(base + "/many");
+      return Response.json(await page.evaluate(() => [...document.images].filter((i) => i.complete && i.naturalWidth === 3).length));
+    `);
+    assert.equal(out, 40);
   });
 
   test("a redirect within the allowed origin is followed by the browser, each hop through the gateway", async () => {

@@ -30,7 +30,7 @@ export class BrowserSession {
   constructor(options: ResolvedBrowserOptions, launch: () => Promise<Browser>) {
     this.options = options;
     this.launch = launch;
-    this.traffic = { bytes: 0, maxBytes: options.maxBytes, navigationDenials: new WeakMap<Page, EgressDeniedError>(), navigating: new WeakSet<Page>() };
+    this.traffic = { bytes: 0, maxBytes: options.maxBytes, navigationDenials: new WeakMap<Page, EgressDeniedError>(), navigating: new WeakSet<Page>(), inFlight: 0, waiting: [] };
   }
 
   async call(method: string, args: unknown[]): Promise<unknown> {

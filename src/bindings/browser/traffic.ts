@@ -33,6 +33,28 @@ export interface TrafficState {
   readonly navigationDenials: WeakMap<Page, EgressDeniedError>;
   /** Pages whose main frame goto() is navigating (it follows their redirects itself). */
   readonly navigating: WeakSet<Page>;
+  /** Requests of the run being fetched, and those waiting for a turn (see IN_FLIGHT). */
+  inFlight: number;
+  readonly waiting: (() => void)[];
+}
+
+/**
+ * Requests a run's pages have at the gateway at once. Interception comes before Chromium's own
+ * per-host connection limit, so a page with forty images asks for all forty together; past the
+ * gateway's maxConcurrent (16 by default, shared with the worker's fetch) they would be refused,
+ * so they queue here instead. Six, as Chromium's per-host limit.
+ */
+const IN_FLIGHT = 6;
+
+async function turn(state: TrafficState): Promise<() => void> {
+  if (state.inFlight >= IN_FLIGHT) await new Promise<void>((r) => state.waiting.push(r));
+  else state.inFlight++;
+  // A finished request hands its turn straight to the next waiting one.
+  return () => {
+    const next = state.waiting.shift();
+    if (next) next();
+    else state.inFlight--;
+  };
 }
 
 export async function routeThroughGateway(context: BrowserContext, gateway: EgressGateway, state: TrafficState): Promise<void> {
@@ -44,6 +66,15 @@ export async function routeThroughGateway(context: BrowserContext, gateway: Egre
 }
 
 async function forward(route: Route, request: PwRequest, gateway: EgressGateway, state: TrafficState): Promise<void> {
+  const done = await turn(state);
+  try {
+    await fetchAndFulfill(route, request, gateway, state);
+  } finally {
+    done();
+  }
+}
+
+async function fetchAndFulfill(route: Route, request: PwRequest, gateway: EgressGateway, state: TrafficState): Promise<void> {
   const url = request.url();
   const method = request.method();
   try {
