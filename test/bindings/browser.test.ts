@@ -345,6 +345,26 @@ describe("browser binding without Chromium or without the grant", () => {
     }
   });
 
+  test("typecheck: true knows the binding as MayflyBrowser", async () => {
+    const source = (assign: string) => `
+      interface Env { BROWSER: MayflyBrowser }
+      export default { async fetch(request: Request, env: Env) {
+        if (request.url.endsWith("/never")) {
+          const page = await env.BROWSER.newPage();
+          const next: number = await page.evaluate((n: number) => n + 1, 1);
+          ${assign}
+        }
+        return new Response("checked");
+      } };`;
+    const load = (assign: string) => ctx.loader.load({ compatibilityDate: "2025-06-01", mainModule: "main.ts", modules: { "main.ts": source(assign) }, typecheck: true });
+    const good = load(`const png: Uint8Array = await page.screenshot({ fullPage: true });`);
+    assert.equal(await (await good.getEntrypoint().fetch("http://worker/")).text(), "checked");
+    good.dispose();
+    const bad = load(`const png: string = await page.screenshot();`);
+    await assert.rejects(bad.getEntrypoint().fetch("http://worker/"), { name: "TypeCheckError" });
+    bad.dispose();
+  });
+
   test("options are validated like the other bindings'", () => {
     assert.throws(() => browser({ egress: { allow: [] }, maxPages: 0 }));
     assert.throws(() => browser({ maxPages: 1 } as never));
