@@ -144,13 +144,17 @@ describe("browser binding (Tier 3)", { skip }, () => {
       await page.click("#go");
       const title = await page.title();
       const missing = await page.waitForSelector("#nope", { timeout: 200 }).then(() => "found", error);
-      return Response.json({ hasBox: html.includes('id="box"'), sum, expr, title, missing });
+      const thrown = await page.evaluate(() => { throw new Error("boom in the page"); }).then(() => "returned", error);
+      return Response.json({ hasBox: html.includes('id="box"'), sum, expr, title, missing, thrown });
     `);
     assert.equal(out.hasBox, true);
     assert.equal(out.sum, "5:100");
     assert.equal(out.expr, "box");
     assert.equal(out.title, "clicked:mayfly");
     assert.equal(out.missing.name, "TimeoutError");
+    assert.doesNotMatch(out.missing.message, /\n/, "Playwright's call log stays on the host");
+    assert.match(out.thrown.message, /boom in the page/);
+    assert.doesNotMatch(out.thrown.message, /\n/);
   });
 
   test("a page's many requests wait their turn instead of passing the gateway's concurrency cap", async () => {

@@ -5,7 +5,7 @@
  * unread (a screenshot's `path`, for one, would write a file on the host).
  */
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { BrowserLimitError } from "../../errors.ts";
+import { BrowserLimitError, MayflyError } from "../../errors.ts";
 import type { EgressDeniedError } from "../egress/errors.ts";
 import type { ResolvedBrowserOptions } from "./options.ts";
 import { REDIRECT_HEADER, routeThroughGateway, type TrafficState } from "./traffic.ts";
@@ -34,6 +34,15 @@ export class BrowserSession {
   }
 
   async call(method: string, args: unknown[]): Promise<unknown> {
+    try {
+      return await this.dispatch(method, args);
+    } catch (e) {
+      // Our own errors cross as they are; Playwright's carry a call log (host details), so only their first line does.
+      throw e instanceof MayflyError || e instanceof TypeError ? e : firstLine(e);
+    }
+  }
+
+  private async dispatch(method: string, args: unknown[]): Promise<unknown> {
     if (method === "newPage") return { page: await this.newPage() };
     const page = this.page(args[0]);
     const [a, b] = [args[1], args[2]];
@@ -137,7 +146,7 @@ export class BrowserSession {
       return response && { status: response.status(), url: response.url() };
     } catch (e) {
       // The gateway's refusal says why a navigation failed better than Chromium's net::ERR_BLOCKED_BY_CLIENT.
-      throw this.traffic.navigationDenials.get(page) ?? firstLine(e);
+      throw this.traffic.navigationDenials.get(page) ?? e;
     } finally {
       this.traffic.navigating.delete(page);
     }
@@ -147,16 +156,12 @@ export class BrowserSession {
     const args = Array.isArray(call?.args) ? call.args : [];
     // A function crosses as its source and runs in the page with its JSON arguments; a string is an expression.
     const expression = call?.function ? `(${source})(...${JSON.stringify(args)})` : source;
-    try {
-      return await page.evaluate(expression);
-    } catch (e) {
-      throw firstLine(e);
-    }
+    return page.evaluate(expression);
   }
 
   private async waitForSelector(page: Page, selector: string, options: Record<string, unknown>): Promise<boolean> {
     const state = SELECTOR_STATES.has(options.state as string) ? (options.state as "visible") : "visible";
-    const handle = await page.waitForSelector(selector, { state, timeout: this.timeout(options.timeout) }).catch((e: unknown) => { throw firstLine(e); });
+    const handle = await page.waitForSelector(selector, { state, timeout: this.timeout(options.timeout) });
     await handle?.dispose();
     return true;
   }

@@ -2,8 +2,8 @@
  * Page traffic through the egress gateway. Chromium sends nothing itself: every request of a run's
  * context (documents, subresources, a page's fetch/XHR, each redirect hop) is intercepted, fetched
  * by the host through the same gateway a worker's fetch() uses (allow-list, private-address refusal,
- * pinned DNS, onDecision) and fulfilled from its answer. Redirects come back to the browser as
- * redirects, so the next hop is intercepted and checked again. WebSockets are refused.
+ * pinned DNS, onDecision) and fulfilled from its answer; each redirect hop is checked again (see
+ * fetchAndFulfill). WebSockets are refused.
  */
 import type { BrowserContext, Page, Request as PwRequest, Route } from "playwright-core";
 import { EgressDeniedError } from "../egress/errors.ts";
