@@ -33,10 +33,11 @@ function page(req: IncomingMessage): { status?: number; headers?: Record<string,
   const url = req.url!;
   const html = (body: string, title = "t") => ({ headers: { "content-type": "text/html" }, body: `<!doctype html><title>${title}</title><body style="margin:0">${body}</body>` });
   if (url === "/box") return html(`<div id="box" style="width:100px;height:50px;background:#c00"></div><input id="name"><button id="go" onclick="document.title='clicked:'+document.getElementById('name').value">go</button>`, "box");
-  if (url === "/links") return html(`<a id="same" href="/redirect-same">same</a><a id="out" href="/redirect-out">out</a>`, "links");
+  if (url === "/links") return html(`<a id="same" href="/redirect-same">same</a><a id="out" href="/redirect-out">out</a><a id="loop" href="/loop">loop</a>`, "links");
   if (url === "/many") return html(Array.from({ length: 40 }, (_, i) => `<img src="/dot.svg?${i}">`).join(""), "many");
   if (url.startsWith("/dot.svg")) return { headers: { "content-type": "image/svg+xml" }, body: `<svg xmlns="http://www.w3.org/2000/svg" width="3" height="2"></svg>` };
   if (url === "/big") return html(`<p>${"x".repeat(4000)}</p>`, "big");
+  if (url === "/loop") return { status: 302, headers: { location: "/loop" } };
   if (url === "/redirect-same") return { status: 302, headers: { location: "/box" } };
   if (url === "/redirect-out") return { status: 302, headers: { location: `http://denied.test:${dp}/` } };
   if (url === "/set-cookie") return { ...html("cookie set"), headers: { "content-type": "text/html", "set-cookie": "run=first; Path=/" } };
@@ -182,6 +183,20 @@ describe("browser binding (Tier 3)", { skip }, () => {
     assert.equal(out.url, `http://allowed.test:${ap}/box`);
     assert.equal(out.clicked, `http://allowed.test:${ap}/box`);
     assert.deepEqual(decisions.filter((d) => d.allowed).map((d) => new URL(d.url).pathname), ["/redirect-same", "/box", "/links", "/redirect-same", "/box"]);
+  });
+
+  test("a redirect loop ends at the redirect cap, whether goto or the page follows it", async () => {
+    const out = await run(`
+      const page = await env.BROWSER.newPage();
+      const driven = await page.goto(base + "/loop").then((r) => r, error);
+      await page.goto(base + "/links");
+      await page.click("#loop");
+      await page.waitForSelector("text=maxRedirects", { timeout: 4000 });
+      return Response.json({ driven, shown: await page.content() });
+    `);
+    assert.equal(out.driven.name, "EgressDeniedError");
+    assert.match(out.driven.message, /maxRedirects/);
+    assert.match(out.shown, /Egress denied \(maxRedirects\)/);
   });
 
   test("a page reaches no denied origin, loopback or metadata address: images, fetch, WebSockets, redirects", async () => {

@@ -10,6 +10,7 @@ import type { EgressDeniedError } from "../egress/errors.ts";
 import type { ResolvedBrowserOptions } from "./options.ts";
 import { REDIRECT_HEADER, routeThroughGateway, type TrafficState } from "./traffic.ts";
 
+/** A backstop only: traffic.ts refuses a frame's sixth redirect in a row first. */
 const MAX_REDIRECTS = 10;
 const WAIT_UNTIL = new Set(["load", "domcontentloaded", "networkidle", "commit"]);
 const SELECTOR_STATES = new Set(["attached", "detached", "visible", "hidden"]);
@@ -30,7 +31,7 @@ export class BrowserSession {
   constructor(options: ResolvedBrowserOptions, launch: () => Promise<Browser>) {
     this.options = options;
     this.launch = launch;
-    this.traffic = { bytes: 0, maxBytes: options.maxBytes, navigationDenials: new WeakMap<Page, EgressDeniedError>(), navigating: new WeakSet<Page>(), inFlight: 0, waiting: [] };
+    this.traffic = { bytes: 0, maxBytes: options.maxBytes, navigationDenials: new WeakMap<Page, EgressDeniedError>(), navigating: new WeakSet<Page>(), redirectHops: new WeakMap(), inFlight: 0, waiting: [] };
   }
 
   async call(method: string, args: unknown[]): Promise<unknown> {

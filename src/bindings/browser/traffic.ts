@@ -5,7 +5,7 @@
  * pinned DNS, onDecision) and fulfilled from its answer; each redirect hop is checked again (see
  * fetchAndFulfill). WebSockets are refused.
  */
-import type { BrowserContext, Page, Request as PwRequest, Route } from "playwright-core";
+import type { BrowserContext, Frame, Page, Request as PwRequest, Route } from "playwright-core";
 import { EgressDeniedError } from "../egress/errors.ts";
 import type { EgressGateway } from "../egress/gateway.ts";
 
@@ -15,6 +15,8 @@ const DROPPED_REQUEST_HEADERS = new Set(["host", "connection", "keep-alive", "tr
 const DROPPED_RESPONSE_HEADERS = new Set(["content-encoding", "content-length", "transfer-encoding", "connection", "keep-alive"]);
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+/** Redirects one frame follows in a row, as the gateway's default. */
+const MAX_REDIRECTS = 5;
 /** Marks the page that stands for a document's redirect; goto() follows it (see BrowserSession.goto). */
 export const REDIRECT_HEADER = "x-mayfly-redirect";
 
@@ -33,6 +35,8 @@ export interface TrafficState {
   readonly navigationDenials: WeakMap<Page, EgressDeniedError>;
   /** Pages whose main frame goto() is navigating (it follows their redirects itself). */
   readonly navigating: WeakSet<Page>;
+  /** Redirects a frame has followed since its last document (a page-made redirect loop would never end). */
+  readonly redirectHops: WeakMap<Frame, number>;
   /** Requests of the run being fetched, and those waiting for a turn (see IN_FLIGHT). */
   inFlight: number;
   readonly waiting: (() => void)[];
@@ -90,15 +94,22 @@ async function fetchAndFulfill(route: Route, request: PwRequest, gateway: Egress
     // and a document's redirect becomes a page that navigates on: a new request, intercepted again,
     // with the document at its real URL and origin.
     const document = request.resourceType() === "document";
+    const frame = request.frame();
+    const hops = document ? (state.redirectHops.get(frame) ?? 0) : 0;
+    if (hops > MAX_REDIRECTS) {
+      state.redirectHops.delete(frame);
+      throw gateway.deny(url, method, "maxRedirects", `more than ${MAX_REDIRECTS} redirects`);
+    }
     const response = await gateway.fetch(new Request(url, { method, headers, body: body ? new Uint8Array(body) : null, redirect: document ? "manual" : "follow" }));
     const location = response.headers.get("location");
     if (document && REDIRECTS.has(response.status) && location !== null) {
       await response.body?.cancel().catch(() => {});
+      state.redirectHops.set(frame, hops + 1);
       // goto() follows its own hops; a navigation the page made (a link, a form) needs the page to move on.
-      const frame = request.frame();
       const driven = frame === frame.page()?.mainFrame() && state.navigating.has(frame.page()!);
       return await route.fulfill(redirectPage(new URL(location, url).href, response.headers.getSetCookie(), !driven));
     }
+    if (document) state.redirectHops.delete(frame);
     const bytes = await readWithin(response, state, url, method, gateway);
     const out: Record<string, string> = {};
     for (const [name, value] of response.headers) if (!DROPPED_RESPONSE_HEADERS.has(name)) out[name] = value;
