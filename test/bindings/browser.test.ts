@@ -37,6 +37,7 @@ function page(req: IncomingMessage): { status?: number; headers?: Record<string,
   if (url === "/many") return html(Array.from({ length: 40 }, (_, i) => `<img src="/dot.svg?${i}">`).join(""), "many");
   if (url.startsWith("/dot.svg")) return { headers: { "content-type": "image/svg+xml" }, body: `<svg xmlns="http://www.w3.org/2000/svg" width="3" height="2"></svg>` };
   if (url === "/big") return html(`<p>${"x".repeat(4000)}</p>`, "big");
+  if (url === "/spoof") return { ...html("spoof"), headers: { "content-type": "text/html", "x-mayfly-redirect": `http://allowed.test:${ap}/box` } };
   if (url === "/loop") return { status: 302, headers: { location: "/loop" } };
   if (url === "/redirect-same") return { status: 302, headers: { location: "/box" } };
   if (url === "/redirect-out") return { status: 302, headers: { location: `http://denied.test:${dp}/` } };
@@ -177,12 +178,16 @@ describe("browser binding (Tier 3)", { skip }, () => {
       await page.goto(base + "/links");
       await page.click("#same");
       await page.waitForSelector("#box");
-      return Response.json({ nav, url, clicked: await page.url() });
+      const clicked = await page.url();
+      // Only the host marks a redirect: an origin's own marker header is dropped.
+      const spoof = await page.goto(base + "/spoof");
+      return Response.json({ nav, url, clicked, spoof });
     `);
     assert.equal(out.nav.status, 200);
     assert.equal(out.url, `http://allowed.test:${ap}/box`);
     assert.equal(out.clicked, `http://allowed.test:${ap}/box`);
-    assert.deepEqual(decisions.filter((d) => d.allowed).map((d) => new URL(d.url).pathname), ["/redirect-same", "/box", "/links", "/redirect-same", "/box"]);
+    assert.deepEqual(out.spoof, { status: 200, url: `http://allowed.test:${ap}/spoof` });
+    assert.deepEqual(decisions.filter((d) => d.allowed).map((d) => new URL(d.url).pathname), ["/redirect-same", "/box", "/links", "/redirect-same", "/box", "/spoof"]);
   });
 
   test("a redirect loop ends at the redirect cap, whether goto or the page follows it", async () => {
