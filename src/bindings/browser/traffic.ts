@@ -11,8 +11,11 @@ import type { EgressGateway } from "../egress/gateway.ts";
 
 /** Headers Chromium may put on an intercepted request that the gateway would refuse (it sets them itself). */
 const DROPPED_REQUEST_HEADERS = new Set(["host", "connection", "keep-alive", "transfer-encoding", "te", "upgrade", "trailer", "content-length", "expect"]);
-/** The gateway's body is already decoded and re-framed, so these would describe bytes that are not there. */
-const DROPPED_RESPONSE_HEADERS = new Set(["content-encoding", "content-length", "transfer-encoding", "connection", "keep-alive"]);
+/**
+ * The gateway's body is already decoded and re-framed, so the first ones would describe bytes that are
+ * not there; the redirect marker is ours alone (an origin sending it would steer goto()).
+ */
+const DROPPED_RESPONSE_HEADERS = new Set(["content-encoding", "content-length", "transfer-encoding", "connection", "keep-alive", "x-mayfly-redirect"]);
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 /** Redirects one frame follows in a row, as the gateway's default. */
