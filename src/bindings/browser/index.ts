@@ -6,7 +6,7 @@
  * ends. All page traffic goes through the binding's egress gateway (see traffic.ts).
  */
 import { existsSync } from "node:fs";
-import { chromium, type Browser } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { BrowserUnavailableError } from "../../errors.ts";
 import { BINDING, type Bindable, type Capability } from "../capability.ts";
 import { resolveBrowserOptions, type BrowserOptions, type ResolvedBrowserOptions } from "./options.ts";
@@ -84,6 +84,8 @@ export class BrowserBinding implements Bindable {
     if (!existsSync(path)) {
       throw new BrowserUnavailableError(`Chromium is not installed at ${path}: install it (apt-get install chromium) or pass the browser binding's executablePath.`);
     }
+    // Loaded on first use: importing Playwright costs about a second, which no host without a browser should pay.
+    const { chromium } = await import("playwright-core");
     try {
       return await chromium.launch({ executablePath: path, headless: true, chromiumSandbox: this.options.sandbox, args: NO_NETWORK_ARGS });
     } catch (e) {
