@@ -104,8 +104,8 @@ export class EgressGateway implements Bindable {
   }
 
   /**
-   * A refusal made by another front door of this policy (the browser binding's WebSockets, downloads,
-   * file: URLs, byte cap): reported to onDecision as the gateway's own are, and given back to throw.
+   * A refusal made by another front door of this policy (the browser binding's WebSockets, non-HTTP
+   * URLs, byte and redirect caps): reported to onDecision as the gateway's own are, and given back to throw.
    */
   deny(url: string, method: string, rule: string, message: string): EgressDeniedError {
     return this.refused(url, method, new EgressDeniedError(rule, message));
