@@ -79,6 +79,10 @@ export class BrowserBinding implements Bindable {
     await (await current?.catch(() => undefined))?.close().catch(() => {});
   }
 
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
   private async start(): Promise<Browser> {
     const path = this.options.executablePath;
     if (!existsSync(path)) {
