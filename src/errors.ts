@@ -263,3 +263,19 @@ export class PluginToolError extends PluginError {
 export class HookTimeoutError extends PluginError {
   override name = "HookTimeoutError";
 }
+
+/** The browser binding could not start Chromium (not installed at `executablePath`, or it failed to launch). */
+export class BrowserUnavailableError extends MayflyError {
+  override name = "BrowserUnavailableError";
+}
+
+/** A browser binding's cap (pages, bytes per run) was reached; what passed it did not happen. */
+export class BrowserLimitError extends MayflyError {
+  override name = "BrowserLimitError";
+  /** Which option: "maxPages" or "maxBytes". */
+  readonly limit: string;
+  constructor(limit: string, message: string) {
+    super(message);
+    this.limit = limit;
+  }
+}

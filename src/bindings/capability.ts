@@ -7,7 +7,7 @@
  */
 import { DataCloneError } from "../errors.ts";
 
-export type CapabilityKind = "rpc" | "fetcher" | "service" | "kv" | "d1" | "r2" | "workspace" | "stream" | "actors";
+export type CapabilityKind = "rpc" | "fetcher" | "service" | "kv" | "d1" | "r2" | "workspace" | "browser" | "stream" | "actors";
 
 export interface Capability {
   kind: CapabilityKind;
@@ -15,6 +15,14 @@ export interface Capability {
   call(method: string, args: unknown[]): Promise<unknown>;
   /** Plain data the guest's stub needs up front (an actor namespace's name, for idFromName()). */
   meta?: Record<string, string>;
+  /**
+   * For a binding whose resources belong to a run (a browser context): told when a run of the worker
+   * begins while none was in flight, and when the last run in flight has ended (its waitUntil work and
+   * streamed body included). Concurrent runs of one warm instance share an isolate, and a guest call
+   * does not say which of them made it, so they share these resources until all have ended.
+   */
+  runsBegan?(): void;
+  runsEnded?(): Promise<void>;
 }
 
 /** What the worker's env holds in place of a capability (see runtime/guest/capabilities.ts). */
@@ -36,6 +44,7 @@ export class CapabilityTable {
   private readonly caps: (Capability | undefined)[] = [];
   private readonly streams = new Set<ReadableStreamDefaultReader<Uint8Array>>();
   private readonly sinks = new Map<number, ReadableStream<Uint8Array>>();
+  private runs = 0;
 
   add(cap: Capability): CapabilityDescriptor {
     this.caps.push(cap);
@@ -48,6 +57,18 @@ export class CapabilityTable {
 
   get size(): number {
     return this.caps.length;
+  }
+
+  /** A run of the worker begins; the function returned ends it (once). See Capability.runsBegan. */
+  beginRun(): () => void {
+    if (this.runs++ === 0) for (const cap of this.caps) cap?.runsBegan?.();
+    let ended = false;
+    return () => {
+      // close() has ended every run already.
+      if (ended || this.runs === 0) return;
+      ended = true;
+      if (--this.runs === 0) for (const cap of this.caps) void cap?.runsEnded?.().catch(() => {});
+    };
   }
 
   /**
@@ -134,6 +155,11 @@ export class CapabilityTable {
 
   /** The worker is gone: bodies it did not finish reading are cancelled (their connections freed). */
   close(): void {
+    // Resources held for runs in flight (a browser context) go with the worker.
+    if (this.runs > 0) {
+      this.runs = 0;
+      for (const cap of this.caps) void cap?.runsEnded?.().catch(() => {});
+    }
     for (const reader of this.streams) void reader.cancel().catch(() => {});
     this.streams.clear();
     for (const stream of this.sinks.values()) void stream.cancel().catch(() => {});

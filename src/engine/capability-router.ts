@@ -12,6 +12,8 @@ export interface CapabilityLookup {
   /** A body the worker writes by calls, and its stream (see CapabilityTable.addSink). */
   addSink?(): { id: number; stream: ReadableStream<Uint8Array> };
   takeSink?(id: number): ReadableStream<Uint8Array> | undefined;
+  /** A run begins; the function returned ends it (see CapabilityTable.beginRun). */
+  beginRun?(): () => void;
   /** The worker is gone. */
   close?(): void;
 }

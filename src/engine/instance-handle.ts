@@ -48,8 +48,15 @@ export class InstanceHandle {
 
   async call(invocation: Invocation, streams?: CallStreams): Promise<ResultFrame> {
     this.active++;
+    const endRun = this.capabilities?.beginRun?.();
     try {
-      return await this.callOnce(invocation, streams);
+      const result = await this.callOnce(invocation, streams);
+      // A run that replied early goes on (waitUntil, a streamed body) until `done`.
+      if (endRun) void (result.done ? result.done.finally(endRun).catch(() => {}) : endRun());
+      return result;
+    } catch (e) {
+      endRun?.();
+      throw e;
     } finally {
       this.active--;
       this.lastUsed = Date.now();

@@ -70,7 +70,9 @@ export class EgressGateway implements Bindable {
           throw deadline.aborted ? new EgressDeniedError("timeoutMs", `no answer within ${this.policy.timeoutMs} ms`) : Object.assign(new Error(`Network error: ${e.message}`), { name: "TypeError" });
         });
         const location = res.headers.get("location");
-        if (!REDIRECTS.has(res.status) || location === null) {
+        // A host caller that follows redirects itself (the browser binding: each hop comes back
+        // through its interception and here) gets the redirect; a worker's requests never ask for it.
+        if (!REDIRECTS.has(res.status) || location === null || request.redirect === "manual") {
           // The body streams to the worker as it reads it, counted against the cap on the way.
           const max = this.policy.maxResponseBytes;
           if (Number(res.headers.get("content-length") ?? 0) > max) {
@@ -99,6 +101,14 @@ export class EgressGateway implements Bindable {
       }
     }
     throw new EgressDeniedError("maxRedirects", `more than ${this.policy.maxRedirects} redirects`);
+  }
+
+  /**
+   * A refusal made by another front door of this policy (the browser binding's WebSockets, non-HTTP
+   * URLs, byte and redirect caps): reported to onDecision as the gateway's own are, and given back to throw.
+   */
+  deny(url: string, method: string, rule: string, message: string): EgressDeniedError {
+    return this.refused(url, method, new EgressDeniedError(rule, message));
   }
 
   /** Reports a refusal to onDecision, and gives the error back to throw. */

@@ -5,7 +5,8 @@
  * from), so they are not written out again here. What Workers add on top is: the handler shapes
  * (`ExportedHandler`, `ExecutionContext`, `ScheduledController`), `cloudflare:workers`, and the
  * bindings mayfly can grant (service bindings, KV, D1-style SQL, R2-style blobs), as their
- * Cloudflare names so code checks the same on both.
+ * Cloudflare names so code checks the same on both; the browser binding, whose API is mayfly's own, as
+ * MayflyBrowser.
  */
 export const WORKERS_TYPES = `
 interface ExecutionContext<Props = unknown> {
@@ -159,6 +160,25 @@ declare module "mayfly:agents" {
     deleteSubAgent(name: string): Promise<void>;
     parentAgent<T = unknown>(): DurableObjectStub<T>;
   }
+}
+
+/** mayfly's browser binding (bindings/browser): pages shaped like Cloudflare's Browser Rendering. */
+interface MayflyBrowser {
+  newPage(): Promise<MayflyBrowserPage>;
+}
+interface MayflyBrowserPage {
+  goto(url: string | URL, options?: { waitUntil?: "load" | "domcontentloaded" | "networkidle" | "commit"; timeout?: number }): Promise<{ status: number; url: string } | null>;
+  content(): Promise<string>;
+  title(): Promise<string>;
+  url(): Promise<string>;
+  screenshot(options?: { type?: "png" | "jpeg"; quality?: number; fullPage?: boolean; omitBackground?: boolean }): Promise<Uint8Array>;
+  pdf(options?: { format?: string; landscape?: boolean; printBackground?: boolean; scale?: number }): Promise<Uint8Array>;
+  evaluate<R, A extends unknown[] = []>(fn: ((...args: A) => R) | string, ...args: A): Promise<Awaited<R>>;
+  click(selector: string, options?: { timeout?: number }): Promise<void>;
+  type(selector: string, text: string, options?: { timeout?: number }): Promise<void>;
+  waitForSelector(selector: string, options?: { state?: "attached" | "detached" | "visible" | "hidden"; timeout?: number }): Promise<boolean>;
+  cdp(method: string, params?: Record<string, unknown>): Promise<any>;
+  close(): Promise<void>;
 }
 
 declare module "cloudflare:workers" {

@@ -11,10 +11,11 @@ import { copyBytes } from "./buffer-source.ts";
 import { utf8Decode } from "./utf8.ts";
 import { workspaceStub } from "./workspace.ts";
 import { namespaceStub, rememberCapability, setFetchVia } from "./actor.ts";
+import { browserStub } from "./browser.ts";
 
 interface Descriptor {
   __mayflyCapability: number;
-  kind: "rpc" | "fetcher" | "service" | "kv" | "d1" | "r2" | "workspace" | "actors";
+  kind: "rpc" | "fetcher" | "service" | "kv" | "d1" | "r2" | "workspace" | "browser" | "actors";
   meta?: Record<string, string>;
 }
 
@@ -47,6 +48,7 @@ function stubFor(d: Descriptor): unknown {
   if (d.kind === "r2") return r2Stub(id);
   if (d.kind === "workspace") return workspaceStub(id, callCapability);
   if (d.kind === "actors") return namespaceStub(id, d.meta?.namespace ?? "");
+  if (d.kind === "browser") return browserStub(id, callCapability);
   // rpc (an object's methods, or a function called directly) and service (fetch plus RPC methods).
   return new Proxy(function binding() {}, {
     apply: (_t, _this, args: unknown[]) => callCapability(id, "call", args),
