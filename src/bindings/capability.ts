@@ -7,7 +7,7 @@
  */
 import { DataCloneError } from "../errors.ts";
 
-export type CapabilityKind = "rpc" | "fetcher" | "service" | "kv" | "d1" | "r2" | "workspace" | "stream";
+export type CapabilityKind = "rpc" | "fetcher" | "service" | "kv" | "d1" | "r2" | "workspace" | "sandbox" | "stream";
 
 export interface Capability {
   kind: CapabilityKind;

@@ -13,7 +13,7 @@ import { workspaceStub } from "./workspace.ts";
 
 interface Descriptor {
   __mayflyCapability: number;
-  kind: "rpc" | "fetcher" | "service" | "kv" | "d1" | "r2" | "workspace";
+  kind: "rpc" | "fetcher" | "service" | "kv" | "d1" | "r2" | "workspace" | "sandbox";
 }
 
 type WireResponse = { status: number; statusText: string; headers: [string, string][]; body: Uint8Array | { __mayflyStream: number } | null };
@@ -43,6 +43,8 @@ function stubFor(d: Descriptor): unknown {
   if (d.kind === "d1") return d1Stub(id);
   if (d.kind === "r2") return r2Stub(id);
   if (d.kind === "workspace") return workspaceStub(id, callCapability);
+  // The OS sandbox: one method; the command runs on the host, in bubblewrap (bindings/sandbox).
+  if (d.kind === "sandbox") return Object.freeze({ exec: (command: string, args?: string[], options?: unknown) => callCapability(id, "exec", [command, args ?? [], options ?? {}]) });
   // rpc (an object's methods, or a function called directly) and service (fetch plus RPC methods).
   return new Proxy(function binding() {}, {
     apply: (_t, _this, args: unknown[]) => callCapability(id, "call", args),

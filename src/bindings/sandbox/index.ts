@@ -1,0 +1,152 @@
+/**
+ * The OS sandbox (Tier 4): real programs (git, a compiler, a shell) run for a worker under
+ * bubblewrap, in new namespaces, on a read-only system root, with the worker's workspace as their
+ * /workspace and no network. Placed in env (`env: { SH: sandbox({ workspace: ws }) }`) a worker
+ * calls `await env.SH.exec("git", ["init"])`; what the command writes under /workspace is in the
+ * workspace afterwards, for the next JavaScript run to read. Each exec is a fresh sandbox; execs of
+ * one Sandbox run one at a time, since each works on a copy of the whole workspace.
+ */
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { SandboxUnavailableError } from "../../errors.ts";
+import { BINDING, type Bindable, type Capability } from "../capability.ts";
+import type { Workspace } from "../workspace/index.ts";
+import { bwrapArgs } from "./bwrap.ts";
+import { checkExec, checkOptions, DEFAULT_SANDBOX_LIMITS, type ExecOptions, type SandboxLimits, type SandboxOptions } from "./options.ts";
+import { runSandboxed, type RunPlan } from "./run.ts";
+import { materialise, writeBack, type SyncReport } from "./sync.ts";
+
+export type { ExecOptions, SandboxLimits, SandboxOptions } from "./options.ts";
+
+export interface ExecResult {
+  exitCode: number;
+  /** The command's output as UTF-8 text, at most maxOutputBytes each. */
+  stdout: string;
+  stderr: string;
+  /** Set when output past maxOutputBytes was dropped. */
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  /** What the command changed in the workspace (nothing, for a workspace in "read" mode). */
+  workspace: SyncReport;
+}
+
+const PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
+
+export class Sandbox implements Bindable {
+  readonly workspace: Workspace;
+  readonly limits: RunPlan["limits"];
+  private readonly options: SandboxOptions;
+  /** Execs of one sandbox run in turn: each copies the workspace out and commits it back. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(options: SandboxOptions) {
+    this.options = checkOptions(options);
+    this.workspace = options.workspace;
+    this.limits = { ...DEFAULT_SANDBOX_LIMITS, cpuMs: undefined, ...definedOnly(options.limits ?? {}) };
+  }
+
+  [BINDING](): Capability {
+    return {
+      kind: "sandbox",
+      call: async (method, args) => {
+        if (method !== "exec") throw new TypeError(`The sandbox has no method ${method}().`);
+        return this.exec(args[0] as string, args[1] as string[], args[2] as ExecOptions);
+      },
+    };
+  }
+
+  /** Runs `command` with `args` in a fresh sandbox; resolves to its exit code and output, or rejects with SandboxLimitError. */
+  async exec(command: string, args: string[] = [], options: ExecOptions = {}): Promise<ExecResult> {
+    const e = checkExec(command, args, options, this.limits.wallMs);
+    const plan = this.plan();
+    const availability = await probe(plan.bwrapPath, plan.runAs, this.options.rootfs);
+    if (!availability.available) throw new SandboxUnavailableError(availability.reason);
+    const turn = this.queue.then(() => this.run(e, plan));
+    this.queue = turn.catch(() => {});
+    return turn;
+  }
+
+  private plan(): Pick<RunPlan, "bwrapPath" | "runAs"> {
+    return { bwrapPath: this.options.bwrap ?? "bwrap", runAs: process.getuid?.() === 0 ? this.options.runAs ?? 65534 : undefined };
+  }
+
+  private async run(e: ReturnType<typeof checkExec>, plan: Pick<RunPlan, "bwrapPath" | "runAs">): Promise<ExecResult> {
+    const base = mkdtempSync(join(tmpdir(), "mayfly-sandbox-"));
+    try {
+      // The sandbox's user must reach the copy (and nothing else of the host's temporary directory).
+      chmodSync(base, 0o711);
+      const dir = join(base, "workspace");
+      mkdirSync(dir, { mode: 0o700 });
+      const writable = this.workspace.mode === "read-write";
+      const snapshot = await materialise(this.workspace, dir, plan.runAs);
+      const result = await runSandboxed({
+        ...plan,
+        bwrapArgs: bwrapArgs({ rootfs: this.options.rootfs, workspaceDir: dir, workspaceWritable: writable, cwd: e.cwd, command: e.command, args: e.args }),
+        env: { PATH, HOME: "/tmp", LANG: "C.UTF-8", ...this.options.env, ...e.env },
+        stdin: e.stdin,
+        limits: this.limits,
+        wallMs: e.wallMs,
+        maxOutputBytes: this.options.maxOutputBytes ?? 1024 * 1024,
+      });
+      const workspace = writable ? await writeBack(this.workspace, dir, snapshot) : { written: [], deleted: [], skipped: [] };
+      const text = new TextDecoder();
+      return {
+        exitCode: result.exitCode, stdout: text.decode(result.stdout), stderr: text.decode(result.stderr),
+        stdoutTruncated: result.stdoutTruncated, stderrTruncated: result.stderrTruncated, workspace,
+      };
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
+  }
+}
+
+/** An OS sandbox for a worker's env: `env: { SH: sandbox({ workspace: ws, limits: { memoryMb: 512 } }) }`. */
+export function sandbox(options: SandboxOptions): Sandbox {
+  return new Sandbox(options);
+}
+
+type Availability = { available: true } | { available: false; reason: string };
+const probes = new Map<string, Promise<Availability>>();
+
+/**
+ * Whether sandboxes can run on this machine (bubblewrap present, namespaces allowed), found by
+ * running `true` in one exactly as an exec would; the answer is kept for the process's lifetime.
+ */
+export function sandboxAvailable(options: Pick<SandboxOptions, "bwrap" | "runAs" | "rootfs"> = {}): Promise<Availability> {
+  const runAs = process.getuid?.() === 0 ? options.runAs ?? 65534 : undefined;
+  return probe(options.bwrap ?? "bwrap", runAs, options.rootfs);
+}
+
+function probe(bwrapPath: string, runAs: number | undefined, rootfs: string | undefined): Promise<Availability> {
+  const key = JSON.stringify([bwrapPath, runAs, rootfs]);
+  let answer = probes.get(key);
+  if (!answer) {
+    answer = tryRun(bwrapPath, runAs, rootfs);
+    probes.set(key, answer);
+  }
+  return answer;
+}
+
+async function tryRun(bwrapPath: string, runAs: number | undefined, rootfs: string | undefined): Promise<Availability> {
+  const base = mkdtempSync(join(tmpdir(), "mayfly-sandbox-probe-"));
+  try {
+    chmodSync(base, 0o755);
+    const r = await runSandboxed({
+      bwrapPath, runAs, env: { PATH }, stdin: undefined, maxOutputBytes: 4096, wallMs: 10_000,
+      limits: { ...DEFAULT_SANDBOX_LIMITS, cpuMs: undefined },
+      bwrapArgs: bwrapArgs({ rootfs, workspaceDir: base, workspaceWritable: false, cwd: "/", command: "true", args: [] }),
+    });
+    if (r.exitCode === 0) return { available: true };
+    const why = new TextDecoder().decode(r.stderr).trim();
+    return { available: false, reason: r.exitCode === 127 ? `bubblewrap (${bwrapPath}), prlimit or setpriv was not found` : `bubblewrap failed (exit ${r.exitCode}): ${why || "no message"}` };
+  } catch (e) {
+    return { available: false, reason: `bubblewrap could not be started: ${(e as Error).message}` };
+  } finally {
+    rmSync(base, { recursive: true, force: true });
+  }
+}
+
+function definedOnly(limits: SandboxLimits): SandboxLimits {
+  return Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined));
+}

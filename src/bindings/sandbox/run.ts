@@ -1,0 +1,139 @@
+/**
+ * Runs one bwrap command line under its limits and reports how it ended. The chain is
+ * `sh` (joins the cgroup while still privileged) → `prlimit` (rlimits) → `setpriv` (drops to the
+ * sandbox's user, when the host runs as root) → `bwrap` → the command; each step execs the next, so
+ * one pid carries them all, started as the leader of its own process group. Which limit ended a run
+ * is read from the kernel: the cgroup's OOM-kill and refused-fork counters, its CPU time, and the
+ * signals rlimits send (SIGXCPU, SIGXFSZ), which bwrap passes on as 128 + signal.
+ */
+import { spawn } from "node:child_process";
+import { constants } from "node:os";
+import { SandboxLimitError } from "../../errors.ts";
+import { createCgroup, type Cgroup } from "./cgroup.ts";
+import type { SandboxLimits } from "./options.ts";
+
+export interface RunPlan {
+  bwrapPath: string;
+  bwrapArgs: string[];
+  env: Record<string, string>;
+  stdin: Uint8Array | undefined;
+  limits: Required<Omit<SandboxLimits, "cpuMs">> & { cpuMs: number | undefined };
+  /** When the run is stopped: the smaller of the exec's timeout and the wall limit. */
+  wallMs: number;
+  maxOutputBytes: number;
+  /** The uid (and gid) the sandbox runs as; undefined: the host process's own. */
+  runAs: number | undefined;
+}
+
+export interface RunResult {
+  exitCode: number;
+  stdout: Uint8Array;
+  stderr: Uint8Array;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+}
+
+type Limit = "cpuMs" | "memoryMb" | "processes" | "fileSizeMb" | "wallMs";
+
+const SIGXCPU_EXIT = 128 + 24;
+const SIGXFSZ_EXIT = 128 + 25;
+/** How often the cgroup's counters are read while a command runs. */
+const POLL_MS = 50;
+/** Joins each cgroup named by the first `$1` arguments, then execs the rest. */
+const JOIN = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"';
+
+/** Runs the command; resolves to its exit, or rejects with SandboxLimitError once its tree is killed. */
+export async function runSandboxed(plan: RunPlan): Promise<RunResult> {
+  const { limits } = plan;
+  const cgroup = createCgroup({ memoryBytes: limits.memoryMb * 2 ** 20, processes: limits.processes });
+  try {
+    return await runIn(plan, cgroup);
+  } finally {
+    await cgroup?.remove();
+  }
+}
+
+function runIn(plan: RunPlan, cgroup: Cgroup | undefined): Promise<RunResult> {
+  const { limits } = plan;
+  const prlimit = ["prlimit", "--core=0", `--fsize=${limits.fileSizeMb * 2 ** 20}`];
+  if (limits.cpuMs !== undefined) {
+    const s = Math.ceil(limits.cpuMs / 1000);
+    prlimit.push(`--cpu=${s}:${s + 1}`);
+  }
+  // Address space is a poor proxy for memory (runtimes reserve far more than they use), so it is the
+  // fallback only: with a memory cgroup, resident memory is what is limited.
+  if (!cgroup?.enforces.memory) prlimit.push(`--as=${limits.memoryMb * 2 ** 20}`);
+  // RLIMIT_NPROC counts every process of the user on the host, so it is used only for a dedicated
+  // sandbox user, and only when no pids cgroup does the job precisely.
+  if (!cgroup?.enforces.processes && plan.runAs !== undefined) prlimit.push(`--nproc=${limits.processes}`);
+  prlimit.push("--");
+  const drop = plan.runAs === undefined ? [] : ["setpriv", `--reuid=${plan.runAs}`, `--regid=${plan.runAs}`, "--clear-groups", "--"];
+  const procs = cgroup?.procsFiles ?? [];
+  const argv = ["-c", JOIN, "sh", String(procs.length), ...procs, ...prlimit, ...drop, plan.bwrapPath, ...plan.bwrapArgs];
+
+  return new Promise((resolve, reject) => {
+    const child = spawn("/bin/sh", argv, { env: plan.env, stdio: ["pipe", "pipe", "pipe"], detached: true });
+    let stoppedFor: Limit | undefined;
+    const kill = () => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+      } catch { /* the group is gone already */ }
+      cgroup?.killAll();
+    };
+    const stop = (limit: Limit) => {
+      stoppedFor ??= limit;
+      kill();
+    };
+    const out = capped(plan.maxOutputBytes);
+    const err = capped(plan.maxOutputBytes);
+    child.stdout.on("data", out.push);
+    child.stderr.on("data", err.push);
+    child.stdin.on("error", () => {}); // a command that does not read its input closes the pipe early
+    child.stdin.end(plan.stdin ?? new Uint8Array(0));
+
+    const wall = setTimeout(() => stop("wallMs"), plan.wallMs);
+    const poll = cgroup && setInterval(() => {
+      if (cgroup.pidsRefused() > 0) stop("processes");
+      else if (cgroup.oomKills() > 0) stop("memoryMb");
+      else if (limits.cpuMs !== undefined && (cgroup.cpuMs() ?? 0) > limits.cpuMs) stop("cpuMs");
+    }, POLL_MS);
+
+    child.on("error", (e) => {
+      clearTimeout(wall);
+      if (poll) clearInterval(poll);
+      reject(e);
+    });
+    // Whatever the command left behind (it should be nothing: the pid namespace dies with bwrap) goes too.
+    child.on("exit", kill);
+    child.on("close", (code, signal) => {
+      clearTimeout(wall);
+      if (poll) clearInterval(poll);
+      const exitCode = code ?? 128 + (signal ? constants.signals[signal] ?? 0 : 0);
+      const limit = stoppedFor
+        ?? (cgroup && cgroup.oomKills() > 0 ? "memoryMb" : undefined)
+        ?? (cgroup && cgroup.pidsRefused() > 0 ? "processes" : undefined)
+        ?? (exitCode === SIGXCPU_EXIT ? "cpuMs" : exitCode === SIGXFSZ_EXIT ? "fileSizeMb" : undefined);
+      if (limit) return reject(new SandboxLimitError(limit, limit === "wallMs" ? plan.wallMs : limits[limit] ?? 0));
+      resolve({ exitCode, stdout: out.bytes(), stderr: err.bytes(), stdoutTruncated: out.truncated(), stderrTruncated: err.truncated() });
+    });
+  });
+}
+
+/** Keeps the first `max` bytes of a stream and drops the rest (still reading it, so the writer never blocks). */
+function capped(max: number): { push: (chunk: Buffer) => void; bytes: () => Uint8Array; truncated: () => boolean } {
+  const chunks: Buffer[] = [];
+  let kept = 0;
+  let dropped = false;
+  return {
+    push: (chunk) => {
+      const room = max - kept;
+      if (chunk.length > room) dropped = true;
+      if (room <= 0) return;
+      const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
+      chunks.push(part);
+      kept += part.length;
+    },
+    bytes: () => new Uint8Array(Buffer.concat(chunks, kept)),
+    truncated: () => dropped,
+  };
+}
