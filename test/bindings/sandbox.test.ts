@@ -1,0 +1,184 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { egress, sandbox, sandboxAvailable, SandboxUnavailableError, workspace } from "../../src/index.ts";
+import { createCgroup } from "../../src/bindings/sandbox/cgroup.ts";
+import { runHandler, useLoader, useTempDir } from "../helpers.ts";
+
+const ctx = useLoader({ executors: 1 });
+const dataDir = useTempDir("mayfly-sandbox-");
+const run = (body: string, env: Record<string, unknown>) => runHandler(ctx.loader, body, env);
+
+const availability = await sandboxAvailable();
+const unavailable = availability.available ? false : `the OS sandbox cannot run here: ${availability.reason}`;
+// Memory and process limits that stop a command with a typed error need a cgroup we may create; with
+// rlimits alone the command just sees failed allocations and forks (see the README).
+const probe = createCgroup({ memoryBytes: 64 * 2 ** 20, processes: 16 });
+await probe?.remove();
+const noCgroup = unavailable || (probe ? false : "no memory/pids cgroup can be created here, so memory and process limits are rlimits only");
+
+const repoDir = fileURLToPath(new URL("../..", import.meta.url));
+let n = 0;
+const fresh = (mode: "read" | "read-write" = "read-write") => workspace({ name: `sbx-${process.pid}-${n++}`, dataDir, mode });
+
+/** Runs `body` in a worker whose env has the sandbox as SH and the same workspace as FS. */
+function inSandbox(body: string, ws = fresh(), limits = {}) {
+  return run(body, { SH: sandbox({ workspace: ws, limits: { wallMs: 20_000, ...limits } }), FS: ws });
+}
+
+/** What a worker sees when `exec` fails: the error's name and message (all that crosses the boundary). */
+const tryExec = `
+  const attempt = async (cmd, args, opts) => {
+    try { return { ok: await env.SH.exec(cmd, args, opts) } } catch (e) { return { name: e.name, message: e.message } }
+  };`;
+
+describe("OS sandbox (Tier 4): commands in bubblewrap, the workspace at /workspace", { skip: unavailable }, () => {
+  test("git init, add, commit in the sandbox leave a repository the next JavaScript run reads, and the next exec's git log shows", async () => {
+    const ws = fresh();
+    await ws.writeFile("README.md", "# hello\n");
+    const git = ["-c", "user.name=Mayfly", "-c", "user.email=m@example.com"];
+    const first = await inSandbox(`
+      const r = await env.SH.exec("sh", ["-c", 'git -c init.defaultBranch=master init -q . && git ${git.join(" ")} add README.md && git ${git.join(" ")} commit -q -m "first commit" && echo done']);
+      return Response.json(r);`, ws);
+    assert.equal(first.exitCode, 0, first.stderr);
+    assert.equal(first.stdout, "done\n");
+    assert.ok(first.workspace.written.includes(".git/HEAD"));
+
+    // A fresh isolate with only the workspace binding sees what git wrote.
+    const next = await run(`
+      return Response.json({ head: await env.FS.readFile(".git/HEAD", "utf8"), refs: await env.FS.readdir(".git/refs/heads"), readme: await env.FS.readFile("README.md", "utf8") });`,
+    { FS: ws });
+    assert.deepEqual(next, { head: "ref: refs/heads/master\n", refs: ["master"], readme: "# hello\n" });
+
+    const log = await inSandbox(`return Response.json(await env.SH.exec("git", ["log", "--format=%s by %an"]));`, ws);
+    assert.deepEqual([log.exitCode, log.stdout], [0, "first commit by Mayfly\n"]);
+  });
+
+  test("stdin, cwd, env and deletions: files the command removes are gone from the workspace", async () => {
+    const ws = fresh();
+    await ws.writeFile("sub/old.txt", "old");
+    await ws.writeFile("keep.txt", "keep");
+    const out = await inSandbox(`
+      const r = await env.SH.exec("sh", ["-c", 'pwd; cat > new.txt; rm old.txt; echo "$GREETING"'], { stdin: "from stdin", cwd: "sub", env: { GREETING: "hey" } });
+      return Response.json({ r, files: await env.FS.readdir("", { recursive: true }), text: await env.FS.readFile("sub/new.txt", "utf8") });`, ws);
+    assert.equal(out.r.stdout, "/workspace/sub\nhey\n");
+    assert.deepEqual(out.r.workspace, { written: ["sub/new.txt"], deleted: ["sub/old.txt"], skipped: [] });
+    assert.deepEqual(out.files, ["keep.txt", "sub", "sub/new.txt"]);
+    assert.equal(out.text, "from stdin");
+  });
+
+  test("an endless loop is stopped by cpuMs, and the next exec works", async () => {
+    const out = await inSandbox(`${tryExec}
+      return Response.json({ loop: await attempt("sh", ["-c", "while :; do :; done"]), after: await attempt("echo", ["still here"]) });`, fresh(), { cpuMs: 500 });
+    assert.equal(out.loop.name, "SandboxLimitError");
+    assert.match(out.loop.message, /cpuMs limit \(500\)/);
+    assert.equal(out.after.ok.stdout, "still here\n");
+  });
+
+  test("a fork bomb is stopped by the process limit; a memory hog by the memory limit; the host is unaffected", { skip: noCgroup }, async () => {
+    const out = await inSandbox(`${tryExec}
+      return Response.json({
+        fork: await attempt("sh", ["-c", "f() { f | f & }; f; sleep 10"]),
+        memory: await attempt("sh", ["-c", "head -c 500000000 /dev/zero | tail > /dev/null"]),
+        after: await attempt("sh", ["-c", "echo alive"]),
+      });`, fresh(), { processes: 32, memoryMb: 64 });
+    assert.equal(out.fork.name, "SandboxLimitError");
+    assert.match(out.fork.message, /processes limit \(32\)/);
+    assert.equal(out.memory.name, "SandboxLimitError");
+    assert.match(out.memory.message, /memoryMb limit \(64\)/);
+    assert.equal(out.after.ok.stdout, "alive\n");
+  });
+
+  test("a file past fileSizeMb stops the command; nothing of a stopped command reaches the workspace", async () => {
+    const ws = fresh();
+    const out = await inSandbox(`${tryExec}
+      return Response.json({ big: await attempt("sh", ["-c", "echo partial > small.txt; head -c 3000000 /dev/zero > big.bin"]), files: await env.FS.readdir("") });`, ws, { fileSizeMb: 1 });
+    assert.equal(out.big.name, "SandboxLimitError");
+    assert.match(out.big.message, /fileSizeMb limit \(1\)/);
+    assert.deepEqual(out.files, []);
+  });
+
+  test("the wall timeout kills the whole process tree, background processes included", async () => {
+    const out = await inSandbox(`${tryExec}
+      return Response.json(await attempt("sh", ["-c", "sleep 31337 & sleep 31337 & wait"], { timeoutMs: 500 }));`);
+    assert.equal(out.name, "SandboxLimitError");
+    assert.match(out.message, /wallMs limit \(500\)/);
+    await new Promise((r) => setTimeout(r, 200));
+    const sleepers = readdirSync("/proc").filter((p) => /^\d+$/.test(p)).filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, "utf8").includes("31337");
+      } catch {
+        return false;
+      }
+    });
+    assert.deepEqual(sleepers, []);
+  });
+
+  test("no network: a name does not resolve and an address is unreachable", async () => {
+    const out = await inSandbox(`
+      return Response.json({
+        name: await env.SH.exec("curl", ["-sS", "--max-time", "5", "http://example.com/"]),
+        address: await env.SH.exec("curl", ["-sS", "--max-time", "5", "http://1.1.1.1/"]),
+      });`);
+    assert.equal(out.name.exitCode, 6, out.name.stderr); // CURLE_COULDNT_RESOLVE_HOST
+    assert.match(out.name.stderr, /Could not resolve host/);
+    assert.equal(out.address.exitCode, 7, out.address.stderr); // CURLE_COULDNT_CONNECT
+  });
+
+  test("the host's files outside the system root are not there, its secrets not readable, and / not writable", async () => {
+    const out = await inSandbox(`
+      const sh = (script) => env.SH.exec("sh", ["-c", script]);
+      return Response.json({
+        root: await sh("ls /root"), repo: await sh("cat ${repoDir}package.json"), shadow: await sh("cat /etc/shadow"),
+        slash: await sh("touch /evil"), usr: await sh("touch /usr/evil"), tmp: await sh("touch /tmp/ok && echo ok"),
+      });`);
+    assert.match(out.root.stderr, /No such file or directory/);
+    assert.match(out.repo.stderr, /No such file or directory/);
+    assert.match(out.shadow.stderr, /Permission denied|No such file/);
+    assert.match(out.slash.stderr, /Read-only file system/);
+    assert.match(out.usr.stderr, /Read-only file system/);
+    assert.equal(out.tmp.stdout, "ok\n");
+    assert.notEqual(out.root.exitCode, 0);
+  });
+
+  test("a read-only workspace is mounted read-only and nothing is written back", async () => {
+    const ws = fresh("read");
+    await ws.writeFile("a.txt", "a");
+    const out = await inSandbox(`return Response.json(await env.SH.exec("sh", ["-c", "cat a.txt; echo x > b.txt"]));`, ws);
+    assert.equal(out.stdout, "a");
+    assert.match(out.stderr, /Read-only file system/);
+    assert.deepEqual((await ws.list()).map((e) => e.path), ["a.txt"]);
+  });
+
+  test("output beyond maxOutputBytes is dropped and flagged", async () => {
+    const ws = fresh();
+    const out = await run(`return Response.json(await env.SH.exec("sh", ["-c", "head -c 5000 /dev/zero | tr '\\\\0' x"]));`,
+      { SH: sandbox({ workspace: ws, maxOutputBytes: 1000 }) });
+    assert.equal(out.stdout, "x".repeat(1000));
+    assert.equal(out.stdoutTruncated, true);
+    assert.equal(out.stderrTruncated, false);
+  });
+});
+
+describe("OS sandbox: grants and options", () => {
+  test("without the grant there is no env.SH", async () => {
+    const out = await run(`return Response.json({ sh: typeof env.SH, keys: Object.keys(env) });`, { FS: fresh() });
+    assert.deepEqual(out, { sh: "undefined", keys: ["FS"] });
+  });
+
+  test("options are checked: a network gateway (not implemented), unknown or out-of-range limits", () => {
+    const ws = fresh();
+    assert.throws(() => sandbox({ workspace: ws, network: egress({ allow: [] }) as never }), TypeError);
+    assert.throws(() => sandbox({ workspace: ws, limits: { memoryMb: 0 } }), RangeError);
+    assert.throws(() => sandbox({ workspace: ws, limits: { disk: 1 } as never }), TypeError);
+    assert.throws(() => sandbox({ workspace: {} as never }), TypeError);
+  });
+
+  test("where bubblewrap cannot run, exec fails with SandboxUnavailableError saying why", async () => {
+    const sh = sandbox({ workspace: fresh(), bwrap: "/nonexistent/bwrap" });
+    await assert.rejects(sh.exec("true"), (e: unknown) => e instanceof SandboxUnavailableError && /not found/.test(e.message));
+    const out = await run(`try { await env.SH.exec("true") } catch (e) { return Response.json([e.name, e.message]) }`, { SH: sh });
+    assert.equal(out[0], "SandboxUnavailableError");
+  });
+});
