@@ -93,5 +93,9 @@ export function checkExec(command: unknown, args: unknown, options: unknown, wal
 
 function checkEnv(env: unknown, what: string): void {
   if (env === undefined) return;
-  if (typeof env !== "object" || env === null || !Object.values(env).every((v) => typeof v === "string")) throw new TypeError(`${what} must map names to strings.`);
+  if (typeof env !== "object" || env === null) throw new TypeError(`${what} must map names to strings.`);
+  for (const [k, v] of Object.entries(env)) {
+    // A name with "=" or a NUL would set some other variable than the one written.
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) || typeof v !== "string" || v.includes("\0")) throw new TypeError(`${what} must map names to strings (${JSON.stringify(k)} does not).`);
+  }
 }
