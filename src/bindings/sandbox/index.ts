@@ -16,6 +16,9 @@ import { bwrapArgs } from "./bwrap.ts";
 import { checkExec, checkOptions, DEFAULT_SANDBOX_LIMITS, type ExecOptions, type SandboxLimits, type SandboxOptions } from "./options.ts";
 import { runSandboxed, type RunPlan } from "./run.ts";
 import { materialise, writeBack, type SyncReport } from "./sync.ts";
+import { egress, EgressGateway } from "../egress/gateway.ts";
+import { PROXY_PORT } from "./forwarder.ts";
+import { startProxy, type EgressRefusal, type SandboxProxy } from "./proxy.ts";
 
 export type { ExecOptions, SandboxLimits, SandboxOptions } from "./options.ts";
 
@@ -29,6 +32,8 @@ export interface ExecResult {
   stderrTruncated: boolean;
   /** What the command changed in the workspace (nothing, for a workspace in "read" mode). */
   workspace: SyncReport;
+  /** Requests through the proxy the egress gateway refused (each got a 403); empty without a network. */
+  egressRefused: EgressRefusal[];
 }
 
 const PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
@@ -37,12 +42,15 @@ export class Sandbox implements Bindable {
   readonly workspace: Workspace;
   readonly limits: RunPlan["limits"];
   private readonly options: SandboxOptions;
+  private readonly gateway: EgressGateway | undefined;
   /** Execs of one sandbox run in turn: each copies the workspace out and commits it back. */
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(options: SandboxOptions) {
     this.options = checkOptions(options);
     this.workspace = options.workspace;
+    const net = options.network;
+    this.gateway = net === undefined || net === null ? undefined : net instanceof EgressGateway ? net : egress(net);
     this.limits = { ...DEFAULT_SANDBOX_LIMITS, cpuMs: undefined, ...definedOnly(options.limits ?? {}) };
   }
 
@@ -73,6 +81,7 @@ export class Sandbox implements Bindable {
 
   private async run(e: ReturnType<typeof checkExec>, plan: Pick<RunPlan, "bwrapPath" | "runAs">): Promise<ExecResult> {
     const base = mkdtempSync(join(tmpdir(), "mayfly-sandbox-"));
+    let proxy: SandboxProxy | undefined;
     try {
       // The sandbox's user must reach the copy (and nothing else of the host's temporary directory).
       chmodSync(base, 0o711);
@@ -80,10 +89,15 @@ export class Sandbox implements Bindable {
       mkdirSync(dir, { mode: 0o700 });
       const writable = this.workspace.mode === "read-write";
       const snapshot = await materialise(this.workspace, dir, plan.runAs);
+      const proxySocket = join(base, "proxy.sock");
+      if (this.gateway) proxy = await startProxy(this.gateway, proxySocket);
+      const proxyUrl = `http://127.0.0.1:${PROXY_PORT}`;
+      const proxyEnv: Record<string, string> = proxy ? { HTTP_PROXY: proxyUrl, HTTPS_PROXY: proxyUrl, http_proxy: proxyUrl, https_proxy: proxyUrl } : {};
       const result = await runSandboxed({
         ...plan,
-        bwrapArgs: bwrapArgs({ rootfs: this.options.rootfs, workspaceDir: dir, workspaceWritable: writable, cwd: e.cwd, command: e.command, args: e.args }),
-        env: { PATH, HOME: "/tmp", LANG: "C.UTF-8", ...this.options.env, ...e.env },
+        ...(proxy ? { proxySocket } : {}),
+        bwrapArgs: bwrapArgs({ rootfs: this.options.rootfs, workspaceDir: dir, workspaceWritable: writable, cwd: e.cwd, command: e.command, args: e.args, bridged: !!proxy }),
+        env: { PATH, HOME: "/tmp", LANG: "C.UTF-8", ...proxyEnv, ...this.options.env, ...e.env },
         stdin: e.stdin,
         limits: this.limits,
         wallMs: e.wallMs,
@@ -93,9 +107,10 @@ export class Sandbox implements Bindable {
       const text = new TextDecoder();
       return {
         exitCode: result.exitCode, stdout: text.decode(result.stdout), stderr: text.decode(result.stderr),
-        stdoutTruncated: result.stdoutTruncated, stderrTruncated: result.stderrTruncated, workspace,
+        stdoutTruncated: result.stdoutTruncated, stderrTruncated: result.stderrTruncated, workspace, egressRefused: proxy?.refusals ?? [],
       };
     } finally {
+      await proxy?.close();
       rmSync(base, { recursive: true, force: true });
     }
   }

@@ -1,6 +1,8 @@
 /** The sandbox binding's options and an exec's options, checked as the other bindings check theirs. */
 import { isAbsolute, posix } from "node:path";
 import { Workspace } from "../workspace/index.ts";
+import { EgressGateway } from "../egress/gateway.ts";
+import type { EgressPolicy } from "../egress/policy.ts";
 
 export interface SandboxLimits {
   /** CPU time of the command's whole process tree, in ms (default: none beyond wallMs). */
@@ -20,8 +22,11 @@ export interface SandboxOptions {
   workspace: Workspace;
   /** A directory shown read-only as `/` (default: the host's /usr, /bin, /sbin, /lib*, /etc, read-only). */
   rootfs?: string;
-  /** Network access: only `null` (none; the default) is implemented, see the README. */
-  network?: null;
+  /**
+   * Network access (default none): an egress gateway, or a policy to make one, reached only through
+   * an HTTP(S) proxy the sandbox finds in HTTP_PROXY/HTTPS_PROXY (see proxy.ts).
+   */
+  network?: EgressGateway | EgressPolicy | null;
   limits?: SandboxLimits;
   /** Bytes of stdout, and of stderr, kept per exec; the rest is dropped and flagged (default 1 MiB). */
   maxOutputBytes?: number;
@@ -53,8 +58,8 @@ const BOUNDS: Record<keyof SandboxLimits, [number, number]> = {
 export function checkOptions(o: SandboxOptions): SandboxOptions {
   if (!(o?.workspace instanceof Workspace)) throw new TypeError("sandbox() needs a workspace (from workspace()).");
   if (o.rootfs !== undefined && !(typeof o.rootfs === "string" && isAbsolute(o.rootfs))) throw new TypeError("sandbox() rootfs must be an absolute directory path.");
-  if (o.network !== undefined && o.network !== null) {
-    throw new TypeError("sandbox() network: only null (no network) is implemented; a sandboxed command cannot reach an egress gateway yet.");
+  if (o.network !== undefined && o.network !== null && !(o.network instanceof EgressGateway) && !Array.isArray((o.network as EgressPolicy).allow)) {
+    throw new TypeError("sandbox() network must be null, an egress gateway, or an egress policy ({ allow: [...] }).");
   }
   for (const [k, v] of Object.entries(o.limits ?? {})) {
     const bounds = BOUNDS[k as keyof SandboxLimits];

@@ -10,6 +10,8 @@ import { spawn } from "node:child_process";
 import { constants } from "node:os";
 import { SandboxLimitError } from "../../errors.ts";
 import { createCgroup, type Cgroup } from "./cgroup.ts";
+import { startForwarder } from "./forwarder.ts";
+import type { Readable, Writable } from "node:stream";
 import type { SandboxLimits } from "./options.ts";
 
 export interface RunPlan {
@@ -23,6 +25,8 @@ export interface RunPlan {
   maxOutputBytes: number;
   /** The uid (and gid) the sandbox runs as; undefined: the host process's own. */
   runAs: number | undefined;
+  /** With a network: the host proxy's unix socket, bridged into the sandbox (forwarder.ts); bwrapArgs must carry --info-fd 3 --block-fd 4. */
+  proxySocket?: string;
 }
 
 export interface RunResult {
@@ -72,9 +76,12 @@ function runIn(plan: RunPlan, cgroup: Cgroup | undefined): Promise<RunResult> {
   const argv = ["-c", JOIN, "sh", String(procs.length), ...procs, ...prlimit, ...drop, plan.bwrapPath, ...plan.bwrapArgs];
 
   return new Promise((resolve, reject) => {
-    const child = spawn("/bin/sh", argv, { env: plan.env, stdio: ["pipe", "pipe", "pipe"], detached: true });
+    const child = spawn("/bin/sh", argv, { env: plan.env, stdio: plan.proxySocket ? ["pipe", "pipe", "pipe", "pipe", "pipe"] : ["pipe", "pipe", "pipe"], detached: true });
     let stoppedFor: Limit | undefined;
+    let failure: Error | undefined;
+    let bridge: ReturnType<typeof spawn> | undefined;
     const kill = () => {
+      bridge?.kill("SIGKILL");
       try {
         if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
       } catch { /* the group is gone already */ }
@@ -91,6 +98,29 @@ function runIn(plan: RunPlan, cgroup: Cgroup | undefined): Promise<RunResult> {
     child.stdin.on("error", () => {}); // a command that does not read its input closes the pipe early
     child.stdin.end(plan.stdin ?? new Uint8Array(0));
 
+    if (plan.proxySocket) {
+      // bwrap tells the pid of its child (in the new namespaces) on fd 3, and starts the command only
+      // once something is written to fd 4: that is when the bridge listens in its network namespace.
+      const info = child.stdio[3] as Readable;
+      const block = child.stdio[4] as Writable;
+      let text = "";
+      let started = false;
+      info.on("data", (d: Buffer) => {
+        text += d.toString();
+        const pid = /"child-pid"\s*:\s*(\d+)/.exec(text)?.[1];
+        if (started || pid === undefined) return;
+        started = true;
+        startForwarder(Number(pid), plan.proxySocket!).then((f) => {
+          bridge = f;
+          block.end("go");
+        }, (e: Error) => {
+          failure = e;
+          kill();
+        });
+      });
+      info.on("error", () => {});
+      block.on("error", () => {});
+    }
     const wall = setTimeout(() => stop("wallMs"), plan.wallMs);
     const poll = cgroup && setInterval(() => {
       if (cgroup.pidsRefused() > 0) stop("processes");
@@ -108,6 +138,8 @@ function runIn(plan: RunPlan, cgroup: Cgroup | undefined): Promise<RunResult> {
     child.on("close", (code, signal) => {
       clearTimeout(wall);
       if (poll) clearInterval(poll);
+      bridge?.kill("SIGKILL");
+      if (failure) return reject(failure);
       const exitCode = code ?? 128 + (signal ? constants.signals[signal] ?? 0 : 0);
       const limit = stoppedFor
         ?? (cgroup && cgroup.oomKills() > 0 ? "memoryMb" : undefined)
