@@ -1,6 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { fileURLToPath } from "node:url";
 import { egress, sandbox, sandboxAvailable, SandboxUnavailableError, workspace } from "../../src/index.ts";
 import { createCgroup } from "../../src/bindings/sandbox/cgroup.ts";
@@ -126,6 +127,42 @@ describe("OS sandbox (Tier 4): commands in bubblewrap, the workspace at /workspa
     assert.equal(out.address.exitCode, 7, out.address.stderr); // CURLE_COULDNT_CONNECT
   });
 
+  test("with a network grant, HTTP goes only through the egress gateway: allowed origins answer, others are refused (403, in egressRefused)", async () => {
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url} ${req.headers["x-injected"] ?? "-"}`);
+      res.end(`hello from ${req.url}\n`);
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const port = (server.address() as { port: number }).port;
+    const plain = egress({ allow: [{ origin: `http://127.0.0.1:${port}`, allowPrivateAddresses: true, headers: { "x-injected": "secret" } }] });
+    const tunnelled = egress({ allow: [{ origin: `http://127.0.0.1:${port}`, allowPrivateAddresses: true }] });
+    try {
+      const script = `return Response.json({
+        allowed: await env.SH.exec("curl", ["-sS", "-f", "http://127.0.0.1:${port}/ok"]),
+        denied: await env.SH.exec("curl", ["-sS", "-f", "http://example.com/"]),
+        https: await env.SH.exec("curl", ["-sS", "https://example.com/"]),
+        tunnel: await env.SH.exec("curl", ["-sS", "-f", "--proxytunnel", "http://127.0.0.1:${port}/tunnel"]),
+        direct: await env.SH.exec("curl", ["-sS", "--noproxy", "*", "--max-time", "5", "http://127.0.0.1:${port}/direct"]),
+      });`;
+      const a = await run(script, { SH: sandbox({ workspace: fresh(), network: plain }) });
+      assert.equal(a.allowed.stdout, "hello from /ok\n");
+      assert.equal(a.denied.exitCode, 22);
+      assert.deepEqual(a.denied.egressRefused.map((r: { rule: string; url: string }) => [r.rule, r.url]), [["allow-list", "http://example.com/"]]);
+      assert.equal(a.https.exitCode, 56); // CONNECT refused
+      assert.deepEqual(a.https.egressRefused.map((r: { rule: string }) => r.rule), ["allow-list"]);
+      // A rule that injects headers cannot hold a tunnel to them, so no tunnel is opened for it.
+      assert.deepEqual(a.tunnel.egressRefused.map((r: { rule: string }) => r.rule), ["tunnel"]);
+      // Past the proxy there is no route: the host's loopback is not the sandbox's.
+      assert.equal(a.direct.exitCode, 7, a.direct.stderr);
+      const b = await run(script, { SH: sandbox({ workspace: fresh(), network: tunnelled }) });
+      assert.equal(b.tunnel.stdout, "hello from /tunnel\n");
+      assert.deepEqual(seen, ["GET /ok secret", "GET /ok -", "GET /tunnel -"]);
+    } finally {
+      server.close();
+    }
+  });
+
   test("the host's files outside the system root are not there, its secrets not readable, and / not writable", async () => {
     const out = await inSandbox(`
       const sh = (script) => env.SH.exec("sh", ["-c", script]);
@@ -167,9 +204,11 @@ describe("OS sandbox: grants and options", () => {
     assert.deepEqual(out, { sh: "undefined", keys: ["FS"] });
   });
 
-  test("options are checked: a network gateway (not implemented), unknown or out-of-range limits", () => {
+  test("options are checked: network, unknown or out-of-range limits, env names", () => {
     const ws = fresh();
-    assert.throws(() => sandbox({ workspace: ws, network: egress({ allow: [] }) as never }), TypeError);
+    assert.throws(() => sandbox({ workspace: ws, network: "all" as never }), TypeError);
+    assert.throws(() => sandbox({ workspace: ws, env: { "A=B": "x" } }), TypeError);
+    assert.ok(sandbox({ workspace: ws, network: { allow: [] } }));
     assert.throws(() => sandbox({ workspace: ws, limits: { memoryMb: 0 } }), RangeError);
     assert.throws(() => sandbox({ workspace: ws, limits: { disk: 1 } as never }), TypeError);
     assert.throws(() => sandbox({ workspace: {} as never }), TypeError);
