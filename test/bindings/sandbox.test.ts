@@ -188,6 +188,21 @@ describe("OS sandbox (Tier 4): commands in bubblewrap, the workspace at /workspa
     assert.deepEqual((await ws.list()).map((e) => e.path), ["a.txt"]);
   });
 
+  test("what is written back is bounded (ENOSPC, nothing written), and /tmp is a tmpfs of at most memoryMb", async () => {
+    const ws = fresh();
+    const out = await run(`
+      const r = {};
+      try { await env.SH.exec("sh", ["-c", "head -c 3000 /dev/zero > a.bin"]) } catch (e) { r.big = [e.name, e.message.slice(0, 6)] }
+      r.files = await env.FS.readdir("");
+      try { r.tmp = (await env.SH.exec("sh", ["-c", "head -c 40000000 /dev/zero > /tmp/fill"])).stderr } catch (e) { r.tmp = e.message }
+      return Response.json(r);`,
+    { SH: sandbox({ workspace: ws, maxWriteBackBytes: 2000, limits: { memoryMb: 32, fileSizeMb: 100 } }), FS: ws });
+    assert.deepEqual(out.big, ["WorkspaceError", "ENOSPC"]);
+    assert.deepEqual(out.files, []);
+    // tmpfs pages are memory: a memory cgroup stops the command first; without one, the tmpfs is full.
+    assert.match(out.tmp, noCgroup ? /No space left on device/ : /memoryMb limit \(32\)/);
+  });
+
   test("output beyond maxOutputBytes is dropped and flagged", async () => {
     const ws = fresh();
     const out = await run(`return Response.json(await env.SH.exec("sh", ["-c", "head -c 5000 /dev/zero | tr '\\\\0' x"]));`,
@@ -212,6 +227,22 @@ describe("OS sandbox: grants and options", () => {
     assert.throws(() => sandbox({ workspace: ws, limits: { memoryMb: 0 } }), RangeError);
     assert.throws(() => sandbox({ workspace: ws, limits: { disk: 1 } as never }), TypeError);
     assert.throws(() => sandbox({ workspace: {} as never }), TypeError);
+  });
+
+  test("a tunnel is checked like a fetch: allow-list, per-request conditions, private addresses", async () => {
+    const decisions: unknown[] = [];
+    const gw = egress({
+      allow: [{ origin: "http://127.0.0.1:9" }, { origin: "https://api.example.com", methods: ["GET"] }, { origin: "https://ok.example.com" }],
+      lookup: async () => [{ address: "93.184.215.14", family: 4 }],
+      onDecision: (d) => decisions.push([d.method, d.url, d.allowed, d.rule]),
+    });
+    const rule = (p: Promise<unknown>) => p.then(() => "allowed", (e: { name: string; rule: string }) => `${e.name}:${e.rule}`);
+    assert.equal(await rule(gw.authorizeTunnel("127.0.0.1", 9)), "EgressDeniedError:private-address");
+    assert.equal(await rule(gw.authorizeTunnel("api.example.com", 443)), "EgressDeniedError:tunnel");
+    assert.equal(await rule(gw.authorizeTunnel("other.example.com", 443)), "EgressDeniedError:allow-list");
+    assert.equal(await rule(gw.authorizeTunnel("ok.example.com", 8443)), "EgressDeniedError:allow-list");
+    assert.deepEqual(await gw.authorizeTunnel("ok.example.com", 443), { address: "93.184.215.14", family: 4 });
+    assert.deepEqual(decisions.at(-1), ["CONNECT", "ok.example.com:443", true, undefined]);
   });
 
   test("where bubblewrap cannot run, exec fails with SandboxUnavailableError saying why", async () => {

@@ -12,6 +12,8 @@ const SYSTEM_DIRS = ["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "e
 export interface BwrapPlan {
   /** A directory to show read-only as `/`; undefined: the host's system directories. */
   rootfs: string | undefined;
+  /** The size of the private /tmp (a tmpfs, so memory: it is also charged to the memory cgroup). */
+  tmpMb: number;
   /** The host directory shown at /workspace. */
   workspaceDir: string;
   workspaceWritable: boolean;
@@ -31,7 +33,7 @@ export function bwrapArgs(plan: BwrapPlan): string[] {
   args.push(
     "--proc", "/proc",
     "--dev", "/dev",
-    "--tmpfs", "/tmp",
+    "--size", String(plan.tmpMb * 2 ** 20), "--tmpfs", "/tmp",
     plan.workspaceWritable ? "--bind" : "--ro-bind", plan.workspaceDir, "/workspace",
     // The root bwrap builds the mounts on is a tmpfs: read-only too, so nothing outside /tmp and /workspace is writable.
     "--remount-ro", "/",

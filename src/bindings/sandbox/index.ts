@@ -96,14 +96,14 @@ export class Sandbox implements Bindable {
       const result = await runSandboxed({
         ...plan,
         ...(proxy ? { proxySocket } : {}),
-        bwrapArgs: bwrapArgs({ rootfs: this.options.rootfs, workspaceDir: dir, workspaceWritable: writable, cwd: e.cwd, command: e.command, args: e.args, bridged: !!proxy }),
+        bwrapArgs: bwrapArgs({ rootfs: this.options.rootfs, tmpMb: this.limits.memoryMb, workspaceDir: dir, workspaceWritable: writable, cwd: e.cwd, command: e.command, args: e.args, bridged: !!proxy }),
         env: { PATH, HOME: "/tmp", LANG: "C.UTF-8", ...proxyEnv, ...this.options.env, ...e.env },
         stdin: e.stdin,
         limits: this.limits,
         wallMs: e.wallMs,
         maxOutputBytes: this.options.maxOutputBytes ?? 1024 * 1024,
       });
-      const workspace = writable ? await writeBack(this.workspace, dir, snapshot) : { written: [], deleted: [], skipped: [] };
+      const workspace = writable ? await writeBack(this.workspace, dir, snapshot, this.options.maxWriteBackBytes ?? 512 * 2 ** 20) : { written: [], deleted: [], skipped: [] };
       const text = new TextDecoder();
       return {
         exitCode: result.exitCode, stdout: text.decode(result.stdout), stderr: text.decode(result.stderr),
@@ -150,7 +150,7 @@ async function tryRun(bwrapPath: string, runAs: number | undefined, rootfs: stri
     const r = await runSandboxed({
       bwrapPath, runAs, env: { PATH }, stdin: undefined, maxOutputBytes: 4096, wallMs: 10_000,
       limits: { ...DEFAULT_SANDBOX_LIMITS, cpuMs: undefined },
-      bwrapArgs: bwrapArgs({ rootfs, workspaceDir: base, workspaceWritable: false, cwd: "/", command: "true", args: [] }),
+      bwrapArgs: bwrapArgs({ rootfs, tmpMb: 16, workspaceDir: base, workspaceWritable: false, cwd: "/", command: "true", args: [] }),
     });
     if (r.exitCode === 0) return { available: true };
     const why = new TextDecoder().decode(r.stderr).trim();

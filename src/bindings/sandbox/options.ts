@@ -30,6 +30,8 @@ export interface SandboxOptions {
   limits?: SandboxLimits;
   /** Bytes of stdout, and of stderr, kept per exec; the rest is dropped and flagged (default 1 MiB). */
   maxOutputBytes?: number;
+  /** Bytes of files in /workspace after a command that are written back at most (default 512 MiB; past it, ENOSPC and nothing is written). */
+  maxWriteBackBytes?: number;
   /** Environment variables every command gets (besides PATH, HOME=/tmp, LANG). */
   env?: Record<string, string>;
   /** The uid/gid the sandbox runs as when the host process is root (default 65534, "nobody"). */
@@ -68,6 +70,7 @@ export function checkOptions(o: SandboxOptions): SandboxOptions {
     if (!(Number.isInteger(v) && v >= bounds[0] && v <= bounds[1])) throw new RangeError(`sandbox() limits.${k} must be an integer from ${bounds[0]} to ${bounds[1]}.`);
   }
   if (o.maxOutputBytes !== undefined && !(Number.isInteger(o.maxOutputBytes) && o.maxOutputBytes >= 0)) throw new RangeError("sandbox() maxOutputBytes must be an integer of at least 0.");
+  if (o.maxWriteBackBytes !== undefined && !(Number.isInteger(o.maxWriteBackBytes) && o.maxWriteBackBytes >= 0)) throw new RangeError("sandbox() maxWriteBackBytes must be an integer of at least 0.");
   if (o.runAs !== undefined && !(Number.isInteger(o.runAs) && o.runAs > 0)) throw new RangeError("sandbox() runAs must be a uid above 0.");
   if (o.bwrap !== undefined && typeof o.bwrap !== "string") throw new TypeError("sandbox() bwrap must be a path.");
   checkEnv(o.env, "sandbox() env");

@@ -9,6 +9,7 @@
 import { createHash } from "node:crypto";
 import { chownSync, constants, fstatSync, lstatSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { WorkspaceError } from "../../errors.ts";
 import type { CommitOp, Workspace } from "../workspace/index.ts";
 
 /** What was copied out: each file's version and content hash, and the directories. */
@@ -46,11 +47,18 @@ export async function materialise(ws: Workspace, dir: string, uid: number | unde
   return snapshot;
 }
 
-/** Writes what the command changed in `dir` back to the workspace: one commit, then directories. */
-export async function writeBack(ws: Workspace, dir: string, before: Snapshot): Promise<SyncReport> {
-  const after = { files: new Map<string, Uint8Array>(), dirs: new Set<string>() };
+/**
+ * Writes what the command changed in `dir` back to the workspace: one commit, then directories. The
+ * files are read into memory for the commit, so more than `maxBytes` of them in all is refused
+ * (ENOSPC, nothing written) before any is read.
+ */
+export async function writeBack(ws: Workspace, dir: string, before: Snapshot, maxBytes: number): Promise<SyncReport> {
+  const found = { files: new Map<string, number>(), dirs: new Set<string>() };
   const skipped: string[] = [];
-  walk(dir, "", after, skipped);
+  walk(dir, "", found, skipped);
+  const total = [...found.files.values()].reduce((a, b) => a + b, 0);
+  if (total > maxBytes) throw new WorkspaceError("ENOSPC", `the command left ${total} bytes in /workspace, over the ${maxBytes} the sandbox writes back; nothing was written`);
+  const after = { files: new Map([...found.files.keys()].map((p) => [p, readRegular(join(dir, p))])), dirs: found.dirs };
 
   const ops: CommitOp[] = [];
   const expect: Record<string, number> = {};
@@ -74,7 +82,7 @@ export async function writeBack(ws: Workspace, dir: string, before: Snapshot): P
   return { written: ops.filter((o) => !("delete" in o)).map((o) => o.path), deleted, skipped };
 }
 
-function walk(root: string, rel: string, out: { files: Map<string, Uint8Array>; dirs: Set<string> }, skipped: string[]): void {
+function walk(root: string, rel: string, out: { files: Map<string, number>; dirs: Set<string> }, skipped: string[]): void {
   for (const name of readdirSync(join(root, rel))) {
     const path = rel === "" ? name : `${rel}/${name}`;
     const st = lstatSync(join(root, path));
@@ -82,7 +90,7 @@ function walk(root: string, rel: string, out: { files: Map<string, Uint8Array>; 
       out.dirs.add(path);
       walk(root, path, out, skipped);
     } else if (st.isFile()) {
-      out.files.set(path, readRegular(join(root, path)));
+      out.files.set(path, st.size);
     } else {
       skipped.push(path);
     }
