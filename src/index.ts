@@ -9,7 +9,7 @@ export { kv, KvNamespace, type KvOptions } from "./bindings/kv/index.ts";
 export { sql, SqlDatabase, type SqlOptions } from "./bindings/sql/index.ts";
 export { blobBucket, BlobBucket, type BlobBucketOptions, type R2Object } from "./bindings/blob/index.ts";
 export { workspace, Workspace, type WorkspaceOptions, type WorkspaceData, type WorkspaceStat, type WorkspaceChange, type CommitOp } from "./bindings/workspace/index.ts";
-export { sandbox, Sandbox, sandboxAvailable, type SandboxOptions, type SandboxLimits, type ExecOptions, type ExecResult } from "./bindings/sandbox/index.ts";
+export { sandbox, Sandbox, sandboxAvailable, type SandboxOptions, type SandboxLimits, type ExecOptions, type ExecResult, type EgressRefusal, type SyncReport } from "./bindings/sandbox/index.ts";
 export type { Tail, TailEvent } from "./bindings/tails/index.ts";
 export { egress, EgressGateway, EgressDeniedError, type EgressPolicy, type EgressRule, type EgressDecision, type Lookup } from "./bindings/egress/index.ts";
 export {

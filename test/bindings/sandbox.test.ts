@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { fileURLToPath } from "node:url";
 import { egress, sandbox, sandboxAvailable, SandboxUnavailableError, workspace } from "../../src/index.ts";
@@ -19,6 +19,8 @@ const probe = createCgroup({ memoryBytes: 64 * 2 ** 20, processes: 16 });
 await probe?.remove();
 const noCgroup = unavailable || (probe ? false : "no memory/pids cgroup can be created here, so memory and process limits are rlimits only");
 
+// The commands the tests run must be in the sandbox's root (the host's /usr).
+const needs = (program: string) => (existsSync(`/usr/bin/${program}`) ? false : `${program} is not installed in /usr/bin`);
 const repoDir = fileURLToPath(new URL("../..", import.meta.url));
 let n = 0;
 const fresh = (mode: "read" | "read-write" = "read-write") => workspace({ name: `sbx-${process.pid}-${n++}`, dataDir, mode });
@@ -35,7 +37,7 @@ const tryExec = `
   };`;
 
 describe("OS sandbox (Tier 4): commands in bubblewrap, the workspace at /workspace", { skip: unavailable }, () => {
-  test("git init, add, commit in the sandbox leave a repository the next JavaScript run reads, and the next exec's git log shows", async () => {
+  test("git init, add, commit in the sandbox leave a repository the next JavaScript run reads, and the next exec's git log shows", { skip: needs("git") }, async () => {
     const ws = fresh();
     await ws.writeFile("README.md", "# hello\n");
     const git = ["-c", "user.name=Mayfly", "-c", "user.email=m@example.com"];
@@ -116,7 +118,7 @@ describe("OS sandbox (Tier 4): commands in bubblewrap, the workspace at /workspa
     assert.deepEqual(sleepers, []);
   });
 
-  test("no network: a name does not resolve and an address is unreachable", async () => {
+  test("no network: a name does not resolve and an address is unreachable", { skip: needs("curl") }, async () => {
     const out = await inSandbox(`
       return Response.json({
         name: await env.SH.exec("curl", ["-sS", "--max-time", "5", "http://example.com/"]),
@@ -127,7 +129,7 @@ describe("OS sandbox (Tier 4): commands in bubblewrap, the workspace at /workspa
     assert.equal(out.address.exitCode, 7, out.address.stderr); // CURLE_COULDNT_CONNECT
   });
 
-  test("with a network grant, HTTP goes only through the egress gateway: allowed origins answer, others are refused (403, in egressRefused)", async () => {
+  test("with a network grant, HTTP goes only through the egress gateway: allowed origins answer, others are refused (403, in egressRefused)", { skip: needs("curl") }, async () => {
     const seen: string[] = [];
     const server = createServer((req, res) => {
       seen.push(`${req.method} ${req.url} ${req.headers["x-injected"] ?? "-"}`);

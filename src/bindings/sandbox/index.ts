@@ -21,6 +21,8 @@ import { PROXY_PORT } from "./forwarder.ts";
 import { startProxy, type EgressRefusal, type SandboxProxy } from "./proxy.ts";
 
 export type { ExecOptions, SandboxLimits, SandboxOptions } from "./options.ts";
+export type { EgressRefusal } from "./proxy.ts";
+export type { SyncReport } from "./sync.ts";
 
 export interface ExecResult {
   exitCode: number;
@@ -80,7 +82,7 @@ export class Sandbox implements Bindable {
   }
 
   private async run(e: ReturnType<typeof checkExec>, plan: Pick<RunPlan, "bwrapPath" | "runAs">): Promise<ExecResult> {
-    const base = mkdtempSync(join(tmpdir(), "mayfly-sandbox-"));
+    const base = mkdtempSync(join(this.options.tmpDir ?? tmpdir(), "mayfly-sandbox-"));
     let proxy: SandboxProxy | undefined;
     try {
       // The sandbox's user must reach the copy (and nothing else of the host's temporary directory).

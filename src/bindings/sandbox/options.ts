@@ -36,6 +36,11 @@ export interface SandboxOptions {
   env?: Record<string, string>;
   /** The uid/gid the sandbox runs as when the host process is root (default 65534, "nobody"). */
   runAs?: number;
+  /**
+   * Where each exec's copy of the workspace is made (default the OS temporary directory). The sandbox's
+   * user must be able to reach it, and it should be on a disk that can take the workspace.
+   */
+  tmpDir?: string;
   /** The bubblewrap executable (default "bwrap", found on PATH). */
   bwrap?: string;
 }
@@ -72,6 +77,7 @@ export function checkOptions(o: SandboxOptions): SandboxOptions {
   if (o.maxOutputBytes !== undefined && !(Number.isInteger(o.maxOutputBytes) && o.maxOutputBytes >= 0)) throw new RangeError("sandbox() maxOutputBytes must be an integer of at least 0.");
   if (o.maxWriteBackBytes !== undefined && !(Number.isInteger(o.maxWriteBackBytes) && o.maxWriteBackBytes >= 0)) throw new RangeError("sandbox() maxWriteBackBytes must be an integer of at least 0.");
   if (o.runAs !== undefined && !(Number.isInteger(o.runAs) && o.runAs > 0)) throw new RangeError("sandbox() runAs must be a uid above 0.");
+  if (o.tmpDir !== undefined && !(typeof o.tmpDir === "string" && isAbsolute(o.tmpDir))) throw new TypeError("sandbox() tmpDir must be an absolute directory path.");
   if (o.bwrap !== undefined && typeof o.bwrap !== "string") throw new TypeError("sandbox() bwrap must be a path.");
   checkEnv(o.env, "sandbox() env");
   return o;
