@@ -205,6 +205,26 @@ describe("OS sandbox (Tier 4): commands in bubblewrap, the workspace at /workspa
     assert.match(out.tmp, noCgroup ? /No space left on device/ : /memoryMb limit \(32\)/);
   });
 
+  test("spawn streams stdout while the command runs; output nobody reads holds the command until its wall limit", async () => {
+    const out = await inSandbox(`
+      const p = await env.SH.spawn("sh", ["-c", "echo one; sleep 1; echo two >&2; echo three"]);
+      let settled = false;
+      p.exited.then(() => (settled = true), () => (settled = true));
+      const reader = p.stdout.getReader();
+      const first = new TextDecoder().decode((await reader.read()).value);
+      const settledAtFirst = settled;
+      let rest = "";
+      for (let r = await reader.read(); !r.done; r = await reader.read()) rest += new TextDecoder().decode(r.value);
+      const result = await p.exited;
+      const unread = await env.SH.spawn("yes", [], { timeoutMs: 500 });
+      const stalled = await unread.exited.then((r) => r, (e) => [e.name, e.message]);
+      return Response.json({ first, settledAtFirst, rest, exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr, stalled });`);
+    assert.deepEqual(out, {
+      first: "one\n", settledAtFirst: false, rest: "three\n", exitCode: 0, stdout: "", stderr: "two\n",
+      stalled: ["SandboxLimitError", "The sandboxed command exceeded its wallMs limit (500) and was stopped."],
+    });
+  });
+
   test("output beyond maxOutputBytes is dropped and flagged", async () => {
     const ws = fresh();
     const out = await run(`return Response.json(await env.SH.exec("sh", ["-c", "head -c 5000 /dev/zero | tr '\\\\0' x"]));`,

@@ -8,6 +8,7 @@
  */
 import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { Readable } from "node:stream";
 import { join } from "node:path";
 import { SandboxUnavailableError } from "../../errors.ts";
 import { BINDING, type Bindable, type Capability } from "../capability.ts";
@@ -57,22 +58,59 @@ export class Sandbox implements Bindable {
   }
 
   [BINDING](): Capability {
+    const runs = new Map<number, Promise<ExecResult>>();
+    let lastRun = 0;
     return {
       kind: "sandbox",
       call: async (method, args) => {
-        if (method !== "exec") throw new TypeError(`The sandbox has no method ${method}().`);
-        return this.exec(args[0] as string, args[1] as string[], args[2] as ExecOptions);
+        if (method === "exec") return this.exec(args[0] as string, args[1] as string[], args[2] as ExecOptions);
+        if (method === "spawn") {
+          // The stdout stream crosses as a body the worker reads a chunk at a time; the result is
+          // kept for the worker's "wait" on this run's number.
+          const { stdout, exited } = this.spawn(args[0] as string, args[1] as string[], args[2] as ExecOptions);
+          exited.catch(() => {});
+          runs.set(++lastRun, exited);
+          return { run: lastRun, body: stdout };
+        }
+        if (method === "wait") {
+          const exited = runs.get(args[0] as number);
+          if (!exited) throw new TypeError("No such spawned command (each is waited for once).");
+          runs.delete(args[0] as number);
+          return exited;
+        }
+        throw new TypeError(`The sandbox has no method ${method}().`);
       },
     };
   }
 
+  /**
+   * Like exec(), with the command's stdout as a stream while it runs (read at the reader's pace: a
+   * command whose output is not read waits, up to its wall limit). `exited` settles as exec() does,
+   * with stdout empty.
+   */
+  spawn(command: string, args: string[] = [], options: ExecOptions = {}): { stdout: ReadableStream<Uint8Array>; exited: Promise<ExecResult> } {
+    const pipe = new TransformStream<Uint8Array, Uint8Array>({
+      transform: (chunk, controller) => controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)),
+    });
+    const exited = this.execWith(command, args, options, (readable) => {
+      void (Readable.toWeb(readable) as ReadableStream<Uint8Array>).pipeTo(pipe.writable).catch(() => {});
+    });
+    // A command that never started (a refused argument, no sandbox here) ends its stream with the reason.
+    exited.catch((e: unknown) => pipe.writable.abort(e).catch(() => {}));
+    return { stdout: pipe.readable, exited };
+  }
+
   /** Runs `command` with `args` in a fresh sandbox; resolves to its exit code and output, or rejects with SandboxLimitError. */
-  async exec(command: string, args: string[] = [], options: ExecOptions = {}): Promise<ExecResult> {
+  exec(command: string, args: string[] = [], options: ExecOptions = {}): Promise<ExecResult> {
+    return this.execWith(command, args, options, undefined);
+  }
+
+  private async execWith(command: string, args: string[], options: ExecOptions, stdoutTo: RunPlan["stdoutTo"]): Promise<ExecResult> {
     const e = checkExec(command, args, options, this.limits.wallMs);
     const plan = this.plan();
     const availability = await probe(plan.bwrapPath, plan.runAs, this.options.rootfs);
     if (!availability.available) throw new SandboxUnavailableError(availability.reason);
-    const turn = this.queue.then(() => this.run(e, plan));
+    const turn = this.queue.then(() => this.run(e, plan, stdoutTo));
     this.queue = turn.catch(() => {});
     return turn;
   }
@@ -81,7 +119,7 @@ export class Sandbox implements Bindable {
     return { bwrapPath: this.options.bwrap ?? "bwrap", runAs: process.getuid?.() === 0 ? this.options.runAs ?? 65534 : undefined };
   }
 
-  private async run(e: ReturnType<typeof checkExec>, plan: Pick<RunPlan, "bwrapPath" | "runAs">): Promise<ExecResult> {
+  private async run(e: ReturnType<typeof checkExec>, plan: Pick<RunPlan, "bwrapPath" | "runAs">, stdoutTo: RunPlan["stdoutTo"]): Promise<ExecResult> {
     const base = mkdtempSync(join(this.options.tmpDir ?? tmpdir(), "mayfly-sandbox-"));
     let proxy: SandboxProxy | undefined;
     try {
@@ -98,6 +136,7 @@ export class Sandbox implements Bindable {
       const result = await runSandboxed({
         ...plan,
         ...(proxy ? { proxySocket } : {}),
+        ...(stdoutTo ? { stdoutTo } : {}),
         bwrapArgs: bwrapArgs({ rootfs: this.options.rootfs, tmpMb: this.limits.memoryMb, workspaceDir: dir, workspaceWritable: writable, cwd: e.cwd, command: e.command, args: e.args, bridged: !!proxy }),
         env: { PATH, HOME: "/tmp", LANG: "C.UTF-8", ...proxyEnv, ...this.options.env, ...e.env },
         stdin: e.stdin,

@@ -27,6 +27,8 @@ export interface RunPlan {
   runAs: number | undefined;
   /** With a network: the host proxy's unix socket, bridged into the sandbox (forwarder.ts); bwrapArgs must carry --info-fd 3 --block-fd 4. */
   proxySocket?: string;
+  /** Takes the command's stdout as it comes (streamed output); the result's stdout is then empty. */
+  stdoutTo?: (stdout: Readable) => void;
 }
 
 export interface RunResult {
@@ -90,10 +92,14 @@ function runIn(plan: RunPlan, cgroup: Cgroup | undefined): Promise<RunResult> {
     const stop = (limit: Limit) => {
       stoppedFor ??= limit;
       kill();
+      // Our ends of the pipes too: a stream nobody reads would otherwise keep the run from ending.
+      child.stdout.destroy();
+      child.stderr.destroy();
     };
     const out = capped(plan.maxOutputBytes);
     const err = capped(plan.maxOutputBytes);
-    child.stdout.on("data", out.push);
+    if (plan.stdoutTo) plan.stdoutTo(child.stdout);
+    else child.stdout.on("data", out.push);
     child.stderr.on("data", err.push);
     child.stdin.on("error", () => {}); // a command that does not read its input closes the pipe early
     child.stdin.end(plan.stdin ?? new Uint8Array(0));

@@ -44,7 +44,7 @@ function stubFor(d: Descriptor): unknown {
   if (d.kind === "r2") return r2Stub(id);
   if (d.kind === "workspace") return workspaceStub(id, callCapability);
   // The OS sandbox: one method; the command runs on the host, in bubblewrap (bindings/sandbox).
-  if (d.kind === "sandbox") return Object.freeze({ exec: (command: string, args?: string[], options?: unknown) => callCapability(id, "exec", [command, args ?? [], options ?? {}]) });
+  if (d.kind === "sandbox") return sandboxStub(id);
   // rpc (an object's methods, or a function called directly) and service (fetch plus RPC methods).
   return new Proxy(function binding() {}, {
     apply: (_t, _this, args: unknown[]) => callCapability(id, "call", args),
@@ -52,6 +52,19 @@ function stubFor(d: Descriptor): unknown {
       if (typeof prop !== "string" || prop === "then") return undefined; // not thenable
       if (prop === "fetch" && d.kind === "service") return (input: unknown, init?: unknown) => fetchThrough(id, input, init);
       return (...args: unknown[]) => callCapability(id, prop, args);
+    },
+  });
+}
+
+/** The OS sandbox: exec() answers when the command is done; spawn() gives its stdout as it comes, and `exited`. */
+function sandboxStub(id: number): object {
+  return Object.freeze({
+    exec: (command: string, args?: string[], options?: unknown) => callCapability(id, "exec", [command, args ?? [], options ?? {}]),
+    async spawn(command: string, args?: string[], options?: unknown) {
+      const r = (await callCapability(id, "spawn", [command, args ?? [], options ?? {}])) as { run: number; body: { __mayflyStream: number } };
+      const exited = callCapability(id, "wait", [r.run]);
+      exited.catch(() => {}); // handled by whoever awaits it; not an unhandled rejection if nobody does
+      return Object.freeze({ stdout: capabilityBody(r.body.__mayflyStream), exited });
     },
   });
 }
