@@ -131,9 +131,11 @@ describe("OS sandbox (Tier 4): commands in bubblewrap, the workspace at /workspa
 
   test("with a network grant, HTTP goes only through the egress gateway: allowed origins answer, others are refused (403, in egressRefused)", { skip: needs("curl") }, async () => {
     const seen: string[] = [];
-    const server = createServer((req, res) => {
+    const server = createServer(async (req, res) => {
       seen.push(`${req.method} ${req.url} ${req.headers["x-injected"] ?? "-"}`);
-      res.end(`hello from ${req.url}\n`);
+      let size = 0;
+      for await (const chunk of req) size += (chunk as Buffer).length;
+      res.end(req.method === "POST" ? `got ${size} bytes\n` : `hello from ${req.url}\n`);
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
     const port = (server.address() as { port: number }).port;
@@ -146,6 +148,8 @@ describe("OS sandbox (Tier 4): commands in bubblewrap, the workspace at /workspa
         https: await env.SH.exec("curl", ["-sS", "https://example.com/"]),
         tunnel: await env.SH.exec("curl", ["-sS", "-f", "--proxytunnel", "http://127.0.0.1:${port}/tunnel"]),
         direct: await env.SH.exec("curl", ["-sS", "--noproxy", "*", "--max-time", "5", "http://127.0.0.1:${port}/direct"]),
+        // Over 1 MiB, curl asks "Expect: 100-continue" of the proxy; the body streams through the gateway.
+        post: await env.SH.exec("sh", ["-c", "head -c 2000000 /dev/zero > /tmp/body && curl -sS -f --data-binary @/tmp/body http://127.0.0.1:${port}/post"]),
       });`;
       const a = await run(script, { SH: sandbox({ workspace: fresh(), network: plain }) });
       assert.equal(a.allowed.stdout, "hello from /ok\n");
@@ -157,9 +161,10 @@ describe("OS sandbox (Tier 4): commands in bubblewrap, the workspace at /workspa
       assert.deepEqual(a.tunnel.egressRefused.map((r: { rule: string }) => r.rule), ["tunnel"]);
       // Past the proxy there is no route: the host's loopback is not the sandbox's.
       assert.equal(a.direct.exitCode, 7, a.direct.stderr);
+      assert.equal(a.post.stdout, "got 2000000 bytes\n", a.post.stderr);
       const b = await run(script, { SH: sandbox({ workspace: fresh(), network: tunnelled }) });
       assert.equal(b.tunnel.stdout, "hello from /tunnel\n");
-      assert.deepEqual(seen, ["GET /ok secret", "GET /ok -", "GET /tunnel -"]);
+      assert.deepEqual(seen, ["GET /ok secret", "POST /post secret", "GET /ok -", "GET /tunnel -", "POST /post -"]);
     } finally {
       server.close();
     }

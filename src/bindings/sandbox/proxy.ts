@@ -16,8 +16,8 @@ import type { EgressGateway } from "../egress/gateway.ts";
 /** A request the gateway refused: what was asked and which check refused it. */
 export interface EgressRefusal { method: string; url: string; rule: string; reason: string }
 
-/** Request headers that are about the hop to the proxy, not the request (RFC 9110 §7.6.1). */
-const HOP = new Set(["connection", "keep-alive", "proxy-connection", "proxy-authorization", "proxy-authenticate", "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length"]);
+/** Request headers that are about the hop to the proxy, not the request (RFC 9110 §7.6.1); Expect was answered by the proxy already. */
+const HOP = new Set(["expect", "connection", "keep-alive", "proxy-connection", "proxy-authorization", "proxy-authenticate", "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length"]);
 
 export interface SandboxProxy {
   refusals: EgressRefusal[];
