@@ -176,7 +176,11 @@ describe("OS sandbox (Tier 4): commands in bubblewrap, the workspace at /workspa
       return Response.json({
         root: await sh("ls /root"), repo: await sh("cat ${repoDir}package.json"), shadow: await sh("cat /etc/shadow"),
         slash: await sh("touch /evil"), usr: await sh("touch /usr/evil"), tmp: await sh("touch /tmp/ok && echo ok"),
+        dev: await sh("ls /dev"), pids: await sh("ls /proc | grep -c '^[0-9]*$'"),
       });`);
+    assert.equal(out.dev.stdout, "fd\nfull\nnull\nrandom\nshm\nstderr\nstdin\nstdout\nurandom\nzero\n");
+    // Its own pid namespace: bwrap's init, the shell, ls and grep, nothing of the host.
+    assert.ok(Number(out.pids.stdout) <= 4, out.pids.stdout);
     assert.match(out.root.stderr, /No such file or directory/);
     assert.match(out.repo.stderr, /No such file or directory/);
     assert.match(out.shadow.stderr, /Permission denied|No such file/);

@@ -12,7 +12,7 @@ const SYSTEM_DIRS = ["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "e
 export interface BwrapPlan {
   /** A directory to show read-only as `/`; undefined: the host's system directories. */
   rootfs: string | undefined;
-  /** The size of the private /tmp (a tmpfs, so memory: it is also charged to the memory cgroup). */
+  /** The size of the private /tmp and /dev/shm (tmpfs, so memory: also charged to the memory cgroup). */
   tmpMb: number;
   /** The host directory shown at /workspace. */
   workspaceDir: string;
@@ -32,7 +32,7 @@ export function bwrapArgs(plan: BwrapPlan): string[] {
   else args.push(...systemRoot());
   args.push(
     "--proc", "/proc",
-    "--dev", "/dev",
+    ...minimalDev(plan.tmpMb),
     "--size", String(plan.tmpMb * 2 ** 20), "--tmpfs", "/tmp",
     plan.workspaceWritable ? "--bind" : "--ro-bind", plan.workspaceDir, "/workspace",
     // The root bwrap builds the mounts on is a tmpfs: read-only too, so nothing outside /tmp and /workspace is writable.
@@ -41,6 +41,20 @@ export function bwrapArgs(plan: BwrapPlan): string[] {
     "--", plan.command, ...plan.args,
   );
   return args;
+}
+
+/**
+ * A /dev with only the harmless devices (bound from the host, as bwrap's own --dev does), the fd links,
+ * and a /dev/shm. Not `--dev`: it needs devpts, for which an unprivileged bwrap becomes root in a first
+ * user namespace and nests a second one for the command, and the network namespace then belongs to
+ * the first, out of the bridge's reach (see forwarder.ts). So there is no /dev/pts (no terminals).
+ */
+function minimalDev(shmMb: number): string[] {
+  const out = ["--tmpfs", "/dev"];
+  for (const d of ["null", "zero", "full", "random", "urandom"]) out.push("--dev-bind", `/dev/${d}`, `/dev/${d}`);
+  out.push("--symlink", "/proc/self/fd", "/dev/fd", "--symlink", "/proc/self/fd/0", "/dev/stdin", "--symlink", "/proc/self/fd/1", "/dev/stdout", "--symlink", "/proc/self/fd/2", "/dev/stderr");
+  out.push("--size", String(shmMb * 2 ** 20), "--tmpfs", "/dev/shm");
+  return out;
 }
 
 /** The host's system directories, read-only; those that are symbolic links (merged /usr) stay links. */
