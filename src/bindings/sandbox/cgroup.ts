@@ -7,7 +7,7 @@
  * in many containers) are used; where neither can be created, `createCgroup` answers undefined and
  * the caller falls back to rlimits (see limits.ts).
  */
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 
@@ -51,7 +51,25 @@ function ownPath(controller: string | null): string {
   throw new Error(`not in a ${controller ?? "v2"} cgroup`);
 }
 
+/**
+ * Groups a previous host process left behind (it was killed before removing them; their processes
+ * died with bwrap's --die-with-parent) are removed once, when the first group is made. A group with
+ * processes cannot be removed (EBUSY), and one younger than a minute may be about to be joined.
+ */
+const swept = new Set<string>();
+function sweep(parent: string): void {
+  if (swept.has(parent)) return;
+  swept.add(parent);
+  try {
+    for (const name of readdirSync(parent)) {
+      const dir = join(parent, name);
+      if (name.startsWith("mayfly-sandbox-") && Date.now() - statSync(dir).mtimeMs > 60_000) tryRmdir(dir);
+    }
+  } catch { /* nothing to sweep */ }
+}
+
 function createV2(name: string, limits: CgroupLimits): Cgroup | undefined {
+  sweep(join(ROOT, ownPath(null)));
   const dir = join(ROOT, ownPath(null), name);
   mkdirSync(dir);
   const file = (f: string) => join(dir, f);
@@ -83,6 +101,11 @@ function createV2(name: string, limits: CgroupLimits): Cgroup | undefined {
 function createV1(name: string, limits: CgroupLimits): Cgroup | undefined {
   const memory = join(ROOT, "memory", ownPath("memory"), name);
   const pids = join(ROOT, "pids", ownPath("pids"), name);
+  for (const controller of ["memory", "pids", "cpuacct"]) {
+    try {
+      sweep(join(ROOT, controller, ownPath(controller)));
+    } catch { /* not mounted */ }
+  }
   const made: string[] = [];
   try {
     for (const dir of [memory, pids]) {
