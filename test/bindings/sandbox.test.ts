@@ -260,6 +260,17 @@ describe("OS sandbox: grants and options", () => {
     assert.throws(() => sandbox({ workspace: {} as never }), TypeError);
   });
 
+  test("a worker's exec arguments are checked before anything runs", async () => {
+    const out = await run(`
+      const codes = [];
+      for (const a of [[""], ["ls", "-la"], ["ls", [1]], ["ls", [], { stdin: 5 }], ["ls", [], { timeoutMs: -1 }], ["ls", [], { env: { "A B": "x" } }]]) {
+        try { await env.SH.exec(...a); codes.push("ran") } catch (e) { codes.push(e.name) }
+      }
+      try { await env.SH.nope() } catch (e) { codes.push(e.name) }
+      return Response.json(codes);`, { SH: sandbox({ workspace: fresh(), bwrap: "/nonexistent/bwrap" }) });
+    assert.deepEqual(out, ["TypeError", "TypeError", "TypeError", "TypeError", "RangeError", "TypeError", "TypeError"]);
+  });
+
   test("a tunnel is checked like a fetch: allow-list, per-request conditions, private addresses", async () => {
     const decisions: unknown[] = [];
     const gw = egress({
