@@ -19,6 +19,8 @@ net.createServer((c) => {
   c.on("error", () => u.destroy()); u.on("error", () => c.destroy());
   c.on("close", () => u.destroy()); u.on("close", () => c.destroy());
 }).listen(Number(port), "127.0.0.1", () => process.stdout.write("ready\\n"));
+// Its stdin is a pipe from the host process: when that goes (the host died), so does the bridge.
+process.stdin.on("end", () => process.exit(0)).on("error", () => process.exit(0)).resume();
 `;
 
 /** Starts the bridge in the namespaces of `pid` (bwrap's child); resolves once it listens. */
@@ -26,7 +28,7 @@ export function startForwarder(pid: number, socketPath: string): Promise<ChildPr
   const child = spawn("nsenter", [
     `--target=${pid}`, "--user", "--net", "--preserve-credentials", "--",
     process.execPath, "--max-old-space-size=32", "-e", SOURCE, socketPath, String(PROXY_PORT),
-  ], { stdio: ["ignore", "pipe", "pipe"] });
+  ], { stdio: ["pipe", "pipe", "pipe"] });
   return new Promise((resolve, reject) => {
     let err = "";
     child.stderr!.on("data", (d: Buffer) => void (err += d.toString().slice(0, 2000)));

@@ -118,6 +118,8 @@ function runIn(plan: RunPlan, cgroup: Cgroup | undefined): Promise<RunResult> {
         started = true;
         startForwarder(Number(pid), plan.proxySocket!).then((f) => {
           bridge = f;
+          // The run may have ended (its wall limit) while the bridge was starting.
+          if (child.exitCode !== null || child.signalCode !== null) return void f.kill("SIGKILL");
           block.end("go");
         }, (e: Error) => {
           failure = e;
