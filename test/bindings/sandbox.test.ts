@@ -190,6 +190,16 @@ describe("OS sandbox (Tier 4): commands in bubblewrap, the workspace at /workspa
     assert.notEqual(out.root.exitCode, 0);
   });
 
+  test("a seccomp filter: no nested user namespaces, no keyrings, no mounts; ordinary programs unaffected", { skip: needs("unshare") }, async () => {
+    const out = await inSandbox(`
+      const sh = (script) => env.SH.exec("sh", ["-c", script]);
+      return Response.json({ status: await sh("grep '^Seccomp:' /proc/self/status"), userns: await sh("unshare -U true"), mount: await sh("mount -t tmpfs none /tmp"), pipe: await sh("echo a | tr a b") });`);
+    assert.equal(out.status.stdout, "Seccomp:\t2\n"); // filtered
+    assert.match(out.userns.stderr, /Operation not permitted/);
+    assert.notEqual(out.mount.exitCode, 0);
+    assert.equal(out.pipe.stdout, "b\n");
+  });
+
   test("a read-only workspace is mounted read-only and nothing is written back", async () => {
     const ws = fresh("read");
     await ws.writeFile("a.txt", "a");

@@ -23,11 +23,14 @@ export interface BwrapPlan {
   args: string[];
   /** Network through the host's proxy: bwrap reports its child's pid on fd 3 and waits on fd 4 (see run.ts). */
   bridged?: boolean;
+  /** A seccomp program is passed on fd 5 (see seccomp.ts). */
+  seccomp?: boolean;
 }
 
 export function bwrapArgs(plan: BwrapPlan): string[] {
   const args = ["--unshare-all", "--die-with-parent", "--new-session", "--hostname", "sandbox"];
   if (plan.bridged) args.push("--info-fd", "3", "--block-fd", "4");
+  if (plan.seccomp) args.push("--seccomp", "5");
   if (plan.rootfs !== undefined) args.push("--ro-bind", plan.rootfs, "/");
   else args.push(...systemRoot());
   args.push(

@@ -16,6 +16,7 @@ import type { Workspace } from "../workspace/index.ts";
 import { bwrapArgs } from "./bwrap.ts";
 import { checkExec, checkOptions, DEFAULT_SANDBOX_LIMITS, type ExecOptions, type SandboxLimits, type SandboxOptions } from "./options.ts";
 import { runSandboxed, type RunPlan } from "./run.ts";
+import { seccompProgram } from "./seccomp.ts";
 import { materialise, writeBack, type SyncReport } from "./sync.ts";
 import { egress, EgressGateway } from "../egress/gateway.ts";
 import { PROXY_PORT } from "./forwarder.ts";
@@ -131,13 +132,18 @@ export class Sandbox implements Bindable {
       const snapshot = await materialise(this.workspace, dir, plan.runAs);
       const proxySocket = join(base, "proxy.sock");
       if (this.gateway) proxy = await startProxy(this.gateway, proxySocket);
+      const seccomp = seccompProgram();
       const proxyUrl = `http://127.0.0.1:${PROXY_PORT}`;
       const proxyEnv: Record<string, string> = proxy ? { HTTP_PROXY: proxyUrl, HTTPS_PROXY: proxyUrl, http_proxy: proxyUrl, https_proxy: proxyUrl } : {};
       const result = await runSandboxed({
         ...plan,
         ...(proxy ? { proxySocket } : {}),
         ...(stdoutTo ? { stdoutTo } : {}),
-        bwrapArgs: bwrapArgs({ rootfs: this.options.rootfs, tmpMb: this.limits.memoryMb, workspaceDir: dir, workspaceWritable: writable, cwd: e.cwd, command: e.command, args: e.args, bridged: !!proxy }),
+        ...(seccomp ? { seccomp } : {}),
+        bwrapArgs: bwrapArgs({
+          rootfs: this.options.rootfs, tmpMb: this.limits.memoryMb, workspaceDir: dir, workspaceWritable: writable,
+          cwd: e.cwd, command: e.command, args: e.args, bridged: !!proxy, seccomp: !!seccomp,
+        }),
         env: { PATH, HOME: "/tmp", LANG: "C.UTF-8", ...proxyEnv, ...this.options.env, ...e.env },
         stdin: e.stdin,
         limits: this.limits,
@@ -188,10 +194,12 @@ async function tryRun(bwrapPath: string, runAs: number | undefined, rootfs: stri
   const base = mkdtempSync(join(tmpdir(), "mayfly-sandbox-probe-"));
   try {
     chmodSync(base, 0o755);
+    const seccomp = seccompProgram();
     const r = await runSandboxed({
       bwrapPath, runAs, env: { PATH }, stdin: undefined, maxOutputBytes: 4096, wallMs: 10_000,
       limits: { ...DEFAULT_SANDBOX_LIMITS, cpuMs: undefined },
-      bwrapArgs: bwrapArgs({ rootfs, tmpMb: 16, workspaceDir: base, workspaceWritable: false, cwd: "/", command: "true", args: [] }),
+      ...(seccomp ? { seccomp } : {}),
+      bwrapArgs: bwrapArgs({ rootfs, tmpMb: 16, workspaceDir: base, workspaceWritable: false, cwd: "/", command: "true", args: [], seccomp: !!seccomp }),
     });
     if (r.exitCode === 0) return { available: true };
     const why = new TextDecoder().decode(r.stderr).trim();

@@ -6,7 +6,7 @@
  * is read from the kernel: the cgroup's OOM-kill and refused-fork counters, its CPU time, and the
  * signals rlimits send (SIGXCPU, SIGXFSZ), which bwrap passes on as 128 + signal.
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { constants } from "node:os";
 import { SandboxLimitError } from "../../errors.ts";
 import { createCgroup, type Cgroup } from "./cgroup.ts";
@@ -27,6 +27,8 @@ export interface RunPlan {
   runAs: number | undefined;
   /** With a network: the host proxy's unix socket, bridged into the sandbox (forwarder.ts); bwrapArgs must carry --info-fd 3 --block-fd 4. */
   proxySocket?: string;
+  /** A seccomp program for the command (seccomp.ts); bwrapArgs must carry --seccomp 5. */
+  seccomp?: Uint8Array;
   /** Takes the command's stdout as it comes (streamed output); the result's stdout is then empty. */
   stdoutTo?: (stdout: Readable) => void;
 }
@@ -78,7 +80,14 @@ function runIn(plan: RunPlan, cgroup: Cgroup | undefined): Promise<RunResult> {
   const argv = ["-c", JOIN, "sh", String(procs.length), ...procs, ...prlimit, ...drop, plan.bwrapPath, ...plan.bwrapArgs];
 
   return new Promise((resolve, reject) => {
-    const child = spawn("/bin/sh", argv, { env: plan.env, stdio: plan.proxySocket ? ["pipe", "pipe", "pipe", "pipe", "pipe"] : ["pipe", "pipe", "pipe"], detached: true });
+    // fds 3 and 4: bwrap's info and block pipes (with a network); fd 5: the seccomp program.
+    const extra = plan.proxySocket ? "pipe" : "ignore";
+    const child = spawn("/bin/sh", argv, { env: plan.env, stdio: ["pipe", "pipe", "pipe", extra, extra, plan.seccomp ? "pipe" : "ignore"], detached: true }) as ChildProcessWithoutNullStreams;
+    if (plan.seccomp) {
+      const fd5 = (child.stdio as unknown as Writable[])[5]!;
+      fd5.on("error", () => {});
+      fd5.end(plan.seccomp);
+    }
     let stoppedFor: Limit | undefined;
     let failure: Error | undefined;
     let bridge: ReturnType<typeof spawn> | undefined;
