@@ -9,7 +9,9 @@ import { runHandler, useLoader, useTempDir } from "../helpers.ts";
 
 const ctx = useLoader({ executors: 1 });
 const dataDir = useTempDir("mayfly-sandbox-");
-const run = (body: string, env: Record<string, unknown>) => runHandler(ctx.loader, body, env);
+// Each worker awaits several commands (each a new sandbox, some with a network bridge to start): on a
+// busy machine that can outlast the default wall limit, which is not what these tests are about.
+const run = (body: string, env: Record<string, unknown>) => runHandler(ctx.loader, body, env, { limits: { wallMs: 120_000 } });
 
 const availability = await sandboxAvailable();
 const unavailable = availability.available ? false : `the OS sandbox cannot run here: ${availability.reason}`;
