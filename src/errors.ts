@@ -279,3 +279,28 @@ export class BrowserLimitError extends MayflyError {
     this.limit = limit;
   }
 }
+
+/**
+ * The OS sandbox (`sandbox()` binding) cannot run here: bubblewrap is missing, or the kernel refuses
+ * the namespaces it needs (user namespaces disabled, a seccomp profile). `reason` says which.
+ */
+export class SandboxUnavailableError extends MayflyError {
+  override name = "SandboxUnavailableError";
+  readonly reason: string;
+  constructor(reason: string) {
+    super(`The OS sandbox is unavailable on this machine: ${reason}`);
+    this.reason = reason;
+  }
+}
+
+/**
+ * A sandboxed command was stopped (its whole process tree killed) because it went past one of its
+ * limits: `limit` is "cpuMs", "memoryMb", "processes", "fileSizeMb" or "wallMs". The message names it
+ * too, since only name and message cross into a worker. Nothing it wrote reaches the workspace.
+ */
+export class SandboxLimitError extends LimitError {
+  override name = "SandboxLimitError";
+  constructor(limit: "cpuMs" | "memoryMb" | "processes" | "fileSizeMb" | "wallMs", value: number) {
+    super(limit, `The sandboxed command exceeded its ${limit} limit (${value}) and was stopped.`);
+  }
+}

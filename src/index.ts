@@ -9,6 +9,7 @@ export { kv, KvNamespace, type KvOptions } from "./bindings/kv/index.ts";
 export { sql, SqlDatabase, type SqlOptions } from "./bindings/sql/index.ts";
 export { blobBucket, BlobBucket, type BlobBucketOptions, type R2Object } from "./bindings/blob/index.ts";
 export { workspace, Workspace, type WorkspaceOptions, type WorkspaceData, type WorkspaceStat, type WorkspaceChange, type CommitOp } from "./bindings/workspace/index.ts";
+export { sandbox, Sandbox, sandboxAvailable, type SandboxOptions, type SandboxLimits, type ExecOptions, type ExecResult, type EgressRefusal, type SyncReport } from "./bindings/sandbox/index.ts";
 export type { Tail, TailEvent } from "./bindings/tails/index.ts";
 export { browser, BrowserBinding, type BrowserOptions } from "./bindings/browser/index.ts";
 export { egress, EgressGateway, EgressDeniedError, type EgressPolicy, type EgressRule, type EgressDecision, type Lookup } from "./bindings/egress/index.ts";
@@ -18,6 +19,7 @@ export {
   NpmNotEnabledError, PackageError, PackageNotAllowedError, PackageIntegrityError, PackageResolveError,
   NodeBuiltinImportError, PackageBundleError, TypeCheckError, type TypeCheckDiagnostic,
   WorkspaceError, WorkspaceConflictError, ActorAbortedError, BrowserUnavailableError, BrowserLimitError,
+  SandboxUnavailableError, SandboxLimitError,
 } from "./errors.ts";
 // Durable actors, facets and sub-agents (issue 13).
 export { actorNamespace, ActorNamespace, ActorId, type ActorNamespaceOptions, type ActorStub } from "./actors/index.ts";

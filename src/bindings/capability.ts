@@ -7,7 +7,7 @@
  */
 import { DataCloneError } from "../errors.ts";
 
-export type CapabilityKind = "rpc" | "fetcher" | "service" | "kv" | "d1" | "r2" | "workspace" | "browser" | "stream" | "actors";
+export type CapabilityKind = "rpc" | "fetcher" | "service" | "kv" | "d1" | "r2" | "workspace" | "browser" | "sandbox" | "stream" | "actors";
 
 export interface Capability {
   kind: CapabilityKind;

@@ -111,6 +111,30 @@ export class EgressGateway implements Bindable {
     return this.refused(url, method, new EgressDeniedError(rule, message));
   }
 
+  /**
+   * A raw TCP tunnel to host:port (an HTTP CONNECT from the OS sandbox's proxy): allowed when a rule
+   * allows that origin (https, else http) and sets no per-request conditions (methods, headers),
+   * since the requests inside a tunnel (TLS, usually) cannot be seen, let alone held to them. The name
+   * is resolved and checked as for fetch(); answers the address the tunnel must connect to.
+   */
+  async authorizeTunnel(host: string, port: number): Promise<{ address: string; family: 4 | 6 }> {
+    const name = isIP(host) === 6 ? `[${host}]` : host;
+    const label = `${name}:${port}`;
+    try {
+      if (!Number.isInteger(port) || port < 1 || port > 65535) throw new EgressDeniedError("url", `not a valid port: ${port}`);
+      const urls = ["https:", "http:"].map((scheme) => parse(`${scheme}//${name}:${port}/`));
+      const matched = urls.map((url) => ({ url, rule: matchRule(this.policy.rules, url) })).find((m) => m.rule);
+      if (!matched) throw new EgressDeniedError("allow-list", `${label} is not on the allow-list`);
+      const rule = matched.rule!;
+      if (rule.methods || rule.headers) throw new EgressDeniedError("tunnel", `${rule.origin} sets methods or headers, which a tunnel cannot apply`);
+      const address = await this.resolve(matched.url, rule);
+      this.policy.onDecision?.({ url: label, method: "CONNECT", allowed: true });
+      return address;
+    } catch (e) {
+      throw e instanceof EgressDeniedError ? this.refused(label, "CONNECT", e) : e;
+    }
+  }
+
   /** Reports a refusal to onDecision, and gives the error back to throw. */
   private refused(url: string, method: string, e: EgressDeniedError): EgressDeniedError {
     this.policy.onDecision?.({ url, method: method.toUpperCase(), allowed: false, rule: e.rule, reason: e.message });

@@ -15,7 +15,7 @@ import { browserStub } from "./browser.ts";
 
 interface Descriptor {
   __mayflyCapability: number;
-  kind: "rpc" | "fetcher" | "service" | "kv" | "d1" | "r2" | "workspace" | "browser" | "actors";
+  kind: "rpc" | "fetcher" | "service" | "kv" | "d1" | "r2" | "workspace" | "browser" | "sandbox" | "actors";
   meta?: Record<string, string>;
 }
 
@@ -49,6 +49,8 @@ function stubFor(d: Descriptor): unknown {
   if (d.kind === "workspace") return workspaceStub(id, callCapability);
   if (d.kind === "actors") return namespaceStub(id, d.meta?.namespace ?? "");
   if (d.kind === "browser") return browserStub(id, callCapability);
+  // The OS sandbox: one method; the command runs on the host, in bubblewrap (bindings/sandbox).
+  if (d.kind === "sandbox") return sandboxStub(id);
   // rpc (an object's methods, or a function called directly) and service (fetch plus RPC methods).
   return new Proxy(function binding() {}, {
     apply: (_t, _this, args: unknown[]) => callCapability(id, "call", args),
@@ -61,6 +63,19 @@ function stubFor(d: Descriptor): unknown {
 }
 
 setFetchVia(fetchThrough);
+
+/** The OS sandbox: exec() answers when the command is done; spawn() gives its stdout as it comes, and `exited`. */
+function sandboxStub(id: number): object {
+  return Object.freeze({
+    exec: (command: string, args?: string[], options?: unknown) => callCapability(id, "exec", [command, args ?? [], options ?? {}]),
+    async spawn(command: string, args?: string[], options?: unknown) {
+      const r = (await callCapability(id, "spawn", [command, args ?? [], options ?? {}])) as { run: number; body: { __mayflyStream: number } };
+      const exited = callCapability(id, "wait", [r.run]);
+      exited.catch(() => {}); // handled by whoever awaits it; not an unhandled rejection if nobody does
+      return Object.freeze({ stdout: capabilityBody(r.body.__mayflyStream), exited });
+    },
+  });
+}
 
 /** A fetch() through a fetcher capability: the request crosses by copy, the response comes back. */
 export async function fetchThrough(id: number, input: unknown, init?: unknown, method = "fetch", lead: unknown[] = []): Promise<Response> {
