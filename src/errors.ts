@@ -304,3 +304,8 @@ export class SandboxLimitError extends LimitError {
     super(limit, `The sandboxed command exceeded its ${limit} limit (${value}) and was stopped.`);
   }
 }
+
+/** A ladder's options ask for a rung that needs another one not granted (the OS sandbox without a workspace). */
+export class LadderGrantError extends MayflyError {
+  override name = "LadderGrantError";
+}

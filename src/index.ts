@@ -19,8 +19,10 @@ export {
   NpmNotEnabledError, PackageError, PackageNotAllowedError, PackageIntegrityError, PackageResolveError,
   NodeBuiltinImportError, PackageBundleError, TypeCheckError, type TypeCheckDiagnostic,
   WorkspaceError, WorkspaceConflictError, ActorAbortedError, BrowserUnavailableError, BrowserLimitError,
-  SandboxUnavailableError, SandboxLimitError,
+  SandboxUnavailableError, SandboxLimitError, LadderGrantError,
 } from "./errors.ts";
+// The execution ladder (issue 14): workspace, npm, browser and OS sandbox granted in one options object.
+export { ladder, Ladder, ladderTools, type LadderOptions, type LadderEnv, type LadderToolsOptions } from "./ladder/index.ts";
 // Durable actors, facets and sub-agents (issue 13).
 export { actorNamespace, ActorNamespace, ActorId, type ActorNamespaceOptions, type ActorStub } from "./actors/index.ts";
 // npm packages at load time (issue 11): the loader's `npm` option, its report, and npm's registry configuration.
