@@ -76,6 +76,9 @@ program
   .option("--lockfile <file>", "install exactly this package-lock.json (default: the one beside --package-json, if any)")
   .option("--npm-cache-dir <dir>", "where resolved, verified packages and bundles are cached", ".mayfly/npm")
   .option("--npm-allow <names>", "packages that may be installed, comma-separated (@scope/* for a scope); default any", list)
+  .option("--allow-browser", "bind env.BROWSER: headless Chromium whose pages reach only the --allow-net hosts")
+  .option("--browser-max-pages <n>", "pages one run may open with --allow-browser (default 4)", positiveCount)
+  .option("--allow-exec", "bind env.SH: the OS sandbox (bubblewrap) on the first --workspace, else on workspace \"default\" bound as env.FS; its network is --allow-net's")
   .option("--typecheck", "type-check the worker's TypeScript (strict, Workers types) first; errors as file:line:col")
   .action(async (file: string, opts) => {
     const result = await runWorkerFile(file, opts, readStdin);

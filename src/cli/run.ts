@@ -17,6 +17,7 @@ import type { ModuleSource } from "../loader/worker-code.ts";
 import { readProjectPackages, registryConfigFromEnvironment, type NpmReport } from "../bundler/npm/index.ts";
 import { resolve } from "node:path";
 import { workspace } from "../bindings/workspace/index.ts";
+import { ladder, type Ladder } from "../ladder/index.ts";
 
 export interface RunOptions {
   allowNet?: string[];
@@ -46,7 +47,16 @@ export interface RunOptions {
   npmAllow?: string[];
   /** Type-check the worker's TypeScript before running it. */
   typecheck?: boolean;
+  /** env.BROWSER: headless Chromium whose pages reach only what --allow-net allows. */
+  allowBrowser?: boolean;
+  /** Pages one run may open with --allow-browser (default 4). */
+  browserMaxPages?: number;
+  /** env.SH: the OS sandbox on the first --workspace (else on workspace "default", bound as env.FS); network as --allow-net. */
+  allowExec?: boolean;
 }
+
+/** The workspace the sandbox mounts with --allow-exec when none is given: bound as env.FS. */
+export const DEFAULT_EXEC_WORKSPACE = "default";
 
 /**
  * The worker as one bundled module; or, to type-check it, as its own files (mayfly links relative
@@ -80,6 +90,7 @@ export async function runWorkerFile(file: string, opts: RunOptions, stdinBody: (
     : undefined;
   const loader = new WorkerLoader({ executors: 1, poolSize: 1, onRun: (r) => reports.push(r), npm });
   let npmReport: NpmReport | undefined;
+  let rungs: Ladder | undefined;
   try {
     const project = opts.packageJson ? readProjectPackages(resolve(opts.packageJson), opts.lockfile && resolve(opts.lockfile)) : undefined;
     const env: Record<string, unknown> = {};
@@ -91,11 +102,29 @@ export async function runWorkerFile(file: string, opts: RunOptions, stdinBody: (
       const [name, dir] = spec.split("=");
       env[name!] = sql({ name: name!, dataDir: dir || opts.dataDir });
     }
-    for (const [specs, mode] of [[opts.workspace, "read-write"], [opts.workspaceRead, "read"]] as const) {
-      for (const spec of specs ?? []) {
-        const [name, ws] = spec.split("=");
-        env[name!] = workspace({ name: ws || name!, dataDir: opts.dataDir, mode });
-      }
+    // One gateway for everything --allow-net lets out: the worker's fetch(), the browser's pages, the sandbox's proxy.
+    const net = opts.allowNet?.length ? egress({ allow: allowNetRules(opts.allowNet, { allowPrivateAddresses: true }) }) : null;
+    const workspaces = [
+      ...(opts.workspace ?? []).map((spec) => ({ spec, mode: "read-write" as const })),
+      ...(opts.workspaceRead ?? []).map((spec) => ({ spec, mode: "read" as const })),
+    ].map(({ spec, mode }) => {
+      const [binding, ws] = spec.split("=");
+      return { binding: binding!, name: ws || binding!, mode };
+    });
+    // --allow-exec runs on a workspace: the first one given, else "default" (bound as FS, so the worker sees what commands wrote).
+    const execOn = opts.allowExec ? workspaces[0] ?? { binding: "FS", name: DEFAULT_EXEC_WORKSPACE, mode: "read-write" as const } : undefined;
+    if (execOn || opts.allowBrowser) {
+      rungs = ladder({
+        ...(execOn ? { workspace: { name: execOn.name, dataDir: opts.dataDir, mode: execOn.mode }, sandbox: { network: net } } : {}),
+        // Chromium refuses its own sandbox to root; the egress gateway still decides every request.
+        ...(opts.allowBrowser ? { browser: { egress: net ?? { allow: [] }, maxPages: opts.browserMaxPages ?? 4, sandbox: process.getuid?.() !== 0 } } : {}),
+      });
+      if (execOn) env[execOn.binding] = rungs.env.FS;
+      if (rungs.env.SH) env.SH = rungs.env.SH;
+      if (rungs.env.BROWSER) env.BROWSER = rungs.env.BROWSER;
+    }
+    for (const w of workspaces) {
+      if (w !== execOn) env[w.binding] = workspace({ name: w.name, dataDir: opts.dataDir, mode: w.mode });
     }
     const stub = loader.load({
       compatibilityDate: "2025-06-01",
@@ -103,7 +132,7 @@ export async function runWorkerFile(file: string, opts: RunOptions, stdinBody: (
       typecheck: opts.typecheck,
       ...project,
       env,
-      globalOutbound: opts.allowNet?.length ? egress({ allow: allowNetRules(opts.allowNet, { allowPrivateAddresses: true }) }) : null,
+      globalOutbound: net,
       limits: { cpuMs: opts.cpuMs, memoryMb: opts.memoryMb, wallMs: opts.wallMs },
     });
     const headers = new Headers();
@@ -147,6 +176,7 @@ export async function runWorkerFile(file: string, opts: RunOptions, stdinBody: (
     return failure(`${err.name}: ${err.message}`, logs);
   } finally {
     await loader.close();
+    await rungs?.close();
   }
 }
 
