@@ -131,7 +131,7 @@ describe("OS sandbox (Tier 4): commands in bubblewrap, the workspace at /workspa
     assert.equal(out.address.exitCode, 7, out.address.stderr); // CURLE_COULDNT_CONNECT
   });
 
-  test("with a network grant, HTTP goes only through the egress gateway: allowed origins answer, others are refused (403, in egressRefused)", { skip: needs("curl") }, async () => {
+  test('with a network grant and onEgressRefused "report", HTTP goes only through the egress gateway: allowed origins answer, others are refused (403, in egressRefused)', { skip: needs("curl") }, async () => {
     const seen: string[] = [];
     const server = createServer(async (req, res) => {
       seen.push(`${req.method} ${req.url} ${req.headers["x-injected"] ?? "-"}`);
@@ -153,7 +153,7 @@ describe("OS sandbox (Tier 4): commands in bubblewrap, the workspace at /workspa
         // Over 1 MiB, curl asks "Expect: 100-continue" of the proxy; the body streams through the gateway.
         post: await env.SH.exec("sh", ["-c", "head -c 2000000 /dev/zero > /tmp/body && curl -sS -f --data-binary @/tmp/body http://127.0.0.1:${port}/post"]),
       });`;
-      const a = await run(script, { SH: sandbox({ workspace: fresh(), network: plain }) });
+      const a = await run(script, { SH: sandbox({ workspace: fresh(), network: plain, onEgressRefused: "report" }) });
       assert.equal(a.allowed.stdout, "hello from /ok\n");
       assert.equal(a.denied.exitCode, 22);
       assert.deepEqual(a.denied.egressRefused.map((r: { rule: string; url: string }) => [r.rule, r.url]), [["allow-list", "http://example.com/"]]);
@@ -164,9 +164,32 @@ describe("OS sandbox (Tier 4): commands in bubblewrap, the workspace at /workspa
       // Past the proxy there is no route: the host's loopback is not the sandbox's.
       assert.equal(a.direct.exitCode, 7, a.direct.stderr);
       assert.equal(a.post.stdout, "got 2000000 bytes\n", a.post.stderr);
-      const b = await run(script, { SH: sandbox({ workspace: fresh(), network: tunnelled }) });
+      const b = await run(script, { SH: sandbox({ workspace: fresh(), network: tunnelled, onEgressRefused: "report" }) });
       assert.equal(b.tunnel.stdout, "hello from /tunnel\n");
       assert.deepEqual(seen, ["GET /ok secret", "POST /post secret", "GET /ok -", "GET /tunnel -", "POST /post -"]);
+    } finally {
+      server.close();
+    }
+  });
+
+  test("by default, curl to a denied host stops the command with EgressDeniedError; nothing it wrote is kept, the next command runs", { skip: needs("curl") }, async () => {
+    const server = createServer((_req, res) => res.end("ok\n"));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const port = (server.address() as { port: number }).port;
+    const ws = fresh();
+    try {
+      const out = await run(`
+        let denied;
+        try {
+          await env.SH.exec("sh", ["-c", "echo partial > /workspace/left.txt; curl -sS http://example.com/; sleep 30; echo never"]);
+        } catch (e) { denied = { name: e.name, message: e.message }; }
+        const after = await env.SH.exec("curl", ["-sS", "http://127.0.0.1:${port}/fine"]);
+        return Response.json({ denied, after: after.stdout });`,
+        { SH: sandbox({ workspace: ws, network: egress({ allow: [{ origin: `http://127.0.0.1:${port}`, allowPrivateAddresses: true }] }) }) });
+      assert.equal(out.denied.name, "EgressDeniedError");
+      assert.match(out.denied.message, /example\.com.*allow-list|allow-list.*example\.com/);
+      assert.equal(out.after, "ok\n");
+      await assert.rejects(ws.readFile("left.txt"), { code: "ENOENT" });
     } finally {
       server.close();
     }

@@ -131,7 +131,10 @@ export class Sandbox implements Bindable {
       const writable = this.workspace.mode === "read-write";
       const snapshot = await materialise(this.workspace, dir, plan.runAs);
       const proxySocket = join(base, "proxy.sock");
-      if (this.gateway) proxy = await startProxy(this.gateway, proxySocket);
+      // With "stop", the first refused request ends the command (its tree killed, nothing written back).
+      const refused = new AbortController();
+      const stopOnRefusal = (this.options.onEgressRefused ?? "stop") === "stop";
+      if (this.gateway) proxy = await startProxy(this.gateway, proxySocket, (e) => { if (stopOnRefusal && !refused.signal.aborted) refused.abort(e); });
       const seccomp = seccompProgram();
       const proxyUrl = `http://127.0.0.1:${PROXY_PORT}`;
       const proxyEnv: Record<string, string> = proxy ? { HTTP_PROXY: proxyUrl, HTTPS_PROXY: proxyUrl, http_proxy: proxyUrl, https_proxy: proxyUrl } : {};
@@ -149,6 +152,7 @@ export class Sandbox implements Bindable {
         limits: this.limits,
         wallMs: e.wallMs,
         maxOutputBytes: this.options.maxOutputBytes ?? 1024 * 1024,
+        signal: refused.signal,
       });
       const workspace = writable ? await writeBack(this.workspace, dir, snapshot, this.options.maxWriteBackBytes ?? 512 * 2 ** 20) : { written: [], deleted: [], skipped: [] };
       const text = new TextDecoder();

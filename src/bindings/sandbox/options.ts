@@ -32,6 +32,13 @@ export interface SandboxOptions {
   maxOutputBytes?: number;
   /** Bytes of files in /workspace after a command that are written back at most (default 512 MiB; past it, ENOSPC and nothing is written). */
   maxWriteBackBytes?: number;
+  /**
+   * What a request the egress gateway refuses does to the command (with a network grant): "stop"
+   * (default) kills its whole tree at once and the exec fails with EgressDeniedError naming the rule,
+   * nothing written back; "report" answers the request 403 and lists it in `egressRefused`, so a
+   * command that can live with a refusal goes on.
+   */
+  onEgressRefused?: "stop" | "report";
   /** Environment variables every command gets (besides PATH, HOME=/tmp, LANG). */
   env?: Record<string, string>;
   /** The uid/gid the sandbox runs as when the host process is root (default 65534, "nobody"). */
@@ -77,6 +84,7 @@ export function checkOptions(o: SandboxOptions): SandboxOptions {
   if (o.maxOutputBytes !== undefined && !(Number.isInteger(o.maxOutputBytes) && o.maxOutputBytes >= 0)) throw new RangeError("sandbox() maxOutputBytes must be an integer of at least 0.");
   if (o.maxWriteBackBytes !== undefined && !(Number.isInteger(o.maxWriteBackBytes) && o.maxWriteBackBytes >= 0)) throw new RangeError("sandbox() maxWriteBackBytes must be an integer of at least 0.");
   if (o.runAs !== undefined && !(Number.isInteger(o.runAs) && o.runAs > 0)) throw new RangeError("sandbox() runAs must be a uid above 0.");
+  if (o.onEgressRefused !== undefined && o.onEgressRefused !== "stop" && o.onEgressRefused !== "report") throw new TypeError('sandbox() onEgressRefused must be "stop" or "report".');
   if (o.tmpDir !== undefined && !(typeof o.tmpDir === "string" && isAbsolute(o.tmpDir))) throw new TypeError("sandbox() tmpDir must be an absolute directory path.");
   if (o.bwrap !== undefined && typeof o.bwrap !== "string") throw new TypeError("sandbox() bwrap must be a path.");
   checkEnv(o.env, "sandbox() env");

@@ -24,11 +24,13 @@ export interface SandboxProxy {
   close(): Promise<void>;
 }
 
-export function startProxy(gateway: EgressGateway, socketPath: string): Promise<SandboxProxy> {
+/** `onRefusal` hears each refused request as it happens (the sandbox then stops the command). */
+export function startProxy(gateway: EgressGateway, socketPath: string, onRefusal: (e: EgressDeniedError) => void = () => {}): Promise<SandboxProxy> {
   const refusals: EgressRefusal[] = [];
   const open = new Set<Socket | Duplex>();
   const refuse = (method: string, url: string, e: EgressDeniedError) => {
     refusals.push({ method, url, rule: e.rule, reason: e.message });
+    onRefusal(e);
     return e.message;
   };
 

@@ -31,6 +31,8 @@ export interface RunPlan {
   seccomp?: Uint8Array;
   /** Takes the command's stdout as it comes (streamed output); the result's stdout is then empty. */
   stdoutTo?: (stdout: Readable) => void;
+  /** Ends the run (its whole tree killed) and rejects with the signal's reason: an egress refusal. */
+  signal?: AbortSignal;
 }
 
 export interface RunResult {
@@ -139,6 +141,14 @@ function runIn(plan: RunPlan, cgroup: Cgroup | undefined): Promise<RunResult> {
       block.on("error", () => {});
     }
     const wall = setTimeout(() => stop("wallMs"), plan.wallMs);
+    const aborted = () => {
+      failure ??= plan.signal!.reason as Error;
+      kill();
+      child.stdout.destroy();
+      child.stderr.destroy();
+    };
+    if (plan.signal?.aborted) aborted();
+    else plan.signal?.addEventListener("abort", aborted, { once: true });
     const poll = cgroup && setInterval(() => {
       if (cgroup.pidsRefused() > 0) stop("processes");
       else if (cgroup.oomKills() > 0) stop("memoryMb");
