@@ -5,7 +5,7 @@
  */
 import type { DatabaseSync } from "node:sqlite";
 import { deserialize, serialize } from "node:v8";
-import { openStore } from "../bindings/storage/sqlite-file.ts";
+import { inWriteTransaction, openStore } from "../bindings/storage/sqlite-file.ts";
 import type { PluginCode, PluginManifest } from "../manifests/index.ts";
 import type { ManifestDiff } from "../manifests/diff.ts";
 
@@ -130,14 +130,7 @@ export class PluginStore {
   }
 
   private transaction(fn: () => void): void {
-    this.db.exec("BEGIN IMMEDIATE");
-    try {
-      fn();
-      this.db.exec("COMMIT");
-    } catch (e) {
-      this.db.exec("ROLLBACK");
-      throw e;
-    }
+    inWriteTransaction(this.db, fn);
   }
 }
 

@@ -6,7 +6,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import { QuotaExceededError } from "../../errors.ts";
 import { BINDING, type Bindable, type Capability } from "../capability.ts";
-import { openStore } from "../storage/sqlite-file.ts";
+import { inWriteTransaction, openStore } from "../storage/sqlite-file.ts";
 
 export interface KvOptions {
   /** The namespace's name: its data lives in <dataDir>/kv/<name>.sqlite, apart from every other. */
@@ -118,14 +118,7 @@ export class KvNamespace implements Bindable {
   }
 
   private transaction(fn: () => void): void {
-    this.db.exec("BEGIN IMMEDIATE");
-    try {
-      fn();
-      this.db.exec("COMMIT");
-    } catch (e) {
-      this.db.exec("ROLLBACK");
-      throw e;
-    }
+    inWriteTransaction(this.db, fn);
   }
 }
 

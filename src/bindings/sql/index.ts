@@ -9,7 +9,7 @@ import { constants, type DatabaseSync, type SQLInputValue } from "node:sqlite";
 import { performance } from "node:perf_hooks";
 import { QuotaExceededError } from "../../errors.ts";
 import { BINDING, type Bindable, type Capability } from "../capability.ts";
-import { fileNameFor, openStore } from "../storage/sqlite-file.ts";
+import { fileNameFor, inWriteTransaction, openStore } from "../storage/sqlite-file.ts";
 import { join, resolve } from "node:path";
 
 export interface SqlOptions {
@@ -132,16 +132,11 @@ export class SqlDatabase implements Bindable {
 
   private transaction<T>(fn: () => T): T {
     if (this.readOnly) return fn();
-    this.db.exec("BEGIN IMMEDIATE");
-    try {
+    return inWriteTransaction(this.db, () => {
       const out = fn();
       this.checkQuota();
-      this.db.exec("COMMIT");
       return out;
-    } catch (e) {
-      if (this.db.isTransaction) this.db.exec("ROLLBACK");
-      throw e;
-    }
+    });
   }
 
   private checkQuota(): void {

@@ -14,6 +14,23 @@ export function fileNameFor(name: string): string {
   return [...Buffer.from(name, "utf8")].map((b) => (/[a-z0-9_-]/i.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `.${b.toString(16).padStart(2, "0")}`)).join("");
 }
 
+/**
+ * Runs `fn` in one write transaction (BEGIN IMMEDIATE: the write lock is taken up front, so two
+ * writers never deadlock upgrading a read) and answers its result; a throw rolls everything back. A
+ * transaction SQLite has already rolled back itself (a full disk, a quota) is not rolled back twice.
+ */
+export function inWriteTransaction<T>(db: DatabaseSync, fn: () => T): T {
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    const result = fn();
+    db.exec("COMMIT");
+    return result;
+  } catch (e) {
+    if (db.isTransaction) db.exec("ROLLBACK");
+    throw e;
+  }
+}
+
 export function openStore(dataDir: string, kind: string, name: string, options: { readOnly?: boolean } = {}): DatabaseSync {
   const dir = resolve(dataDir, kind);
   mkdirSync(dir, { recursive: true });

@@ -13,6 +13,7 @@
 import { closeSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { DatabaseSync } from "node:sqlite";
+import { inWriteTransaction } from "../storage/sqlite-file.ts";
 import { writeAside } from "../blob/files.ts";
 import { WorkspaceError } from "../../errors.ts";
 import { parentOf } from "./paths.ts";
@@ -297,17 +298,13 @@ export class WorkspaceStore {
 
   /** Runs `fn` in one write transaction; answers its result and the changes it made. */
   transaction<T>(fn: () => T): { result: T; changes: Change[] } {
-    this.db.exec("BEGIN IMMEDIATE");
     this.made = [];
     this.doomed = [];
     try {
-      const result = fn();
-      this.db.exec("COMMIT");
+      const result = inWriteTransaction(this.db, fn);
+      // Spilled files freed by the change go only once it has committed (a rollback still needs them).
       for (const id of this.doomed) rmSync(this.fileOf(id), { force: true });
       return { result, changes: this.made };
-    } catch (e) {
-      this.db.exec("ROLLBACK");
-      throw e;
     } finally {
       this.made = [];
       this.doomed = null;

@@ -6,7 +6,7 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { z } from "zod";
-import { openStore } from "../../bindings/storage/sqlite-file.ts";
+import { inWriteTransaction, openStore } from "../../bindings/storage/sqlite-file.ts";
 import { JournalValueTooLargeError, RunInterruptedError, RunNotFoundError, RunStateError } from "../errors.ts";
 
 export const journalOptionsSchema = z.strictObject({
@@ -162,19 +162,14 @@ export class Journal {
    */
   claimPaused(id: string, decision: "approved" | "rejected", reason?: string): RunRow & { attempt: number } {
     const now = Date.now();
-    this.db.exec("BEGIN IMMEDIATE");
-    try {
+    return inWriteTransaction(this.db, () => {
       const row = this.db.prepare("SELECT * FROM runs WHERE id = ?").get(id) as RunRow | undefined;
       if (!row) throw new RunNotFoundError(`No run ${id} in the journal (never made, or removed by retention).`);
       if (row.status !== "paused" || row.pending_seq === null) throw new RunStateError(`Run ${id} is ${row.status}; only a paused run can be approved or rejected.`);
       this.db.prepare("UPDATE runs SET status = 'running', attempts = attempts + 1, updated_at = ? WHERE id = ?").run(now, id);
       this.db.prepare("UPDATE entries SET decision = ?, reason = ?, decided_at = ? WHERE run_id = ? AND seq = ?").run(decision, reason ?? null, now, id, row.pending_seq);
-      this.db.exec("COMMIT");
-      return { ...row, status: "running", attempt: row.attempts + 1 };
-    } catch (e) {
-      this.db.exec("ROLLBACK");
-      throw e;
-    }
+      return { ...row, status: "running" as const, attempt: row.attempts + 1 };
+    });
   }
 
   entryRows(id: string): EntryRow[] {
