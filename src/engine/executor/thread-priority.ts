@@ -17,22 +17,20 @@ import { getPriority, setPriority } from "node:os";
 export class MainThreadPriority {
   private readonly seen = new Set<number>();
   private readonly base = getPriority();
-  private timer: NodeJS.Timeout | undefined;
+  /** Whether the OS allowed the raise. */
   raised = false;
 
-  /** Raises the main thread by `boost` nice steps (0 does nothing); returns whether the OS allowed it. */
-  start(boost: number, intervalMs: number): boolean {
-    if (process.platform !== "linux" || boost <= 0) return false;
+  /** Raises the main thread by `boost` nice steps (0 does nothing), then keeps new threads at the base. */
+  start(boost: number, intervalMs: number): void {
+    if (process.platform !== "linux" || boost <= 0) return;
     try {
       setPriority(Math.max(-20, this.base - boost));
       this.raised = true;
     } catch {
-      return false; // no CAP_SYS_NICE: everything stays at one priority
+      return; // no CAP_SYS_NICE: everything stays at one priority
     }
     this.sweep();
-    this.timer = setInterval(() => this.sweep(), intervalMs);
-    this.timer.unref();
-    return true;
+    setInterval(() => this.sweep(), intervalMs).unref();
   }
 
   /** Puts every thread started since the last sweep back to the process's own priority. */
