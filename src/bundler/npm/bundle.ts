@@ -45,7 +45,7 @@ export async function importedPackages(modules: readonly NormalizedModule[], dep
 }
 
 export interface PackageBundle {
-  /** One ES module per imported specifier (named so the worker's import finds it), plus shared chunks. */
+  /** The script holding the packages, and one small ES module per imported specifier (named so the worker's import finds it). */
   modules: NormalizedModule[];
   /** Bytes of each package's files in the output, by package name. */
   bytesByPackage: Record<string, number>;
@@ -57,10 +57,12 @@ const BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
 const SKIP = Symbol("mayfly-builtin-probe");
 
 /**
- * Bundles the imported specifiers from the installed tree into ES modules for the worker. One esbuild
- * build with code splitting: each specifier is an entry (`zod` → module `zod.js`, found by the worker's
- * bare import), and what entries share goes into `_npm/chunk-*.js` once. Resolution follows the
- * conditions a Workers bundler uses (workerd, worker, browser), so packages pick their web builds.
+ * Bundles the imported specifiers from the installed tree for the worker. A first esbuild build, one
+ * ES entry per specifier, is read only for its metafile: the import chains (no Node built-in may be
+ * reached) and each entry's export names. The packages themselves go into one script (bundleScript),
+ * and each specifier gets a module of the same name (`zod` → `zod.js`, found by the worker's bare
+ * import) reading its exports from it. Resolution follows the conditions a Workers bundler uses
+ * (workerd, worker, browser), so packages pick their web builds.
  */
 export async function bundlePackages(installDir: string, specifiers: readonly string[], taken: ReadonlyMap<string, Taken>, workerNames: ReadonlySet<string>): Promise<PackageBundle> {
   if (specifiers.length === 0) return { modules: [], bytesByPackage: {}, bytes: 0 };
@@ -93,14 +95,12 @@ export async function bundlePackages(installDir: string, specifiers: readonly st
       absWorkingDir: installDir,
       entryPoints: specifiers.map((s) => ({ in: s, out: s.replace(/\.(m?js|cjs)$/, "") })),
       bundle: true,
-      splitting: true,
       format: "esm",
       platform: "browser",
       conditions: ["workerd", "worker", "browser"],
       target: "es2023",
       write: false,
       outdir: "/npm-out",
-      chunkNames: "_npm/[name]-[hash]",
       metafile: true,
       logLevel: "silent",
       // What bundlers targeting Workers set: libraries that branch on it take their production path.
