@@ -62,6 +62,11 @@ export class ExecutorCrashedError extends MayflyError {
 }
 
 /** A storage binding's quota (bytes, keys, rows) would be exceeded; the write did not happen. */
+/** A shared storage backend (PostgreSQL, S3) could not be reached: the operation was not acknowledged. */
+export class BackendUnavailableError extends MayflyError {
+  override name = "BackendUnavailableError";
+}
+
 export class QuotaExceededError extends MayflyError {
   override name = "QuotaExceededError";
 }

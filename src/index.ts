@@ -5,6 +5,7 @@ export type { WorkerCode, ModuleSource } from "./loader/worker-code.ts";
 export type { RunReport, RunOutcome } from "./loader/run-report.ts";
 export { DEFAULT_LIMITS, type Limits } from "./engine/limits.ts";
 export { rpc, RpcBinding, type RpcOptions } from "./bindings/rpc/index.ts";
+export { postgresBackend, PostgresBackend, type PostgresBackendOptions } from "./bindings/storage/postgres.ts";
 export { kv, KvNamespace, type KvOptions } from "./bindings/kv/index.ts";
 export { sql, SqlDatabase, type SqlOptions } from "./bindings/sql/index.ts";
 export { blobBucket, BlobBucket, type BlobBucketOptions, type R2Object } from "./bindings/blob/index.ts";
@@ -15,7 +16,7 @@ export { browser, BrowserBinding, type BrowserOptions } from "./bindings/browser
 export { egress, EgressGateway, EgressDeniedError, type EgressPolicy, type EgressRule, type EgressDecision, type Lookup } from "./bindings/egress/index.ts";
 export {
   MayflyError, InvalidWorkerCodeError, DataCloneError, LimitError, CpuTimeLimitError, WallTimeLimitError,
-  MemoryLimitError, OutputLimitError, ExecutorCrashedError, WorkerDisposedError, QuotaExceededError, ConfigError,
+  MemoryLimitError, OutputLimitError, ExecutorCrashedError, WorkerDisposedError, QuotaExceededError, BackendUnavailableError, ConfigError,
   NpmNotEnabledError, PackageError, PackageNotAllowedError, PackageIntegrityError, PackageResolveError,
   NodeBuiltinImportError, PackageBundleError, TypeCheckError, type TypeCheckDiagnostic,
   WorkspaceError, WorkspaceConflictError, ActorAbortedError, BrowserUnavailableError, BrowserLimitError,
