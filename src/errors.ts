@@ -71,6 +71,14 @@ export class QuotaExceededError extends MayflyError {
   override name = "QuotaExceededError";
 }
 
+/**
+ * A replicated SQLite write (D1 on PostgreSQL, an actor's storage) kept losing the race to append
+ * to its database's log: other hosts wrote first every time it retried. Nothing of it was written.
+ */
+export class ReplicaConflictError extends MayflyError {
+  override name = "ReplicaConflictError";
+}
+
 /** The loader (or a stub) was closed or disposed while a call was waiting on it. */
 export class WorkerDisposedError extends MayflyError {
   override name = "WorkerDisposedError";
