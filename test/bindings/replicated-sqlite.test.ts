@@ -8,7 +8,8 @@ import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { postgresBackend, type PostgresBackend } from "../../src/bindings/storage/postgres.ts";
 import { FencedError, LEASES_DDL } from "../../src/bindings/storage/fencing.ts";
-import { entriesSince, headVersion, materialize, ReplicatedSqlite } from "../../src/bindings/storage/replicated-sqlite.ts";
+import { DatabaseSync } from "node:sqlite";
+import { appendEntries, entriesSince, headVersion, materialize, ReplicatedSqlite, SqliteReplica } from "../../src/bindings/storage/replicated-sqlite.ts";
 import { findPostgres, TestPostgres } from "../postgres.ts";
 import { useTempDir } from "../helpers.ts";
 
@@ -111,5 +112,26 @@ describe("replicated SQLite", { skip }, () => {
     await assert.rejects(a.write((db) => db.prepare("INSERT INTO s VALUES (1, 'stale')").run(), { fence: { lease: "actor-1", token: 1n } }), FencedError);
     assert.equal(await headVersion(a.backend, "actor"), 1);
     assert.equal(await a.read((db) => (db.prepare("SELECT count(*) AS n FROM s").get() as { n: number }).n), 0);
+  });
+
+  test("the two halves apart, as an actor uses them: capture (keep) in one place, append under a fence in another", async () => {
+    const backend = host("h7", "unused").backend;
+    await backend.migrate("leases", LEASES_DDL);
+    await backend.query("INSERT INTO mayfly_leases VALUES ('actor-2', 'host-a', 5, now() + interval '1 minute')");
+    const replica = new SqliteReplica(join(dir, "executor", "a.sqlite"));
+    const c1 = replica.capture((db) => db.exec("CREATE TABLE s (k TEXT PRIMARY KEY, v)"), { keep: true });
+    const c2 = replica.capture((db) => db.prepare("INSERT INTO s VALUES ('a', 1)").run(), { keep: true });
+    assert.equal(replica.version, 2); // kept: later reads see the writes before the append confirms them
+    assert.deepEqual([c1.entry!.kind, c2.entry!.kind], ["image", "changeset"]);
+    assert.equal(await appendEntries(backend, "actor/2", 0, [c1.entry!, c2.entry!], { lease: "actor-2", token: 5n }), 2);
+    const copy = join(dir, "other", "a.sqlite");
+    assert.equal(await materialize(backend, "actor/2", copy), 2);
+    const db = new DatabaseSync(copy);
+    assert.deepEqual(db.prepare("SELECT k, v FROM s").all().map((r) => ({ ...r })), [{ k: "a", v: 1 }]);
+    db.close();
+    const c3 = replica.capture((d) => d.prepare("INSERT INTO s VALUES ('b', 2)").run(), { keep: true });
+    await assert.rejects(appendEntries(backend, "actor/2", 2, [c3.entry!], { lease: "actor-2", token: 4n }), FencedError);
+    assert.equal(await headVersion(backend, "actor/2"), 2);
+    replica.close();
   });
 });

@@ -65,20 +65,31 @@ export class SqliteReplica {
   /**
    * Runs `fn` in a write transaction and answers its result and the entry describing its changes
    * (null when it changed nothing), then rolls the transaction back. `fn` may not BEGIN/COMMIT itself.
+   *
+   * With `keep`, the transaction commits locally instead, stamped with version+1 (when it changed
+   * something): for a single writer under a lease (an actor) whose later reads must see its writes
+   * before the append is confirmed. If that append then fails, the replica is ahead of the log and
+   * must be discarded (`replace(empty, 0)` or `materialize`), never appended to again.
    */
-  capture<T>(fn: (db: DatabaseSync) => T): Capture<T> {
+  capture<T>(fn: (db: DatabaseSync) => T, options: { keep?: boolean } = {}): Capture<T> {
     const db = this.db;
     db.exec("BEGIN IMMEDIATE");
     try {
-      const before = this.asInternal(() => counters(db));
+      const before = this.asInternal(() => ({ ...counters(db), version: readVersion(db) }));
       const session = db.createSession();
+      let captured: Capture<T>;
       try {
         this.written.clear();
         const result = this.asGuest(() => fn(db));
-        return { result, entry: this.asInternal(() => this.entryFor(session.changeset(), before)) };
+        captured = { result, entry: this.asInternal(() => this.entryFor(session.changeset(), before)) };
       } finally {
         session.close();
       }
+      if (options.keep && captured.entry) {
+        this.asInternal(() => writeVersion(db, before.version + 1));
+        db.exec("COMMIT");
+      }
+      return captured;
     } finally {
       if (db.isTransaction) db.exec("ROLLBACK");
     }
@@ -240,6 +251,13 @@ export function writeVersion(db: DatabaseSync, version: number): void {
 export function applyChangeset(db: DatabaseSync, bytes: Uint8Array, version: number): void {
   db.exec("BEGIN IMMEDIATE");
   try {
+    // Read under the write lock: another connection to this file may have applied it meanwhile.
+    const current = readVersion(db);
+    if (current >= version) {
+      db.exec("ROLLBACK");
+      return;
+    }
+    if (current !== version - 1) throw new ReplicaOutOfStepError(`replica at ${current} cannot apply changeset ${version}`);
     const applied = db.applyChangeset(bytes, { onConflict: () => constants.SQLITE_CHANGESET_ABORT });
     if (!applied) throw new ReplicaOutOfStepError(`changeset ${version} conflicts with the replica`);
     writeVersion(db, version);
