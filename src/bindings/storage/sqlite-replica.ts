@@ -49,6 +49,8 @@ export class SqliteReplica {
   private readonly written = new Set<string>();
   /** Per schema_version: tables a changeset cannot fully carry, and the nullable key columns of the rest. */
   private keys: { schema: number; tables: Map<string, string[] | "image"> } = { schema: -1, tables: new Map() };
+  /** The file's version, read once after each change we make to it (this instance owns the file). */
+  private knownVersion: number | undefined;
 
   constructor(path: string, options: ReplicaOptions = {}) {
     this.path = path;
@@ -59,7 +61,8 @@ export class SqliteReplica {
 
   /** The version of the last log entry applied (0: empty, never written). */
   get version(): number {
-    return this.asInternal(() => readVersion(this.db));
+    this.knownVersion ??= this.asInternal(() => readVersion(this.db));
+    return this.knownVersion;
   }
 
   /**
@@ -88,6 +91,7 @@ export class SqliteReplica {
       if (options.keep && captured.entry) {
         this.asInternal(() => writeVersion(db, before.version + 1));
         db.exec("COMMIT");
+        this.knownVersion = undefined;
       }
       return captured;
     } finally {
@@ -119,6 +123,7 @@ export class SqliteReplica {
         continue;
       }
       if (e.version !== current + 1) throw new ReplicaOutOfStepError(`replica at ${current} cannot apply changeset ${e.version}`);
+      this.knownVersion = undefined;
       this.asInternal(() => applyChangeset(this.db, e.bytes, e.version));
     }
   }
@@ -133,6 +138,7 @@ export class SqliteReplica {
    * image of exactly this state as the next entry.
    */
   stamp(version: number): void {
+    this.knownVersion = undefined;
     this.asInternal(() => {
       this.db.exec("BEGIN IMMEDIATE");
       try {
@@ -147,12 +153,14 @@ export class SqliteReplica {
 
   /** Reopens the file after someone else replaced it (a rebuild by `materialize`). */
   reload(): void {
+    this.knownVersion = undefined;
     this.close();
     this.db = this.open();
   }
 
   /** Replaces the file with an image at `version` (a rebuild, or an image entry). */
   replace(bytes: Uint8Array, version: number): void {
+    this.knownVersion = undefined;
     this.db.close();
     writeImageFile(this.path, bytes, version);
     this.db = this.open();
