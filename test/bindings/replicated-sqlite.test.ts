@@ -89,9 +89,11 @@ describe("replicated SQLite", { skip }, () => {
   });
 
   test("compaction: the log shrinks to one image, and a fresh host rebuilds from it", async () => {
-    const a = host("a5", "compact", { compactEvery: 5 });
+    const a = host("a5", "compact", { compactEvery: 5 }), behind = host("b5", "compact");
     await a.write((db) => db.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"));
-    for (let i = 0; i < 12; i++) await a.write((db) => db.prepare("INSERT INTO t (v) VALUES (?)").run(`row ${i}`));
+    await a.write((db) => db.prepare("INSERT INTO t (v) VALUES (?)").run("first"));
+    assert.equal(await behind.read((db) => (db.prepare("SELECT count(*) AS n FROM t").get() as { n: number }).n), 1);
+    for (let i = 0; i < 11; i++) await a.write((db) => db.prepare("INSERT INTO t (v) VALUES (?)").run(`row ${i}`));
     const log = await entriesSince(a.backend, "compact", 0);
     assert.equal(log[0]!.kind, "image");
     assert.ok(log.length <= 5, `log has ${log.length} entries`);
@@ -102,6 +104,9 @@ describe("replicated SQLite", { skip }, () => {
     assert.equal(await fresh.read((db) => (db.prepare("SELECT count(*) AS n FROM t").get() as { n: number }).n), 12);
     assert.ok(existsSync(path));
     rmSync(join(dir, "fresh"), { recursive: true });
+    // A host that fell behind before the compaction catches up from the image.
+    assert.equal(await behind.read((db) => (db.prepare("SELECT count(*) AS n FROM t").get() as { n: number }).n), 12);
+    assert.equal(behind.version, a.version);
   });
 
   test("fencing: a write with a stale token is refused and nothing is appended", async () => {
@@ -133,5 +138,18 @@ describe("replicated SQLite", { skip }, () => {
     await assert.rejects(appendEntries(backend, "actor/2", 2, [c3.entry!], { lease: "actor-2", token: 4n }), FencedError);
     assert.equal(await headVersion(backend, "actor/2"), 2);
     replica.close();
+  });
+
+  test("a replica that diverged (its file changed behind its back) rebuilds itself from the log", async () => {
+    const a = host("a8", "diverge"), b = host("b8", "diverge");
+    await a.write((db) => db.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"));
+    await b.read(() => null);
+    b.close();
+    const tamper = new DatabaseSync(b.path);
+    tamper.exec("INSERT INTO t VALUES (1, 'stray')");
+    tamper.close();
+    const again = host("b8", "diverge");
+    await a.write((db) => db.prepare("INSERT INTO t VALUES (1, 'from a')").run());
+    assert.deepEqual(await again.read((db) => db.prepare("SELECT v FROM t").all().map((r) => ({ ...r }))), [{ v: "from a" }]);
   });
 });

@@ -29,7 +29,8 @@
  *
  * Known edges: a session skips tables without a PRIMARY KEY and rows whose key is NULL, so writes
  * touching those (or virtual tables) go out as images (detected per transaction; a write that only
- * deletes the last NULL-key row of a table is the one case it cannot see). AUTOINCREMENT counters
+ * deletes the last NULL-key row of a table along with other, keyed changes is the one case it
+ * cannot see). AUTOINCREMENT counters
  * follow the rows replicated: a row inserted and deleted in one transaction advances the counter
  * only on the host that wrote it. The replica's `application_id` and `user_version` hold its version.
  *
