@@ -27,12 +27,12 @@
  * database, and so does the time every other writer waits behind its upload. Translating SQLite SQL
  * to PostgreSQL's dialect was not attempted: it would change behaviour (types, affinity, functions).
  *
- * Known edges: a session skips tables without a PRIMARY KEY and rows whose key is NULL, so writes
- * touching those (or virtual tables) go out as images (detected per transaction; a write that only
- * deletes the last NULL-key row of a table along with other, keyed changes is the one case it
- * cannot see). AUTOINCREMENT counters
- * follow the rows replicated: a row inserted and deleted in one transaction advances the counter
- * only on the host that wrote it. The replica's `application_id` and `user_version` hold its version.
+ * Known edges: a session skips tables without a PRIMARY KEY and rows whose key is NULL, so a
+ * transaction that writes such a table (or a virtual table), leaves a NULL key behind, or changed
+ * rows without producing a changeset goes out as an image. The one case not seen: a transaction that
+ * deletes a table's last NULL-key row and also makes keyed changes. AUTOINCREMENT counters follow the
+ * rows replicated (a row inserted and deleted in one transaction advances the counter only on the
+ * host that wrote it). The replica's `application_id` and `user_version` pragmas hold its version.
  *
  * API
  * - `new ReplicatedSqlite(backend, { id, dir, compactEvery?, maxAttempts?, fence?, authorizer?, onOpen? })`
@@ -45,6 +45,16 @@
  *   PostgreSQL (sqlite-log.ts): `appendEntries(backend, id, expectVersion, entries, fence?)`,
  *   `entriesSince(backend, id, version)`, `compactLog`, `headVersion`, `ensureLog`, `dropLog`.
  *   Both: `materialize(backend, id, localPath) → version` rebuilds a replica file from the log.
+ *
+ * A single writer under a lease (an actor; SQLite in its executor, PostgreSQL in the host):
+ * - activation: the host runs `materialize(backend, id, path)` before the executor opens
+ *   `new SqliteReplica(path)` (or the executor opens it and applies `entriesSince(backend, id, version)`).
+ * - a write: executor `const { result, entry } = replica.capture(fn, { keep: true })` (kept: later
+ *   reads see it at once); the host appends the entries in order, `appendEntries(backend, id, base,
+ *   entries, fence)` with base = the version before the first; output waits for that (output gate).
+ *   FencedError or ReplicaConflictError means another owner exists: discard the replica
+ *   (`replica.replace(new Uint8Array(0), 0)`) and stop the actor.
+ * - compaction: `compactLog(backend, id, v, replica.image().bytes, fence)`, then `replica.stamp(v + 1)`.
  */
 import { join } from "node:path";
 import type { DatabaseSync } from "node:sqlite";
