@@ -37,6 +37,17 @@ INSERT INTO mayfly_sqlite_log (db, version, kind, bytes)
 SELECT $1, $2::bigint + e.n, e.kind, e.bytes FROM head, unnest($4::text[], $5::bytea[]) WITH ORDINALITY AS e(kind, bytes, n)
 RETURNING version`;
 
+/** The usual single entry: its bytes travel as a binary parameter (arrays of bytea go as hex text). */
+const APPEND_ONE = `
+WITH head AS (
+  INSERT INTO mayfly_sqlite_head AS h (db, version) VALUES ($1, $2::bigint + 1)
+  ON CONFLICT (db) DO UPDATE SET version = EXCLUDED.version WHERE h.version = $2::bigint
+  RETURNING version
+)
+INSERT INTO mayfly_sqlite_log (db, version, kind, bytes)
+SELECT $1, head.version, $3::text, $4::bytea FROM head
+RETURNING version`;
+
 /** Entries after `version`, starting at the newest image among them (older ones are superseded). */
 const SINCE = `
 SELECT version, kind, bytes FROM mayfly_sqlite_log
@@ -57,17 +68,20 @@ export async function ensureLog(backend: PostgresBackend): Promise<void> {
 export async function appendEntries(backend: PostgresBackend, id: string, expectVersion: number, entries: Entry[], fence?: Fence): Promise<number> {
   if (entries.length === 0) return expectVersion;
   await ensureLog(backend);
-  const params = [id, expectVersion, entries.length, entries.map((e) => e.kind), entries.map((e) => Buffer.from(e.bytes.buffer, e.bytes.byteOffset, e.bytes.byteLength))];
+  const bytes = (e: Entry) => Buffer.from(e.bytes.buffer, e.bytes.byteOffset, e.bytes.byteLength);
+  const [name, text, params] = entries.length === 1
+    ? ["mayfly_sqlite_append_one", APPEND_ONE, [id, expectVersion, entries[0]!.kind, bytes(entries[0]!)]]
+    : ["mayfly_sqlite_append", APPEND, [id, expectVersion, entries.length, entries.map((e) => e.kind), entries.map(bytes)]];
   let rowCount: number;
   try {
     if (fence) {
       await backend.migrate("leases", LEASES_DDL);
       rowCount = await backend.transaction(async (client) => {
         await checkFence(client, fence);
-        return (await client.query(APPEND, params)).rowCount ?? 0;
+        return (await client.query(text, params)).rowCount ?? 0;
       });
     } else {
-      rowCount = (await backend.query(prepared("mayfly_sqlite_append", APPEND), params)).rowCount ?? 0;
+      rowCount = (await backend.query(prepared(name, text), params)).rowCount ?? 0;
     }
   } catch (error) {
     if ((error as { code?: string }).code === "23505") throw conflict(id, expectVersion);
