@@ -79,6 +79,15 @@ export class ReplicaConflictError extends MayflyError {
   override name = "ReplicaConflictError";
 }
 
+/**
+ * A SQLite replica cannot take the next log entry (a gap, or a changeset that conflicts with its
+ * rows: the file was changed behind its back). Nothing was applied; the replica must be rebuilt from
+ * the log (`materialize`), which ReplicatedSqlite does by itself.
+ */
+export class ReplicaOutOfStepError extends MayflyError {
+  override name = "ReplicaOutOfStepError";
+}
+
 /** The loader (or a stub) was closed or disposed while a call was waiting on it. */
 export class WorkerDisposedError extends MayflyError {
   override name = "WorkerDisposedError";

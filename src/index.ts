@@ -18,7 +18,7 @@ export { browser, BrowserBinding, type BrowserOptions } from "./bindings/browser
 export { egress, EgressGateway, EgressDeniedError, type EgressPolicy, type EgressRule, type EgressDecision, type Lookup } from "./bindings/egress/index.ts";
 export {
   MayflyError, InvalidWorkerCodeError, DataCloneError, LimitError, CpuTimeLimitError, WallTimeLimitError,
-  MemoryLimitError, OutputLimitError, ExecutorCrashedError, WorkerDisposedError, QuotaExceededError, BackendUnavailableError, ConfigError, ReplicaConflictError,
+  MemoryLimitError, OutputLimitError, ExecutorCrashedError, WorkerDisposedError, QuotaExceededError, BackendUnavailableError, ConfigError, ReplicaConflictError, ReplicaOutOfStepError,
   NpmNotEnabledError, PackageError, PackageNotAllowedError, PackageIntegrityError, PackageResolveError,
   NodeBuiltinImportError, PackageBundleError, TypeCheckError, type TypeCheckDiagnostic,
   WorkspaceError, WorkspaceConflictError, ActorAbortedError, BrowserUnavailableError, BrowserLimitError,

@@ -58,15 +58,16 @@
  */
 import { join } from "node:path";
 import type { DatabaseSync } from "node:sqlite";
-import { ReplicaConflictError } from "../../errors.ts";
+import { ReplicaConflictError, ReplicaOutOfStepError } from "../../errors.ts";
 import type { Fence } from "./fencing.ts";
 import type { PostgresBackend } from "./postgres.ts";
 import { fileNameFor } from "./sqlite-file.ts";
 import { appendEntries, changesetsSinceImage, compactLog, ensureLog, entriesSince } from "./sqlite-log.ts";
-import { applyChangeset, openReplicaFile, readVersion, ReplicaOutOfStepError, SqliteReplica, writeImageFile, type Authorizer, type Entry, type LogEntry } from "./sqlite-replica.ts";
+import { applyChangeset, openReplicaFile, readVersion, SqliteReplica, writeImageFile, type Authorizer, type Entry, type LogEntry } from "./sqlite-replica.ts";
 
 export * from "./sqlite-log.ts";
 export * from "./sqlite-replica.ts";
+export { ReplicaConflictError, ReplicaOutOfStepError } from "../../errors.ts";
 
 export interface ReplicatedSqliteOptions {
   /** The database's key in the log (namespace it: "d1/<name>", "actor/<ns>/<id>"). */

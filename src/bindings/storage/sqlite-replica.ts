@@ -14,6 +14,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import { constants, DatabaseSync } from "node:sqlite";
+import { ReplicaOutOfStepError } from "../../errors.ts";
 
 export type EntryKind = "changeset" | "image";
 /** What a write transaction did, ready to append: a changeset, or the database's whole image. */
@@ -34,10 +35,6 @@ export interface ReplicaOptions {
 const WRITES = new Set([constants.SQLITE_INSERT, constants.SQLITE_UPDATE, constants.SQLITE_DELETE]);
 const SPLIT = 2 ** 32;
 
-/** A change the log cannot carry on top of this replica (a gap, a conflicting changeset): rebuild it. */
-export class ReplicaOutOfStepError extends Error {
-  override name = "ReplicaOutOfStepError";
-}
 
 export class SqliteReplica {
   readonly path: string;
