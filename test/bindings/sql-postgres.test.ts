@@ -96,4 +96,15 @@ describe("D1 on PostgreSQL, many hosts", { skip }, () => {
       return Response.json(await env.DB.prepare("SELECT path FROM visits ORDER BY id").raw());`, { DB: onHost("b", { name: "worker" }) });
     assert.deepEqual(out, [["/a"], ["/b"]]);
   });
+
+  // Last: it stops the server under every other host's pool.
+  test("PostgreSQL down: a query fails with BackendUnavailableError; once it is back, the data is there", async () => {
+    const db = onHost("outage", { name: "outage" });
+    await db.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'kept')");
+    await pg!.stop();
+    await assert.rejects(db.query(q("SELECT v FROM t"), "first"), { name: "BackendUnavailableError" });
+    await assert.rejects(db.query(q("INSERT INTO t VALUES (2, 'lost')"), "run"), { name: "BackendUnavailableError" });
+    await pg!.restart();
+    assert.deepEqual(await db.query(q("SELECT v FROM t ORDER BY id"), "raw"), [["kept"]]);
+  });
 });
