@@ -10,13 +10,13 @@ import { randomUUID } from "node:crypto";
 import { Readable } from "node:stream";
 import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectCommand,
-  DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, UploadPartCommand,
+  DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsCommand, PutObjectCommand, UploadPartCommand,
   type CompleteMultipartUploadCommandOutput, type CreateMultipartUploadCommandOutput, type GetObjectCommandOutput,
-  type HeadObjectCommandOutput, type ListObjectsV2CommandOutput, type PutObjectCommandOutput, type UploadPartCommandOutput,
+  type HeadObjectCommandOutput, type ListObjectsCommandOutput, type PutObjectCommandOutput, type UploadPartCommandOutput,
 } from "@aws-sdk/client-s3";
 import { QuotaExceededError } from "../../errors.ts";
 import type { StoredValue } from "./files.ts";
-import { decodeMeta, encodeMeta, parseContentRange, rangeHeader, S3Layout, unquote } from "./s3-layout.ts";
+import { decodeMeta, encodeMeta, escapeKey, parseContentRange, rangeHeader, S3Layout, unquote } from "./s3-layout.ts";
 import { isNotFound, isPreconditionFailed, isUnsupported, type S3Backend } from "./s3.ts";
 import { spool } from "./spool.ts";
 import {
@@ -136,25 +136,44 @@ export class S3BlobStore implements BlobStore {
   }
 
   /**
-   * S3's listing on escaped keys (order, prefix and delimiter survive the escape); the cursor is the
-   * server's continuation token. ListObjectsV2 carries no user metadata, so each object listed is
-   * HEADed for its R2 metadata (a few at a time); one deleted meanwhile is left out.
+   * S3's listing on escaped keys (order, prefix and delimiter survive the escape). ListObjects (v1)
+   * with a marker of our own, not v2's continuation tokens: every S3-compatible server has v1, and
+   * s3rver cannot make v2 tokens on OpenSSL 3. The cursor is the last key or folded prefix answered
+   * (a folded prefix followed by U+10FFFF, so the next page starts past every key under it).
+   * ListObjects carries no user metadata, so each object listed is HEADed for its R2 metadata (a few
+   * at a time); one deleted meanwhile is left out.
    */
   async list(options: R2ListOptions): Promise<BlobListing> {
     if (options.delimiter?.startsWith("~")) throw new TypeError('A bucket on S3 cannot list with a delimiter that starts with "~".');
     const limit = Math.min(Math.max(1, Math.trunc(options.limit ?? 1000)), 1000);
-    const res = await this.s3.send<ListObjectsV2CommandOutput>(new ListObjectsV2Command({
+    const res = await this.s3.send<ListObjectsCommandOutput>(new ListObjectsCommand({
       Bucket: this.s3.bucket, Prefix: this.layout.objectKey(options.prefix ?? ""),
-      Delimiter: options.delimiter ? options.delimiter.replaceAll(".", ".~") : undefined,
-      MaxKeys: limit, ContinuationToken: options.cursor || undefined,
+      Delimiter: options.delimiter ? escapeKey(options.delimiter) : undefined,
+      MaxKeys: limit, Marker: options.cursor ? Buffer.from(options.cursor, "base64url").toString("utf8") : undefined,
     }));
-    const heads = await mapLimit(res.Contents ?? [], PARALLEL_HEADS, (c) => this.head(this.layout.keyOf(c.Key!)));
+    const contents = res.Contents ?? [];
+    const folded = (res.CommonPrefixes ?? []).map((p) => p.Prefix!);
+    const heads = await mapLimit(contents, PARALLEL_HEADS, (c) => this.head(this.layout.keyOf(c.Key!)));
+    const lastKey = contents.at(-1)?.Key ?? "";
+    const lastFolded = folded.length > 0 ? `${folded.at(-1)}\u{10FFFF}` : "";
+    const marker = lastKey > lastFolded ? lastKey : lastFolded;
     return {
       objects: heads.filter((m): m is BlobMeta => m !== undefined),
       truncated: res.IsTruncated === true,
-      ...(res.IsTruncated ? { cursor: res.NextContinuationToken } : {}),
-      delimitedPrefixes: (res.CommonPrefixes ?? []).map((p) => this.layout.keyOf(p.Prefix!)),
+      ...(res.IsTruncated ? { cursor: Buffer.from(marker, "utf8").toString("base64url") } : {}),
+      delimitedPrefixes: folded.map((p) => this.layout.keyOf(p)),
     };
+  }
+
+  /** Every S3 key under `prefix`, a page (up to 1,000) at a time. */
+  private async *keysUnder(prefix: string): AsyncGenerator<{ Key?: string; Size?: number }[]> {
+    for (let marker: string | undefined; ;) {
+      const res = await this.s3.send<ListObjectsCommandOutput>(new ListObjectsCommand({ Bucket: this.s3.bucket, Prefix: prefix, Marker: marker }));
+      const contents = res.Contents ?? [];
+      yield contents;
+      if (!res.IsTruncated || contents.length === 0) return;
+      marker = contents.at(-1)!.Key;
+    }
   }
 
   // -- multipart: S3 multipart uploads, with records under u/<upload>/ --
@@ -231,12 +250,8 @@ export class S3BlobStore implements BlobStore {
   }
 
   private async deletePrefix(prefix: string): Promise<void> {
-    for (let token: string | undefined; ;) {
-      const res = await this.s3.send<ListObjectsV2CommandOutput>(new ListObjectsV2Command({ Bucket: this.s3.bucket, Prefix: prefix, ContinuationToken: token }));
-      const keys = (res.Contents ?? []).map((c) => ({ Key: c.Key! }));
-      if (keys.length > 0) await this.s3.send(new DeleteObjectsCommand({ Bucket: this.s3.bucket, Delete: { Objects: keys, Quiet: true } }));
-      if (!res.IsTruncated) return;
-      token = res.NextContinuationToken;
+    for await (const page of this.keysUnder(prefix)) {
+      if (page.length > 0) await this.s3.send(new DeleteObjectsCommand({ Bucket: this.s3.bucket, Delete: { Objects: page.map((c) => ({ Key: c.Key! })), Quiet: true } }));
     }
   }
 
@@ -265,15 +280,13 @@ export class S3BlobStore implements BlobStore {
 
   private async usage(): Promise<{ objects: number; bytes: number }> {
     const totals = { objects: 0, bytes: 0 };
-    for (let token: string | undefined; ;) {
-      const res = await this.s3.send<ListObjectsV2CommandOutput>(new ListObjectsV2Command({ Bucket: this.s3.bucket, Prefix: this.layout.objectsPrefix, ContinuationToken: token }));
-      for (const c of res.Contents ?? []) {
+    for await (const page of this.keysUnder(this.layout.objectsPrefix)) {
+      for (const c of page) {
         totals.objects++;
         totals.bytes += c.Size ?? 0;
       }
-      if (!res.IsTruncated) return totals;
-      token = res.NextContinuationToken;
     }
+    return totals;
   }
 
   private tooBig(): QuotaExceededError {
