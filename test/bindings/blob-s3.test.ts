@@ -11,8 +11,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import S3rver from "s3rver";
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
-import { blobBucket, s3Backend, type S3Backend, type S3BackendOptions } from "../../src/index.ts";
+import { blobBucket, postgresBackend, s3Backend, type PostgresBackend, type S3Backend, type S3BackendOptions } from "../../src/index.ts";
 import { runHandler, useLoader, useTempDir } from "../helpers.ts";
+import { findPostgres, TestPostgres } from "../postgres.ts";
 import { blobSuite } from "./blob.suite.ts";
 
 const ctx = useLoader({ executors: 1 });
@@ -122,5 +123,65 @@ describe("blob buckets on S3: what only S3 has", () => {
     const down = blobBucket({ name: "down", backend: host({ endpoint: "http://127.0.0.1:1", maxAttempts: 1 }) });
     await assert.rejects(down.head("k"), { name: "BackendUnavailableError" });
     await assert.rejects(down.put("k", "v"), { name: "BackendUnavailableError" });
+  });
+});
+
+const noPostgres = typeof findPostgres() === "string" ? String(findPostgres()) : false;
+
+describe("quotas across hosts: the ledger in PostgreSQL", { skip: noPostgres }, () => {
+  let server: TestPostgres;
+  let url = "";
+  const pools: PostgresBackend[] = [];
+  /** A host with its own S3 client and its own PostgreSQL pool. */
+  const ledgerHost = () => {
+    const pg = postgresBackend({ url });
+    pools.push(pg);
+    return host({ quotaLedger: pg });
+  };
+  before(async () => {
+    server = await TestPostgres.start();
+    url = await server.createDatabase("blobquota");
+  });
+  after(async () => {
+    for (const p of pools) await p.close();
+    await server?.close();
+  });
+
+  test("two hosts putting at once never pass the object quota together", async () => {
+    const a = blobBucket({ name: "race", backend: ledgerHost(), quota: { objects: 4 } });
+    const b = blobBucket({ name: "race", backend: ledgerHost(), quota: { objects: 4 } });
+    const outcomes = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).put(`k${i}`, "v").then(() => "ok", (e) => e.name)));
+    assert.equal(outcomes.filter((o) => o === "ok").length, 4);
+    assert.equal(outcomes.filter((o) => o === "QuotaExceededError").length, 6);
+    assert.equal((await a.list()).objects.length, 4);
+  });
+
+  test("bytes: a replacement counts its new size, a delete frees, a multipart upload is counted on complete", async () => {
+    const a = blobBucket({ name: "bytes", backend: ledgerHost(), quota: { bytes: 100 } });
+    const b = blobBucket({ name: "bytes", backend: ledgerHost(), quota: { bytes: 100 } });
+    await a.put("k", "x".repeat(60));
+    await b.put("k", "x".repeat(90));
+    await assert.rejects(a.put("j", "x".repeat(20)), { name: "QuotaExceededError" });
+    await b.delete("k");
+    await a.put("j", "x".repeat(20));
+    const up = await b.createMultipartUpload("m");
+    const parts = [await b.uploadPart("m", up.uploadId, 1, "x".repeat(50)), await b.uploadPart("m", up.uploadId, 2, "x".repeat(40))];
+    await assert.rejects(a.completeMultipartUpload("m", up.uploadId, parts), { name: "QuotaExceededError" });
+    await a.delete("j");
+    assert.equal((await a.completeMultipartUpload("m", up.uploadId, parts)).size, 90);
+    const pg = postgresBackend({ url });
+    pools.push(pg);
+    const { rows } = await pg.query("SELECT objects, bytes FROM mayfly_blob_usage WHERE bucket LIKE '%/bytes/'");
+    assert.deepEqual(rows.map((r) => [Number(r.objects), Number(r.bytes)]), [[1, 90]]);
+  });
+
+  test("a bucket's ledger starts from what S3 already holds", async () => {
+    const before = blobBucket({ name: "seeded", backend: host() });
+    await before.put("old-1", "a");
+    await before.put("old-2", "b");
+    const limited = blobBucket({ name: "seeded", backend: ledgerHost(), quota: { objects: 3 } });
+    await limited.put("new-1", "c");
+    await assert.rejects(limited.put("new-2", "d"), { name: "QuotaExceededError" });
+    await limited.put("old-1", "replaced");
   });
 });

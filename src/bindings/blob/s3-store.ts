@@ -14,11 +14,11 @@ import {
   type CompleteMultipartUploadCommandOutput, type CreateMultipartUploadCommandOutput, type GetObjectCommandOutput,
   type HeadObjectCommandOutput, type ListObjectsCommandOutput, type PutObjectCommandOutput, type UploadPartCommandOutput,
 } from "@aws-sdk/client-s3";
-import { QuotaExceededError } from "../../errors.ts";
 import type { StoredValue } from "./files.ts";
 import { decodeMeta, encodeMeta, escapeKey, parseContentRange, rangeHeader, S3Layout, unquote } from "./s3-layout.ts";
 import { isNotFound, isPreconditionFailed, isUnsupported, type S3Backend } from "./s3.ts";
 import { spool } from "./spool.ts";
+import { bytesExceeded, ListingQuota, PostgresQuota, type QuotaKeeper, type SizeSource } from "./s3-quota.ts";
 import {
   NO_SUCH_UPLOAD, putAllowed, resolveRange,
   type BlobListing, type BlobMeta, type BlobQuota, type BlobRead, type BlobStore, type PutMeta, type R2Conditional, type R2ListOptions, type R2Range, type R2UploadedPart,
@@ -27,15 +27,21 @@ import {
 /** HEADs in flight at once when a listing or a complete() needs one per object or part. */
 const PARALLEL_HEADS = 8;
 
-export class S3BlobStore implements BlobStore {
+export class S3BlobStore implements BlobStore, SizeSource {
   private readonly s3: S3Backend;
   private readonly layout: S3Layout;
   private readonly quota: BlobQuota;
+  /** Absent when the bucket has no quota: then nothing is counted. */
+  private readonly keeper: QuotaKeeper | undefined;
 
   constructor(s3: S3Backend, name: string, quota: BlobQuota) {
     this.s3 = s3;
     this.layout = new S3Layout(s3.prefix, name);
     this.quota = quota;
+    const limited = Number.isFinite(quota.bytes) || Number.isFinite(quota.objects);
+    this.keeper = !limited ? undefined
+      : s3.quotaLedger ? new PostgresQuota(quota, this, s3.quotaLedger, `${s3.bucket}/${this.layout.root}`)
+      : new ListingQuota(quota, this);
   }
 
   async head(key: string): Promise<BlobMeta | undefined> {
@@ -49,14 +55,17 @@ export class S3BlobStore implements BlobStore {
    * honours those headers; where it ignores them, the HEAD alone decides (not atomic).
    */
   async put(key: string, value: StoredValue, meta: PutMeta, onlyIf?: R2Conditional): Promise<BlobMeta | null> {
-    const current = onlyIf || this.limited ? await this.head(key) : undefined;
+    const current = onlyIf || this.keeper ? await this.head(key) : undefined;
     if (onlyIf && !putAllowed(current, onlyIf)) {
       if (value instanceof ReadableStream) await value.cancel().catch(() => {});
       return null;
     }
-    const room = await this.roomFor(current);
+    const room = this.keeper ? await this.keeper.room(key, current) : Infinity;
     const body = await spool(value, room, () => this.tooBig(), this.s3.spoolDir);
+    let settle: Settle | undefined;
+    let stored = false;
     try {
+      settle = await this.keeper?.reserve(key, body.size, current);
       const version = randomUUID().replaceAll("-", "");
       const uploaded = Date.now();
       const guard = !onlyIf ? {} : current ? { IfMatch: `"${current.etag}"` } : { IfNoneMatch: "*" };
@@ -64,12 +73,14 @@ export class S3BlobStore implements BlobStore {
         Bucket: this.s3.bucket, Key: this.layout.objectKey(key), Body: body.open(), ContentLength: body.size,
         ContentMD5: body.md5.toString("base64"), ContentType: meta.http.contentType, Metadata: encodeMeta(version, uploaded, meta), ...guard,
       }));
+      stored = true;
       return { key, version, size: body.size, etag: unquote(res.ETag), uploaded, ...meta };
     } catch (error) {
       if (onlyIf && isPreconditionFailed(error)) return null;
       throw error;
     } finally {
       body.dispose();
+      await settled(settle, stored);
     }
   }
 
@@ -133,6 +144,7 @@ export class S3BlobStore implements BlobStore {
 
   async delete(key: string): Promise<void> {
     await this.s3.send(new DeleteObjectCommand({ Bucket: this.s3.bucket, Key: this.layout.objectKey(key) }));
+    await this.keeper?.deleted(key);
   }
 
   /**
@@ -228,11 +240,17 @@ export class S3BlobStore implements BlobStore {
       if (record["mayfly-etag"] !== part.etag) throw new TypeError(`Part ${part.partNumber} does not match its etag.`);
       size += Number(record["mayfly-size"]);
     });
-    if (size > (await this.roomFor(this.limited ? await this.head(key) : undefined))) throw this.tooBig();
-    await this.s3.send<CompleteMultipartUploadCommandOutput>(new CompleteMultipartUploadCommand({
-      Bucket: this.s3.bucket, Key: this.layout.objectKey(key), UploadId: uploadId,
-      MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: `"${p.etag}"` })) },
-    }));
+    const settle = await this.keeper?.reserve(key, size, await this.head(key));
+    let stored = false;
+    try {
+      await this.s3.send<CompleteMultipartUploadCommandOutput>(new CompleteMultipartUploadCommand({
+        Bucket: this.s3.bucket, Key: this.layout.objectKey(key), UploadId: uploadId,
+        MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: `"${p.etag}"` })) },
+      }));
+      stored = true;
+    } finally {
+      await settled(settle, stored);
+    }
     await this.deletePrefix(this.layout.uploadPrefix(uploadId));
     const meta = await this.head(key);
     if (!meta) throw new TypeError(`${key} was deleted as its upload completed.`);
@@ -264,38 +282,41 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  // -- quotas: best-effort, from a listing of the bucket's objects --
+  // -- quotas (s3-quota.ts): what the keepers read from S3 --
 
-  private get limited(): boolean {
-    return Number.isFinite(this.quota.bytes) || Number.isFinite(this.quota.objects);
-  }
-
-  /** As the file store: refuses a new key past the object quota; answers the bytes a new version may take. */
-  private async roomFor(current: BlobMeta | undefined): Promise<number> {
-    if (!this.limited) return Infinity;
-    const totals = await this.usage();
-    if (!current && totals.objects + 1 > this.quota.objects) throw new QuotaExceededError(`Bucket is limited to ${this.quota.objects} objects.`);
-    return this.quota.bytes - (totals.bytes - (current?.size ?? 0));
-  }
-
-  private async usage(): Promise<{ objects: number; bytes: number }> {
-    const totals = { objects: 0, bytes: 0 };
+  async usage(): Promise<{ objects: number; bytes: number; sizes: Map<string, number> }> {
+    const totals = { objects: 0, bytes: 0, sizes: new Map<string, number>() };
     for await (const page of this.keysUnder(this.layout.objectsPrefix)) {
       for (const c of page) {
         totals.objects++;
         totals.bytes += c.Size ?? 0;
+        totals.sizes.set(this.layout.keyOf(c.Key!), c.Size ?? 0);
       }
     }
     return totals;
   }
 
-  private tooBig(): QuotaExceededError {
-    return new QuotaExceededError(`Bucket is limited to ${this.quota.bytes} bytes.`);
+  async sizeOf(key: string): Promise<number | undefined> {
+    return (await this.headRaw(this.layout.objectKey(key)))?.ContentLength;
+  }
+
+  private tooBig(): Error {
+    return bytesExceeded(this.quota);
   }
 
   close(): void {
     // The S3 client belongs to the backend, shared by its buckets: S3Backend.close() ends it.
   }
+}
+
+type Settle = (stored: boolean) => Promise<void>;
+
+/**
+ * Ends a quota reservation. Its failure (the ledger unreachable) must not fail a put S3 has stored:
+ * the reservation then stays counted, an over-count the quota errs safely on.
+ */
+async function settled(settle: Settle | undefined, stored: boolean): Promise<void> {
+  await settle?.(stored).catch(() => {});
 }
 
 /** `fn` over `items`, at most `limit` at once, results in order. */

@@ -9,14 +9,16 @@
  * - Conditional puts are atomic only where the server honours `If-Match` / `If-None-Match` on
  *   PutObject and CompleteMultipartUpload (AWS S3, MinIO); elsewhere (s3rver ignores them) they are
  *   a HEAD-then-PUT check, correct for one writer at a time, not atomic.
- * - Quotas are best-effort across hosts: usage is summed from a listing of the bucket's prefix
- *   before each put, so concurrent puts on several hosts can together overshoot.
+ * - Quotas: with `quotaLedger` (a PostgresBackend), a ledger in PostgreSQL decides every put under a
+ *   lock, so a quota holds across hosts; without it, usage is summed from a listing of the bucket's
+ *   prefix before each put, so concurrent puts on several hosts can together overshoot (s3-quota.ts).
  * - The S3 server unreachable (refused, reset, timed out, 5xx): BackendUnavailableError.
  */
 import { tmpdir } from "node:os";
 import { S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
 import { BackendUnavailableError, MayflyError } from "../../errors.ts";
 import type { BlobBackend, BlobQuota, BlobStore } from "./store.ts";
+import type { PostgresBackend } from "../storage/postgres.ts";
 import { S3BlobStore } from "./s3-store.ts";
 
 export interface S3BackendOptions {
@@ -36,6 +38,11 @@ export interface S3BackendOptions {
   maxAttempts?: number;
   /** How long to wait for a connection to the server (default 5 s). */
   connectionTimeoutMs?: number;
+  /**
+   * Where quotas are kept: with PostgreSQL, a ledger every host shares, so a quota holds across
+   * hosts; without, usage is summed from a listing before each put (best-effort across hosts).
+   */
+  quotaLedger?: PostgresBackend;
 }
 
 export class S3Backend implements BlobBackend {
@@ -44,6 +51,7 @@ export class S3Backend implements BlobBackend {
   readonly bucket: string;
   readonly prefix: string;
   readonly spoolDir: string;
+  readonly quotaLedger: PostgresBackend | undefined;
 
   constructor(options: S3BackendOptions) {
     const config: S3ClientConfig = {
@@ -62,6 +70,7 @@ export class S3Backend implements BlobBackend {
     this.bucket = options.bucket;
     this.prefix = options.prefix ?? "";
     this.spoolDir = options.spoolDir ?? tmpdir();
+    this.quotaLedger = options.quotaLedger;
   }
 
   openBlobStore(name: string, options: { quota: BlobQuota }): BlobStore {
