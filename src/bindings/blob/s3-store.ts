@@ -1,31 +1,25 @@
 /**
  * A blob store on S3-compatible storage (see s3.ts for the guarantees). Objects are S3 objects with
  * R2's metadata in S3 user metadata; R2 etags are S3's ETags, so a conditional put can be made
- * conditional on the very version it checked (If-Match). Multipart uploads are S3 multipart uploads;
- * beside each, small records under the bucket's `u/` prefix bind the upload to its key and keep
- * each part's etag and size, so any host can check and complete an upload that another host began,
- * with R2's errors, on servers that lack ListParts (s3rver).
+ * conditional on the very version it checked (If-Match). Multipart uploads: s3-multipart.ts.
  */
 import { randomUUID } from "node:crypto";
 import { Readable } from "node:stream";
 import {
-  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectCommand,
-  DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsCommand, PutObjectCommand, UploadPartCommand,
-  type CompleteMultipartUploadCommandOutput, type CreateMultipartUploadCommandOutput, type GetObjectCommandOutput,
-  type HeadObjectCommandOutput, type ListObjectsCommandOutput, type PutObjectCommandOutput, type UploadPartCommandOutput,
+  DeleteObjectCommand, GetObjectCommand, ListObjectsCommand, PutObjectCommand,
+  type GetObjectCommandOutput, type ListObjectsCommandOutput, type PutObjectCommandOutput,
 } from "@aws-sdk/client-s3";
 import type { StoredValue } from "./files.ts";
 import { decodeMeta, encodeMeta, escapeKey, parseContentRange, rangeHeader, S3Layout, unquote } from "./s3-layout.ts";
-import { isNotFound, isPreconditionFailed, isUnsupported, type S3Backend } from "./s3.ts";
+import { isNotFound, isPreconditionFailed, type S3Backend } from "./s3.ts";
+import { headRaw, keysUnder, mapLimit, settled, PARALLEL_HEADS, type Settle } from "./s3-io.ts";
+import { S3Multipart } from "./s3-multipart.ts";
 import { spool } from "./spool.ts";
 import { bytesExceeded, ListingQuota, PostgresQuota, type QuotaKeeper, type SizeSource } from "./s3-quota.ts";
 import {
-  NO_SUCH_UPLOAD, putAllowed, resolveRange,
+  putAllowed, resolveRange,
   type BlobListing, type BlobMeta, type BlobQuota, type BlobRead, type BlobStore, type PutMeta, type R2Conditional, type R2ListOptions, type R2Range, type R2UploadedPart,
 } from "./store.ts";
-
-/** HEADs in flight at once when a listing or a complete() needs one per object or part. */
-const PARALLEL_HEADS = 8;
 
 export class S3BlobStore implements BlobStore, SizeSource {
   private readonly s3: S3Backend;
@@ -33,6 +27,7 @@ export class S3BlobStore implements BlobStore, SizeSource {
   private readonly quota: BlobQuota;
   /** Absent when the bucket has no quota: then nothing is counted. */
   private readonly keeper: QuotaKeeper | undefined;
+  private readonly multipart: S3Multipart;
 
   constructor(s3: S3Backend, name: string, quota: BlobQuota) {
     this.s3 = s3;
@@ -42,10 +37,11 @@ export class S3BlobStore implements BlobStore, SizeSource {
     this.keeper = !limited ? undefined
       : s3.quotaLedger ? new PostgresQuota(quota, this, s3.quotaLedger, `${s3.bucket}/${this.layout.root}`)
       : new ListingQuota(quota, this);
+    this.multipart = new S3Multipart(s3, this.layout, quota, this.keeper, (key) => this.head(key));
   }
 
   async head(key: string): Promise<BlobMeta | undefined> {
-    const head = await this.headRaw(this.layout.objectKey(key));
+    const head = await headRaw(this.s3, this.layout.objectKey(key));
     return head && decodeMeta(key, head);
   }
 
@@ -177,116 +173,29 @@ export class S3BlobStore implements BlobStore, SizeSource {
     };
   }
 
-  /** Every S3 key under `prefix`, a page (up to 1,000) at a time. */
-  private async *keysUnder(prefix: string): AsyncGenerator<{ Key?: string; Size?: number }[]> {
-    for (let marker: string | undefined; ;) {
-      const res = await this.s3.send<ListObjectsCommandOutput>(new ListObjectsCommand({ Bucket: this.s3.bucket, Prefix: prefix, Marker: marker }));
-      const contents = res.Contents ?? [];
-      yield contents;
-      if (!res.IsTruncated || contents.length === 0) return;
-      marker = contents.at(-1)!.Key;
-    }
+  // -- multipart (s3-multipart.ts) --
+
+  createMultipartUpload(key: string, meta: PutMeta): Promise<string> {
+    return this.multipart.create(key, meta);
   }
 
-  // -- multipart: S3 multipart uploads, with records under u/<upload>/ --
-
-  async createMultipartUpload(key: string, meta: PutMeta): Promise<string> {
-    const res = await this.s3.send<CreateMultipartUploadCommandOutput>(new CreateMultipartUploadCommand({
-      Bucket: this.s3.bucket, Key: this.layout.objectKey(key), ContentType: meta.http.contentType,
-      Metadata: encodeMeta(randomUUID().replaceAll("-", ""), undefined, meta),
-    }));
-    const uploadId = res.UploadId!;
-    await this.putRecord(this.layout.uploadMarker(uploadId), { "mayfly-key": encodeURIComponent(key) });
-    return uploadId;
+  uploadPart(key: string, uploadId: string, partNumber: number, value: StoredValue): Promise<string> {
+    return this.multipart.uploadPart(key, uploadId, partNumber, value);
   }
 
-  async uploadPart(key: string, uploadId: string, partNumber: number, value: StoredValue): Promise<string> {
-    await this.checkUpload(key, uploadId);
-    const body = await spool(value, this.quota.bytes, () => this.tooBig(), this.s3.spoolDir);
-    try {
-      const res = await this.s3.send<UploadPartCommandOutput>(new UploadPartCommand({
-        Bucket: this.s3.bucket, Key: this.layout.objectKey(key), UploadId: uploadId, PartNumber: partNumber,
-        Body: body.open(), ContentLength: body.size, ContentMD5: body.md5.toString("base64"),
-      }));
-      const etag = unquote(res.ETag);
-      await this.putRecord(this.layout.partRecord(uploadId, partNumber), { "mayfly-etag": etag, "mayfly-size": String(body.size) });
-      return etag;
-    } catch (error) {
-      if (isNotFound(error)) throw new TypeError(NO_SUCH_UPLOAD);
-      throw error;
-    } finally {
-      body.dispose();
-    }
+  abortMultipartUpload(key: string, uploadId: string): Promise<void> {
+    return this.multipart.abort(key, uploadId);
   }
 
-  /** Aborts the S3 upload (a server without AbortMultipartUpload keeps the parts until a lifecycle rule ends them) and drops the records. */
-  async abortMultipartUpload(key: string, uploadId: string): Promise<void> {
-    await this.checkUpload(key, uploadId);
-    try {
-      await this.s3.send(new AbortMultipartUploadCommand({ Bucket: this.s3.bucket, Key: this.layout.objectKey(key), UploadId: uploadId }));
-    } catch (error) {
-      if (!isUnsupported(error) && !isNotFound(error)) throw error;
-    }
-    await this.deletePrefix(this.layout.uploadPrefix(uploadId));
-  }
-
-  async completeMultipartUpload(key: string, uploadId: string, parts: R2UploadedPart[]): Promise<BlobMeta> {
-    await this.checkUpload(key, uploadId);
-    const records = await mapLimit(parts, PARALLEL_HEADS, (p) => this.headRaw(this.layout.partRecord(uploadId, p.partNumber)));
-    let size = 0;
-    parts.forEach((part, i) => {
-      const record = records[i]?.Metadata;
-      if (!record) throw new TypeError(`Part ${part.partNumber} was not uploaded.`);
-      if (record["mayfly-etag"] !== part.etag) throw new TypeError(`Part ${part.partNumber} does not match its etag.`);
-      size += Number(record["mayfly-size"]);
-    });
-    const settle = await this.keeper?.reserve(key, size, await this.head(key));
-    let stored = false;
-    try {
-      await this.s3.send<CompleteMultipartUploadCommandOutput>(new CompleteMultipartUploadCommand({
-        Bucket: this.s3.bucket, Key: this.layout.objectKey(key), UploadId: uploadId,
-        MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: `"${p.etag}"` })) },
-      }));
-      stored = true;
-    } finally {
-      await settled(settle, stored);
-    }
-    await this.deletePrefix(this.layout.uploadPrefix(uploadId));
-    const meta = await this.head(key);
-    if (!meta) throw new TypeError(`${key} was deleted as its upload completed.`);
-    return meta;
-  }
-
-  /** An upload exists, and was made for this key (the server's id alone could name another key). */
-  private async checkUpload(key: string, uploadId: string): Promise<void> {
-    const marker = await this.headRaw(this.layout.uploadMarker(uploadId));
-    if (!marker || decodeURIComponent(marker.Metadata?.["mayfly-key"] ?? "") !== key) throw new TypeError(NO_SUCH_UPLOAD);
-  }
-
-  private async putRecord(s3Key: string, metadata: Record<string, string>): Promise<void> {
-    await this.s3.send(new PutObjectCommand({ Bucket: this.s3.bucket, Key: s3Key, Body: new Uint8Array(0), ContentLength: 0, Metadata: metadata }));
-  }
-
-  private async deletePrefix(prefix: string): Promise<void> {
-    for await (const page of this.keysUnder(prefix)) {
-      if (page.length > 0) await this.s3.send(new DeleteObjectsCommand({ Bucket: this.s3.bucket, Delete: { Objects: page.map((c) => ({ Key: c.Key! })), Quiet: true } }));
-    }
-  }
-
-  private async headRaw(s3Key: string): Promise<HeadObjectCommandOutput | undefined> {
-    try {
-      return await this.s3.send<HeadObjectCommandOutput>(new HeadObjectCommand({ Bucket: this.s3.bucket, Key: s3Key }));
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw error;
-    }
+  completeMultipartUpload(key: string, uploadId: string, parts: R2UploadedPart[]): Promise<BlobMeta> {
+    return this.multipart.complete(key, uploadId, parts);
   }
 
   // -- quotas (s3-quota.ts): what the keepers read from S3 --
 
   async usage(): Promise<{ objects: number; bytes: number; sizes: Map<string, number> }> {
     const totals = { objects: 0, bytes: 0, sizes: new Map<string, number>() };
-    for await (const page of this.keysUnder(this.layout.objectsPrefix)) {
+    for await (const page of keysUnder(this.s3, this.layout.objectsPrefix)) {
       for (const c of page) {
         totals.objects++;
         totals.bytes += c.Size ?? 0;
@@ -297,7 +206,7 @@ export class S3BlobStore implements BlobStore, SizeSource {
   }
 
   async sizeOf(key: string): Promise<number | undefined> {
-    return (await this.headRaw(this.layout.objectKey(key)))?.ContentLength;
+    return (await headRaw(this.s3, this.layout.objectKey(key)))?.ContentLength;
   }
 
   private tooBig(): Error {
@@ -309,26 +218,3 @@ export class S3BlobStore implements BlobStore, SizeSource {
   }
 }
 
-type Settle = (stored: boolean) => Promise<void>;
-
-/**
- * Ends a quota reservation. Its failure (the ledger unreachable) must not fail a put S3 has stored:
- * the reservation then stays counted, an over-count the quota errs safely on.
- */
-async function settled(settle: Settle | undefined, stored: boolean): Promise<void> {
-  await settle?.(stored).catch(() => {});
-}
-
-/** `fn` over `items`, at most `limit` at once, results in order. */
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}

@@ -27,7 +27,8 @@ export interface S3BackendOptions {
   region: string;
   /** The S3 bucket, shared by every mayfly bucket on this backend; it must exist. */
   bucket: string;
-  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Omit to use the SDK's default chain (environment, instance or pod role: IRSA on EKS). */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   /** Path-style URLs (http://host/bucket/key): needed by MinIO and s3rver. */
   forcePathStyle?: boolean;
   /** Prepended to every key this backend writes (e.g. "mayfly/"), to share an S3 bucket with others. */
