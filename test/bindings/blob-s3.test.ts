@@ -123,6 +123,8 @@ describe("blob buckets on S3: what only S3 has", () => {
     const down = blobBucket({ name: "down", backend: host({ endpoint: "http://127.0.0.1:1", maxAttempts: 1 }) });
     await assert.rejects(down.head("k"), { name: "BackendUnavailableError" });
     await assert.rejects(down.put("k", "v"), { name: "BackendUnavailableError" });
+    assert.equal(await host({ endpoint: "http://127.0.0.1:1", maxAttempts: 1 }).ping(), false);
+    assert.equal(await host().ping(), true);
   });
 });
 

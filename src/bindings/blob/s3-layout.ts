@@ -59,7 +59,11 @@ export function unescapeKey(escaped: string): string {
   return escaped.replaceAll(".~", ".");
 }
 
-/** R2 metadata as S3 user metadata: ASCII header values, lower-case names (S3 lower-cases them). */
+/**
+ * R2 metadata as S3 user metadata: ASCII header values, lower-case names (S3 lower-cases them), R2's
+ * case-sensitive custom keys kept inside one JSON value. AWS S3 caps user metadata at 2 KB in all, so
+ * there a put with more customMetadata than that fails (MetadataTooLarge).
+ */
 export function encodeMeta(version: string, uploaded: number | undefined, meta: PutMeta): Record<string, string> {
   return {
     "mayfly-version": version,

@@ -15,7 +15,7 @@
  * - The S3 server unreachable (refused, reset, timed out, 5xx): BackendUnavailableError.
  */
 import { tmpdir } from "node:os";
-import { S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
+import { HeadBucketCommand, S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
 import { BackendUnavailableError, MayflyError } from "../../errors.ts";
 import type { BlobBackend, BlobQuota, BlobStore } from "./store.ts";
 import type { PostgresBackend } from "../storage/postgres.ts";
@@ -86,6 +86,13 @@ export class S3Backend implements BlobBackend {
       if (isUnavailable(error)) throw new BackendUnavailableError(`S3 is unavailable: ${(error as Error).message || (error as Error).name}`, { cause: error });
       throw error;
     }
+  }
+
+  /** Whether the server answers for the bucket now (readiness): HeadBucket, bounded by `timeoutMs`. */
+  async ping(timeoutMs = 2_000): Promise<boolean> {
+    const timer = new Promise<false>((resolve) => setTimeout(resolve, timeoutMs, false).unref());
+    const probe = this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: AbortSignal.timeout(timeoutMs) }).then(() => true, () => false);
+    return Promise.race([probe, timer]);
   }
 
   close(): void {
