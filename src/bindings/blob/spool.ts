@@ -20,7 +20,8 @@ export interface Spooled {
 
 export async function spool(value: StoredValue, room: number, tooBig: () => Error, dir: string): Promise<Spooled> {
   if (value instanceof ReadableStream) {
-    const written = await writeAside(join(dir, `mayfly-blob-${randomUUID()}`), value, room, tooBig);
+    // Not fsynced: S3 holds the durable copy; a crash only loses the upload in progress.
+    const written = await writeAside(join(dir, `mayfly-blob-${randomUUID()}`), value, room, tooBig, false);
     return { size: written.size, md5: written.md5, open: () => createReadStream(written.tmp), dispose: () => rmSync(written.tmp, { force: true }) };
   }
   const bytes = typeof value === "string" ? Buffer.from(value, "utf8")
