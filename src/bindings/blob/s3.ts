@@ -12,7 +12,9 @@
  * - Quotas: with `quotaLedger` (a PostgresBackend), a ledger in PostgreSQL decides every put under a
  *   lock, so a quota holds across hosts; without it, usage is summed from a listing of the bucket's
  *   prefix before each put, so concurrent puts on several hosts can together overshoot (s3-quota.ts).
- * - The S3 server unreachable (refused, reset, timed out, 5xx): BackendUnavailableError.
+ * - The S3 server unreachable (refused, reset, timed out, 5xx): BackendUnavailableError. The SDK
+ *   retries requests (maxAttempts) except those whose body is a stream (a spooled value): a failed
+ *   upload of one surfaces at once, and the caller puts again.
  */
 import { tmpdir } from "node:os";
 import { HeadBucketCommand, S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
