@@ -11,6 +11,8 @@ export { sql, SqlDatabase, type SqlOptions } from "./bindings/sql/index.ts";
 // Replicated SQLite (issue 15): a SQLite database whose truth is a log in PostgreSQL (D1 with `backend`, actors).
 export { ReplicatedSqlite, materialize, type ReplicatedSqliteOptions } from "./bindings/storage/replicated-sqlite.ts";
 export { blobBucket, BlobBucket, type BlobBucketOptions, type R2Object } from "./bindings/blob/index.ts";
+export { s3Backend, S3Backend, type S3BackendOptions } from "./bindings/blob/s3.ts";
+export type { BlobBackend, BlobStore } from "./bindings/blob/store.ts";
 export { workspace, Workspace, type WorkspaceOptions, type WorkspaceData, type WorkspaceStat, type WorkspaceChange, type CommitOp } from "./bindings/workspace/index.ts";
 export { sandbox, Sandbox, sandboxAvailable, type SandboxOptions, type SandboxLimits, type ExecOptions, type ExecResult, type EgressRefusal, type SyncReport } from "./bindings/sandbox/index.ts";
 export type { Tail, TailEvent } from "./bindings/tails/index.ts";
