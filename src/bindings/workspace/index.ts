@@ -163,8 +163,11 @@ export class Workspace extends EventEmitter<{ change: [Change] }> implements Bin
     const old = await tree.checkWritable(this.store, p, "open");
     const written = await this.store.writeContent(chunksOf(data), await this.room(old), p);
     return this.apply(async (s) => {
+      const version = await tree.writeFile(s, p, written.id, written.size, "open");
+      // After the write, in its transaction: room() above was read before it, so a concurrent
+      // writer (on this host or another) may have taken the space since.
       await this.checkQuota(s, [{ path: p, size: written.size }]);
-      return tree.writeFile(s, p, written.id, written.size, "open");
+      return version;
     }, [written.id]);
   }
 
@@ -176,8 +179,9 @@ export class Workspace extends EventEmitter<{ change: [Change] }> implements Bin
       // Someone else wrote the file meanwhile: appending to what we read would lose their write.
       const now = await s.entry(p);
       if (now?.content !== old?.content) throw new WorkspaceConflictError([{ path: p, expected: old?.version ?? 0, actual: now?.version ?? 0 }]);
+      const version = await tree.writeFile(s, p, written.id, written.size, "open");
       await this.checkQuota(s, [{ path: p, size: written.size }]);
-      return tree.writeFile(s, p, written.id, written.size, "open");
+      return version;
     }, [written.id]);
   }
 
