@@ -69,6 +69,10 @@ export class ChangeFeed {
           }
         } catch (e) {
           process.emitWarning(`Could not read a workspace's changes from its storage: ${(e as Error)?.message ?? e}`);
+          // A cursor that never arrived (storage down when following began) is asked for again.
+          const cursor = this.cursor!.catch(() => this.store.version());
+          cursor.catch(() => {});
+          this.cursor = cursor;
         }
       } while (this.again && this.unsubscribe);
     })();

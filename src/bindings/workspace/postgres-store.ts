@@ -156,14 +156,12 @@ async function dropContent(q: Queryable, id: number): Promise<void> {
 export class PostgresWorkspaceStore extends Reads implements WorkspaceStore {
   private readonly backend: PostgresBackend;
   private readonly history: number;
-  private readonly prepared: Promise<void>;
+  private prepared: Promise<void> | undefined;
 
   constructor(options: { backend: PostgresBackend; name: string; history: number }) {
     super(options.backend, options.name);
     this.backend = options.backend;
     this.history = options.history;
-    this.prepared = this.prepare();
-    this.prepared.catch(() => {}); // reported to the first caller that waits for it
   }
 
   /** Tables, the workspace's row, and the contents of writers that died mid-write freed. */
@@ -175,8 +173,12 @@ export class PostgresWorkspaceStore extends Reads implements WorkspaceStore {
   }
 
   /** Every public method waits for prepare() first (a failed one is retried: the database may be back). */
-  private async ready(): Promise<void> {
-    await this.prepared;
+  private ready(): Promise<void> {
+    this.prepared ??= this.prepare().catch((e: unknown) => {
+      this.prepared = undefined;
+      throw e;
+    });
+    return this.prepared;
   }
 
   override async entry(path: string): Promise<Entry | undefined> { await this.ready(); return super.entry(path); }
@@ -259,5 +261,7 @@ export class PostgresWorkspaceStore extends Reads implements WorkspaceStore {
         await c.query(`DELETE FROM ${table} WHERE ws = $1`, [this.ws]);
       }
     });
+    // Used again, the object starts a new, empty workspace of the same name.
+    this.prepared = undefined;
   }
 }
