@@ -89,6 +89,8 @@ export function kvSuite(label: string, make: MakeKv): void {
       }
       assert.deepEqual(seen, [...keys].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y))));
       assert.deepEqual((await ns.list({ prefix: "a" })).keys.map((k) => k.name), ["a", "a b", "ab"]);
+      await ns.put("😀 smile", "s");
+      assert.deepEqual((await ns.list({ prefix: "😀" })).keys.map((k) => k.name), ["😀", "😀 smile"]);
     });
 
     test("expired keys read as missing and leave list(); a later write purges them", async () => {

@@ -120,6 +120,27 @@ describe("workspace binding on PostgreSQL", { skip: typeof found === "string" ? 
     onA.close();
   });
 
+  test("PostgreSQL down: writes fail with BackendUnavailableError and leave nothing; once it is back, writes work and a watcher still hears them", async () => {
+    const onA = workspace({ name: "restart", backend: a });
+    const onB = workspace({ name: "restart", backend: b });
+    await onB.writeFile("before.txt", "1");
+    const heard: string[] = [];
+    const stop = onA.watch((c) => heard.push(c.path));
+    await new Promise((r) => setTimeout(r, 300));
+    await server.stop();
+    try {
+      await assert.rejects(onB.writeFile("during.txt", "x"), { name: "BackendUnavailableError" });
+      await assert.rejects(onA.readFile("before.txt"), { name: "BackendUnavailableError" });
+    } finally {
+      await server.restart();
+    }
+    await onB.writeFile("after.txt", "2");
+    await until(() => heard.includes("after.txt"), 10_000);
+    assert.deepEqual((await onA.list()).map((e) => e.path), ["after.txt", "before.txt"]);
+    stop();
+    onA.close();
+  });
+
   test("a worker's env.FS backed by PostgreSQL: what a worker writes through host A, a worker reads through host B", async () => {
     const loader = new WorkerLoader({ executors: 1 });
     try {

@@ -34,9 +34,10 @@ export class SqliteKvStore implements KvStore {
   }
 
   async list(after: string, prefix: string, now: number, limit: number): Promise<KvListRow[]> {
+    // substr() counts code points, not UTF-16 units: an astral prefix ("😀") is one character to SQLite.
     return this.db.prepare(
       "SELECT key, metadata, expiration FROM kv WHERE key > ? AND substr(key, 1, ?) = ? AND (expiration IS NULL OR expiration > ?) ORDER BY key LIMIT ?",
-    ).all(after, prefix.length, prefix, now, limit) as unknown as KvListRow[];
+    ).all(after, [...prefix].length, prefix, now, limit) as unknown as KvListRow[];
   }
 
   async close(): Promise<void> {
