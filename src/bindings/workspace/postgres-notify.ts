@@ -14,7 +14,7 @@ const RETRY_MS = 1_000;
 class Listener {
   private readonly backend: PostgresBackend;
   private readonly subscribers = new Map<string, Set<() => void>>();
-  private client: pg.PoolClient | undefined;
+  private client: { client: pg.PoolClient; release(error?: Error | boolean): void } | undefined;
   private connecting = false;
 
   constructor(backend: PostgresBackend) {
@@ -38,14 +38,31 @@ class Listener {
     this.connecting = true;
     try {
       const client = await this.backend.pool.connect();
-      client.on("notification", (m) => this.tell(m.payload ?? ""));
-      client.on("error", () => {
-        if (this.client === client) this.client = undefined;
-        client.release(true);
+      const onNotification = (m: pg.Notification) => this.tell(m.payload ?? "");
+      // Once only: an error during UNLISTEN would otherwise release the client a second time.
+      let released = false;
+      const release = (error?: Error | boolean) => {
+        if (released) return;
+        released = true;
+        // Back in the pool the client is the pool's: these handlers must not outlive this use of it.
+        client.off("notification", onNotification);
+        client.off("error", onError);
+        client.release(error);
+      };
+      const onError = (error: Error) => {
+        if (this.client?.client === client) this.client = undefined;
+        release(error);
         this.retry();
-      });
-      await client.query(`LISTEN ${CHANNEL}`);
-      this.client = client;
+      };
+      client.on("notification", onNotification);
+      client.on("error", onError);
+      try {
+        await client.query(`LISTEN ${CHANNEL}`);
+      } catch (error) {
+        release(error as Error);
+        throw error;
+      }
+      this.client = { client, release };
       // Whatever committed before LISTEN took effect is read back now.
       for (const name of this.subscribers.keys()) this.tell(name);
       if (this.subscribers.size === 0) this.disconnect();
@@ -65,9 +82,9 @@ class Listener {
   }
 
   private disconnect(): void {
-    const client = this.client;
+    const held = this.client;
     this.client = undefined;
-    if (client) client.query(`UNLISTEN ${CHANNEL}`).then(() => client.release(), (e: Error) => client.release(e));
+    if (held) held.client.query(`UNLISTEN ${CHANNEL}`).then(() => held.release(), (e: Error) => held.release(e));
   }
 }
 
