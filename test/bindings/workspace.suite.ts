@@ -214,6 +214,25 @@ export function workspaceSuite(label: string, storage: WorkspaceStorage): void {
       ws.close();
     });
 
+    test("two objects of one workspace (two hosts, or two handles in one process): each sees the other's writes; racing commits, one wins", async () => {
+      const one = make("two-handles");
+      const two = make("two-handles");
+      // Interleaved writes through both: every one lands, each with its own version.
+      const versions = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 ? one : two).writeFile(`n/${i}.txt`, String(i))));
+      assert.equal(new Set(versions).size, 12);
+      assert.deepEqual((await one.readdir("n")).map((e) => e.name).sort(), Array.from({ length: 12 }, (_, i) => `${i}.txt`).sort());
+      assert.equal(await one.readFile("n/3.txt", "utf8"), "3");
+      const v = (await two.stat("n/0.txt")).version;
+      const results = await Promise.allSettled([one, two].map((ws, i) => ws.commit([{ path: "n/0.txt", content: `by ${i}` }, { path: `only-${i}.txt`, content: "x" }], { expect: { "n/0.txt": v } })));
+      assert.deepEqual(results.map((r) => r.status).sort(), ["fulfilled", "rejected"]);
+      const winner = results[0]!.status === "fulfilled" ? 0 : 1;
+      assert.ok((results[1 - winner] as PromiseRejectedResult).reason instanceof WorkspaceConflictError);
+      assert.equal(await two.readFile("n/0.txt", "utf8"), `by ${winner}`);
+      assert.deepEqual((await one.glob("only-*.txt")), [`only-${winner}.txt`]);
+      one.close();
+      two.close();
+    });
+
     test("diff between files and against a kept version, restore, history limited to `history` versions", async () => {
       const ws = make("history", { history: 3 });
       const out = await run(`

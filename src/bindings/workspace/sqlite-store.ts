@@ -8,6 +8,9 @@
  * transaction's statements are spread over several turns of the event loop's microtasks. One
  * connection has one transaction: every statement therefore runs under `lock`, and a transaction
  * holds it from BEGIN to COMMIT, so no other caller's statement lands inside it or sees it half done.
+ * The lock is per file, shared by every store of this process on that file: another connection's
+ * BEGIN IMMEDIATE, run while this one's transaction waits on a microtask, would block the thread
+ * that transaction needs to finish (SQLite's busy wait is synchronous), until SQLITE_BUSY.
  */
 import { closeSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -31,6 +34,21 @@ class Lock {
   }
 }
 
+/** The lock of each workspace file open in this process, and how many stores hold it. */
+const locks = new Map<string, { lock: Lock; users: number }>();
+
+function lockFor(file: string): Lock {
+  let held = locks.get(file);
+  if (!held) locks.set(file, (held = { lock: new Lock(), users: 0 }));
+  held.users++;
+  return held.lock;
+}
+
+function unlock(file: string): void {
+  const held = locks.get(file);
+  if (held && --held.users === 0) locks.delete(file);
+}
+
 /** Where a workspace's SQLite file is (whether or not it exists yet). */
 export function workspaceFile(name: string, dataDir = ".mayfly/data"): string {
   return join(resolve(dataDir, "workspace"), `${fileNameFor(name)}.sqlite`);
@@ -43,7 +61,7 @@ export class SqliteWorkspaceStore implements WorkspaceStore {
   /** Contents over this many bytes are files in `filesDir`, not chunk rows. */
   private readonly spillOver: number;
   private readonly filesDir: string;
-  private readonly lock = new Lock();
+  private readonly lock: Lock;
   /** The open transaction's statements, for tree.ts (they run under the lock the transaction holds). */
   private readonly tx: WorkspaceTx;
   /** Changes made by the open transaction, announced once it commits. */
@@ -57,12 +75,40 @@ export class SqliteWorkspaceStore implements WorkspaceStore {
     this.history = options.history;
     this.spillOver = options.spillOver;
     this.filesDir = `${this.file.slice(0, -".sqlite".length)}.files`;
+    this.lock = lockFor(this.file);
     this.tx = {
       entry: async (p) => this.entryNow(p), children: async (d) => this.childrenNow(d), under: async (d) => this.underNow(d),
       version: async () => this.versionNow(), totals: async () => this.totalsNow(), historyOf: async (p) => this.historyNow(p),
       setFile: async (p, c, s) => this.setFile(p, c, s), addDir: async (p) => this.addDir(p), removeEntry: async (e) => this.removeEntry(e),
     };
-    this.db.exec(`
+    // Only a new file is written to here: a write would wait (synchronously) on another store's open transaction.
+    if (!this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'changes'").get()) this.createTables();
+    const stale = this.db.prepare("SELECT id FROM contents WHERE pending IS NOT NULL AND pending < ?").all(Date.now() - ABANDONED_MS) as { id: number }[];
+    if (stale.length > 0) {
+      // Queued first on the lock: every later call waits for it.
+      this.transaction(async () => {
+        for (const { id } of stale) this.drop(id);
+      }).catch((e: unknown) => process.emitWarning(`Could not free a workspace's abandoned contents: ${(e as Error)?.message ?? e}`));
+    }
+    // A spill file still being written when its writer died is only a temporary file.
+    for (const name of existsDir(this.filesDir) ? readdirSync(this.filesDir) : []) {
+      const file = join(this.filesDir, name);
+      if (name.endsWith(".tmp") && statSync(file).mtimeMs < Date.now() - ABANDONED_MS) rmSync(file, { force: true });
+    }
+  }
+
+  /** The schema, in one transaction; "changes" last, so its presence means the rest is there. */
+  private createTables(): void {
+    try {
+      this.createTablesNow();
+    } catch (e) {
+      if (this.db.isTransaction) this.db.exec("ROLLBACK");
+      throw e;
+    }
+  }
+
+  private createTablesNow(): void {
+    this.db.exec(`BEGIN IMMEDIATE;
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
       INSERT OR IGNORE INTO meta VALUES ('version', 0);
       -- AUTOINCREMENT: a freed content's id (and so its spill file's name) is never given to another.
@@ -74,25 +120,8 @@ export class SqliteWorkspaceStore implements WorkspaceStore {
       CREATE INDEX IF NOT EXISTS entries_content ON entries (content);
       CREATE TABLE IF NOT EXISTS history (path TEXT NOT NULL, version INTEGER NOT NULL, content INTEGER, size INTEGER NOT NULL, mtime INTEGER NOT NULL, PRIMARY KEY (path, version)) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS history_content ON history (content);
-      CREATE TABLE IF NOT EXISTS changes (version INTEGER PRIMARY KEY, path TEXT NOT NULL, kind TEXT NOT NULL);`);
-    this.db.exec("BEGIN IMMEDIATE");
-    try {
-      this.doomed = [];
-      const stale = this.db.prepare("SELECT id FROM contents WHERE pending IS NOT NULL AND pending < ?").all(Date.now() - ABANDONED_MS) as { id: number }[];
-      for (const { id } of stale) this.drop(id);
-      this.db.exec("COMMIT");
-      for (const id of this.doomed) rmSync(this.fileOf(id), { force: true });
-    } catch (e) {
-      if (this.db.isTransaction) this.db.exec("ROLLBACK");
-      throw e;
-    } finally {
-      this.doomed = null;
-    }
-    // A spill file still being written when its writer died is only a temporary file.
-    for (const name of existsDir(this.filesDir) ? readdirSync(this.filesDir) : []) {
-      const file = join(this.filesDir, name);
-      if (name.endsWith(".tmp") && statSync(file).mtimeMs < Date.now() - ABANDONED_MS) rmSync(file, { force: true });
-    }
+      CREATE TABLE IF NOT EXISTS changes (version INTEGER PRIMARY KEY, path TEXT NOT NULL, kind TEXT NOT NULL);
+      COMMIT;`);
   }
 
   // -- contents ---------------------------------------------------------------------------------
@@ -333,7 +362,9 @@ export class SqliteWorkspaceStore implements WorkspaceStore {
   }
 
   close(): void {
-    if (this.db.isOpen) this.db.close();
+    if (!this.db.isOpen) return;
+    this.db.close();
+    unlock(this.file);
   }
 
   async destroy(): Promise<void> {
