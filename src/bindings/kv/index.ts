@@ -1,18 +1,23 @@
 /**
  * A KV namespace with Cloudflare's KV API (get text/json/arrayBuffer/stream, getWithMetadata, put with
  * expiration/expirationTtl/metadata, delete, list with prefix/cursor/limit), stored in its own SQLite
- * file. Usable from the host directly, or placed in a worker's env: `env: { CACHE: kv({ name: "cache" }) }`.
+ * file, or in PostgreSQL with `backend` (shared by every host on that database). Usable from the host
+ * directly, or placed in a worker's env: `env: { CACHE: kv({ name: "cache" }) }`. This file is the
+ * surface (validation, Cloudflare's shapes); storage is behind the KvStore interface (store.ts).
  */
-import type { DatabaseSync } from "node:sqlite";
-import { QuotaExceededError } from "../../errors.ts";
 import { BINDING, type Bindable, type Capability } from "../capability.ts";
-import { inWriteTransaction, openStore } from "../storage/sqlite-file.ts";
+import type { PostgresBackend } from "../storage/postgres.ts";
+import { PostgresKvStore } from "./postgres-store.ts";
+import { SqliteKvStore } from "./sqlite-store.ts";
+import type { KvStore } from "./store.ts";
 
 export interface KvOptions {
   /** The namespace's name: its data lives in <dataDir>/kv/<name>.sqlite, apart from every other. */
   name: string;
   /** Directory for storage bindings (default ".mayfly/data" under the working directory). */
   dataDir?: string;
+  /** Store in PostgreSQL instead of a SQLite file: every host given the same database sees the same data. */
+  backend?: PostgresBackend;
   quota?: { bytes?: number; keys?: number };
 }
 
@@ -26,13 +31,11 @@ const MAX_VALUE_BYTES = 25 * 1024 * 1024;
 const MAX_METADATA_BYTES = 1024;
 
 export class KvNamespace implements Bindable {
-  private readonly db: DatabaseSync;
+  private readonly store: KvStore;
   private readonly quota: { bytes: number; keys: number };
 
   constructor(options: KvOptions) {
-    this.db = openStore(options.dataDir ?? ".mayfly/data", "kv", options.name);
-    this.db.exec(`CREATE TABLE IF NOT EXISTS kv (
-      key TEXT PRIMARY KEY, value BLOB NOT NULL, metadata TEXT, expiration INTEGER) WITHOUT ROWID`);
+    this.store = options.backend ? new PostgresKvStore(options.backend, options.name) : new SqliteKvStore(options.dataDir ?? ".mayfly/data", options.name);
     this.quota = { bytes: options.quota?.bytes ?? Infinity, keys: options.quota?.keys ?? Infinity };
   }
 
@@ -61,7 +64,7 @@ export class KvNamespace implements Bindable {
 
   async getWithMetadata(key: string, type: ValueType | { type?: ValueType } = "text"): Promise<{ value: unknown; metadata: unknown }> {
     checkKey(key);
-    const row = this.db.prepare("SELECT value, metadata, expiration FROM kv WHERE key = ?").get(key) as { value: Uint8Array; metadata: string | null; expiration: number | null } | undefined;
+    const row = await this.store.get(key);
     if (!row || expired(row.expiration)) return { value: null, metadata: null };
     return { value: decode(row.value, typeof type === "string" ? type : type?.type ?? "text"), metadata: row.metadata === null ? null : JSON.parse(row.metadata) };
   }
@@ -74,21 +77,12 @@ export class KvNamespace implements Bindable {
     const metadata = options.metadata === undefined ? null : JSON.stringify(options.metadata);
     if (metadata !== null && Buffer.byteLength(metadata) > MAX_METADATA_BYTES) throw new RangeError(`Metadata is limited to ${MAX_METADATA_BYTES} bytes of JSON.`);
     const expiration = expirationOf(options);
-    this.transaction(() => {
-      this.purgeExpired();
-      const old = this.db.prepare("SELECT length(key) + length(value) + coalesce(length(metadata), 0) AS size FROM kv WHERE key = ?").get(key) as { size: number } | undefined;
-      const totals = this.db.prepare("SELECT count(*) AS keys, coalesce(sum(length(key) + length(value) + coalesce(length(metadata), 0)), 0) AS bytes FROM kv").get() as { keys: number; bytes: number };
-      const size = Buffer.byteLength(key) + bytes.byteLength + (metadata ? Buffer.byteLength(metadata) : 0);
-      if (!old && totals.keys + 1 > this.quota.keys) throw new QuotaExceededError(`KV namespace is limited to ${this.quota.keys} keys.`);
-      if (totals.bytes - (old?.size ?? 0) + size > this.quota.bytes) throw new QuotaExceededError(`KV namespace is limited to ${this.quota.bytes} bytes.`);
-      this.db.prepare("INSERT INTO kv (key, value, metadata, expiration) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, metadata = excluded.metadata, expiration = excluded.expiration")
-        .run(key, bytes, metadata, expiration);
-    });
+    await this.store.put({ key, value: bytes, metadata, expiration }, this.quota);
   }
 
   async delete(key: string): Promise<void> {
     checkKey(key);
-    this.db.prepare("DELETE FROM kv WHERE key = ?").run(key);
+    await this.store.delete(key);
   }
 
   /** Keys in lexicographic (byte) order; the cursor is the last key returned. */
@@ -96,9 +90,7 @@ export class KvNamespace implements Bindable {
     const limit = Math.min(Math.max(1, Math.trunc(options.limit ?? 1000)), 1000);
     const prefix = options.prefix ?? "";
     const after = options.cursor ? Buffer.from(options.cursor, "base64url").toString("utf8") : "";
-    const rows = this.db.prepare(
-      "SELECT key, metadata, expiration FROM kv WHERE key > ? AND substr(key, 1, ?) = ? AND (expiration IS NULL OR expiration > ?) ORDER BY key LIMIT ?",
-    ).all(after, prefix.length, prefix, Math.floor(Date.now() / 1000), limit + 1) as { key: string; metadata: string | null; expiration: number | null }[];
+    const rows = await this.store.list(after, prefix, Math.floor(Date.now() / 1000), limit + 1);
     const page = rows.slice(0, limit);
     const keys = page.map((r) => ({
       name: r.key,
@@ -109,16 +101,9 @@ export class KvNamespace implements Bindable {
     return complete ? { keys, list_complete: true } : { keys, list_complete: false, cursor: Buffer.from(page.at(-1)!.key, "utf8").toString("base64url") };
   }
 
-  close(): void {
-    this.db.close();
-  }
-
-  private purgeExpired(): void {
-    this.db.prepare("DELETE FROM kv WHERE expiration IS NOT NULL AND expiration <= ?").run(Math.floor(Date.now() / 1000));
-  }
-
-  private transaction(fn: () => void): void {
-    inWriteTransaction(this.db, fn);
+  /** Closes its SQLite file; a PostgreSQL backend is shared, and closed by whoever made it. */
+  close(): Promise<void> {
+    return this.store.close();
   }
 }
 

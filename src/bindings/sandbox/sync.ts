@@ -37,8 +37,8 @@ export async function materialise(ws: Workspace, dir: string, uid: number | unde
       mkdirSync(target, { recursive: true, mode: 0o755 });
       snapshot.dirs.add(entry.path);
     } else {
-      const file = ws.open(entry.path);
-      const bytes = file.bytes();
+      const file = await ws.open(entry.path);
+      const bytes = await file.bytes();
       writeFileSync(target, bytes, { mode: 0o644 });
       snapshot.files.set(entry.path, { version: file.version, sha256: sha256(bytes) });
     }

@@ -45,11 +45,12 @@ export async function importDirectory(ws: Workspace, dir: string, into: string):
   return files;
 }
 
-/** A tar of the entries, each file's bytes read from storage as the archive is consumed. */
-export function exportTar(entries: Exported[]): ReadableStream<Uint8Array> {
+/** A tar of the entries (once listed: a failure to list is the stream's error), each file's bytes read from storage as the archive is consumed. */
+export function exportTar(listed: Promise<Exported[]>): ReadableStream<Uint8Array> {
   const pack = tar.pack();
+  listed.catch(() => {}); // handled by feed(), which may not reach it before it settles
   const feed = async () => {
-    for (const e of entries) {
+    for (const e of await listed) {
       const mtime = new Date(e.mtime);
       if (e.type === "dir") {
         pack.entry({ name: `${e.path}/`, type: "directory", mtime });

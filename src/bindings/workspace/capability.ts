@@ -19,9 +19,9 @@ export function workspaceCapability(ws: Workspace): Capability {
       const [a, b] = args as [unknown, unknown];
       switch (method) {
         case "readFile": case "open": {
-          const file = ws.open(a as string, b as { version?: number });
+          const file = await ws.open(a as string, b as { version?: number });
           // A small file crosses whole; a large one (or any, for open) streams a chunk per read.
-          return { size: file.size, version: file.version, body: method === "readFile" && file.size <= STREAM_BODIES_OVER ? file.bytes() : file.stream() };
+          return { size: file.size, version: file.version, body: method === "readFile" && file.size <= STREAM_BODIES_OVER ? await file.bytes() : file.stream() };
         }
         case "writeFile": return { version: await ws.writeFile(a as string, b as WorkspaceData) };
         case "appendFile": return { version: await ws.appendFile(a as string, b as WorkspaceData) };

@@ -17,7 +17,7 @@ export const DIFF_MAX_BYTES = 8 * 1024 * 1024;
 /** Files (not directories) whose path matches a glob: `*`, `**`, `?`, `[...]`, `{a,b}` (path.matchesGlob). */
 export async function glob(store: WorkspaceStore, pattern: string): Promise<string[]> {
   if (typeof pattern !== "string" || pattern === "" || pattern.length > 1024) throw new WorkspaceError("EINVAL", "glob() takes a pattern string of 1 to 1024 characters");
-  const paths = store.under("").filter((e) => e.type === "file").map((e) => e.path);
+  const paths = (await store.under("")).filter((e) => e.type === "file").map((e) => e.path);
   try {
     return await matcher.session(GREP_MS, (ask) => ask({ op: "glob", paths, pattern: pattern.replace(/^(\.\/)+/, "") })) as string[];
   } catch (e) {
@@ -41,7 +41,7 @@ export async function grep(store: WorkspaceStore, files: Entry[], source: string
       for (const file of files) {
         if (file.type !== "file" || file.content === null) continue;
         let lineNo = 0;
-        for (const lines of linesOf(store, file.content)) {
+        for await (const lines of linesOf(store, file.content)) {
           if (lines === null) break; // binary
           const cut = lines.map((l) => l.slice(0, LINE_MAX));
           const hits = await ask({ op: "test", lines: cut }) as boolean[];
@@ -61,11 +61,11 @@ export async function grep(store: WorkspaceStore, files: Entry[], source: string
 }
 
 /** A file's complete lines, a stored chunk at a time (a line split across chunks is joined); null if binary. */
-function* linesOf(store: WorkspaceStore, content: number): Generator<string[] | null> {
+async function* linesOf(store: WorkspaceStore, content: number): AsyncGenerator<string[] | null> {
   const decoder = new TextDecoder();
   let carry = "";
   let first = true;
-  for (const chunk of store.chunksOf(content)) {
+  for await (const chunk of store.chunksOf(content)) {
     if (first && chunk.subarray(0, 8000).includes(0)) return yield null;
     first = false;
     const lines = decoder.decode(chunk, { stream: true }).split("\n");

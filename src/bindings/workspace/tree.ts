@@ -1,11 +1,11 @@
 /**
  * File system semantics over the store, as node:fs/promises has them (ENOENT, EEXIST, ENOTDIR,
- * EISDIR, ENOTEMPTY), each function run inside the caller's transaction. One difference, for agents
+ * EISDIR, ENOTEMPTY), each function run inside the caller's transaction (a WorkspaceTx). One difference, for agents
  * that write deep paths without a mkdir first: writing a file creates its missing parent directories.
  */
 import { WorkspaceError } from "../../errors.ts";
 import { ancestorsOf, isWithin, parentOf } from "./paths.ts";
-import type { Entry, WorkspaceStore } from "./store.ts";
+import type { Entry, WorkspaceReads, WorkspaceTx } from "./store.ts";
 
 export function fail(code: string, what: string, path: string): never {
   const messages: Record<string, string> = {
@@ -16,109 +16,115 @@ export function fail(code: string, what: string, path: string): never {
 }
 
 /** The entry at `path`, or ENOENT. The root is a directory that always exists. */
-export function existing(store: WorkspaceStore, path: string, what: string): Entry {
+export async function existing(store: WorkspaceReads, path: string, what: string): Promise<Entry> {
   if (path === "") return { path: "", type: "dir", version: 0, size: 0, mtime: 0, content: null };
-  return store.entry(path) ?? fail("ENOENT", what, path);
+  return (await store.entry(path)) ?? fail("ENOENT", what, path);
 }
 
 /** Creates `path`'s missing parents; a parent that is a file is ENOTDIR. */
-export function ensureParents(store: WorkspaceStore, path: string, what: string): void {
+export async function ensureParents(store: WorkspaceTx, path: string, what: string): Promise<void> {
   for (const dir of ancestorsOf(path)) {
-    const e = store.entry(dir);
-    if (!e) store.addDir(dir);
+    const e = await store.entry(dir);
+    if (!e) await store.addDir(dir);
     else if (e.type !== "dir") fail("ENOTDIR", what, dir);
   }
 }
 
 /** Checks, before any bytes are stored, that a file may be written at `path`. */
-export function checkWritable(store: WorkspaceStore, path: string, what: string): Entry | undefined {
+export async function checkWritable(store: WorkspaceReads, path: string, what: string): Promise<Entry | undefined> {
   if (path === "") fail("EISDIR", what, path);
   for (const dir of ancestorsOf(path)) {
-    const e = store.entry(dir);
+    const e = await store.entry(dir);
     if (!e) break;
     if (e.type !== "dir") fail("ENOTDIR", what, dir);
   }
-  const e = store.entry(path);
+  const e = await store.entry(path);
   if (e?.type === "dir") fail("EISDIR", what, path);
   return e;
 }
 
-export function writeFile(store: WorkspaceStore, path: string, content: number, size: number, what = "write"): number {
-  checkWritable(store, path, what);
-  ensureParents(store, path, what);
-  return store.setFile(path, content, size);
+export async function writeFile(store: WorkspaceTx, path: string, content: number, size: number, what = "write"): Promise<number> {
+  await checkWritable(store, path, what);
+  await ensureParents(store, path, what);
+  return await store.setFile(path, content, size);
 }
 
-export function mkdir(store: WorkspaceStore, path: string, recursive: boolean): string | undefined {
+export async function mkdir(store: WorkspaceTx, path: string, recursive: boolean): Promise<string | undefined> {
   if (path === "") return recursive ? undefined : fail("EEXIST", "mkdir", path);
-  const e = store.entry(path);
+  const e = await store.entry(path);
   if (e) return e.type === "dir" && recursive ? undefined : fail("EEXIST", "mkdir", path);
   const parent = parentOf(path);
-  const p = parent === "" ? undefined : store.entry(parent);
+  const p = parent === "" ? undefined : await store.entry(parent);
   if (parent !== "" && !p && !recursive) fail("ENOENT", "mkdir", path);
   if (p && p.type !== "dir") fail("ENOTDIR", "mkdir", path);
   // Node answers the first directory it created, for a recursive mkdir.
-  const first = ancestorsOf(path).find((d) => !store.entry(d)) ?? path;
-  ensureParents(store, path, "mkdir");
-  store.addDir(path);
+  let first = path;
+  for (const d of ancestorsOf(path)) {
+    if (!(await store.entry(d))) {
+      first = d;
+      break;
+    }
+  }
+  await ensureParents(store, path, "mkdir");
+  await store.addDir(path);
   return recursive ? first : undefined;
 }
 
-export function rm(store: WorkspaceStore, path: string, recursive: boolean, force: boolean): void {
+export async function rm(store: WorkspaceTx, path: string, recursive: boolean, force: boolean): Promise<void> {
   if (path === "") fail("EINVAL", "rm of the workspace root", path);
-  const e = store.entry(path);
+  const e = await store.entry(path);
   if (!e) return force ? undefined : fail("ENOENT", "rm", path);
   if (e.type === "dir" && !recursive) fail("EISDIR", "rm (use recursive)", path);
   // Deepest first, so every directory is empty when it goes.
-  for (const child of store.under(path).reverse()) store.removeEntry(child);
-  store.removeEntry(e);
+  for (const child of (await store.under(path)).reverse()) await store.removeEntry(child);
+  await store.removeEntry(e);
 }
 
-export function rename(store: WorkspaceStore, from: string, to: string): void {
-  const src = existing(store, from, "rename");
+export async function rename(store: WorkspaceTx, from: string, to: string): Promise<void> {
+  const src = await existing(store, from, "rename");
   if (from === "" || to === "") fail("EINVAL", "rename of the workspace root", from);
   if (from === to) return;
   if (src.type === "dir" && isWithin(to, from)) fail("EINVAL", "rename of a directory into itself", to);
-  replaceable(store, src, to, "rename");
-  ensureParents(store, to, "rename");
-  const moved = [src, ...store.under(from)];
-  for (const e of moved) placeCopy(store, e, to + e.path.slice(from.length));
-  for (const e of [...moved].reverse()) store.removeEntry(e);
+  await replaceable(store, src, to, "rename");
+  await ensureParents(store, to, "rename");
+  const moved = [src, ...await store.under(from)];
+  for (const e of moved) await placeCopy(store, e, to + e.path.slice(from.length));
+  for (const e of [...moved].reverse()) await store.removeEntry(e);
 }
 
-export function cp(store: WorkspaceStore, from: string, to: string, recursive: boolean): void {
-  const src = existing(store, from, "cp");
+export async function cp(store: WorkspaceTx, from: string, to: string, recursive: boolean): Promise<void> {
+  const src = await existing(store, from, "cp");
   if (src.type === "dir" && !recursive) fail("EISDIR", "cp (use recursive)", from);
   if (from === to) fail("EINVAL", "cp to itself", to);
   if (src.type === "dir" && isWithin(to, from)) fail("EINVAL", "cp of a directory into itself", to);
-  const dest = store.entry(to);
+  const dest = await store.entry(to);
   if (dest && dest.type !== src.type) fail(dest.type === "dir" ? "EISDIR" : "ENOTDIR", "cp", to);
-  ensureParents(store, to, "cp");
-  for (const e of [src, ...store.under(from)]) {
+  await ensureParents(store, to, "cp");
+  for (const e of [src, ...await store.under(from)]) {
     const target = to + e.path.slice(from.length);
-    const there = store.entry(target);
+    const there = await store.entry(target);
     if (there && there.type !== e.type) fail(there.type === "dir" ? "EISDIR" : "ENOTDIR", "cp", target);
-    if (e.type === "file") store.setFile(target, e.content!, e.size);
-    else if (!there) store.addDir(target);
+    if (e.type === "file") await store.setFile(target, e.content!, e.size);
+    else if (!there) await store.addDir(target);
   }
 }
 
 /** `to` may take `src`'s place: absent, a file replaced by a file, or an empty directory by a directory. */
-function replaceable(store: WorkspaceStore, src: Entry, to: string, what: string): void {
-  const dest = store.entry(to);
+async function replaceable(store: WorkspaceTx, src: Entry, to: string, what: string): Promise<void> {
+  const dest = await store.entry(to);
   if (!dest) {
-    checkWritable(store, to, what);
+    await checkWritable(store, to, what);
     return;
   }
   if (src.type === "file" && dest.type === "dir") fail("EISDIR", what, to);
   if (src.type === "dir" && dest.type === "file") fail("ENOTDIR", what, to);
   if (dest.type === "dir") {
-    if (store.children(to).length > 0) fail("ENOTEMPTY", what, to);
-    store.removeEntry(dest);
+    if ((await store.children(to)).length > 0) fail("ENOTEMPTY", what, to);
+    await store.removeEntry(dest);
   }
 }
 
-function placeCopy(store: WorkspaceStore, e: Entry, target: string): void {
-  if (e.type === "file") store.setFile(target, e.content!, e.size);
-  else store.addDir(target);
+async function placeCopy(store: WorkspaceTx, e: Entry, target: string): Promise<void> {
+  if (e.type === "file") await store.setFile(target, e.content!, e.size);
+  else await store.addDir(target);
 }
