@@ -129,14 +129,14 @@ async function handleCall(callId: number, instanceId: number, worker: WorkerSpec
     try {
       outcome = await instance.call(inv);
       checkOutput(outcome, instance);
-      if (instance.hasPendingWork()) {
+      if (outcome.pending && instance.alive) {
         // Cloudflare semantics: the response leaves now; the run stays alive for ctx.waitUntil work.
         replied = reply(callId, instance, { outcome }, cpu + stop.peek(), wallStart, false);
         await instance.drain();
       }
     } finally {
       cpu += stop();
-      if (--instance.active === 0) instance.endRun();
+      if (--instance.active === 0) instance.endRun(outcome?.ended === true && !replied);
     }
   } catch (e) {
     const ended = e instanceof RunEnded ? e : new RunEnded("internal", (e as Error)?.message ?? String(e));
@@ -198,7 +198,7 @@ function reply(callId: number, instance: WorkerInstance | undefined, result: Pic
 
 /** `settled`: the run has ended, so the isolate is idle and its heap can be read at once. */
 function statsOf(instance: WorkerInstance | undefined, cpuMs: number, wallStart: number, settled: boolean) {
-  if (settled && instance?.alive) readHeapNow(instance);
+  if (settled && instance?.alive && !instance.takeHeapFresh()) readHeapNow(instance);
   const subRequests = instance ? Number((instance.servicesToken as ServiceState).store.get(SUBREQUESTS) ?? 0) : 0;
   return { cpuMs, wallMs: performance.now() - wallStart, heapBytes: instance?.heapBytes ?? 0, subRequests };
 }

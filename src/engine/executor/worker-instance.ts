@@ -250,21 +250,27 @@ export class WorkerInstance {
    * before any GC looks. V8 collects before growing past the limit it was given, so a heap above the
    * run's limit at the end can only be such a loan: the run breached its limit.
    */
+  /** Whether heapBytes was read after the last call settled and nothing ran since (see takeHeapFresh). */
+  private heapFresh = false;
+
+  /** True once if heapBytes is still as read right after the last call (saves a second read, ~16 µs). */
+  takeHeapFresh(): boolean {
+    const fresh = this.heapFresh;
+    this.heapFresh = false;
+    return fresh;
+  }
+
   private heapOverLimit(): boolean {
     if (!this.alive) return false;
     const h = this.fresh.isolate.getHeapStatisticsSync();
     this.heapBytes = h.used_heap_size + h.externally_allocated_size;
+    this.heapFresh = this.active <= 1;
     return h.used_heap_size > this.spec.limits.memoryMb * 1024 * 1024;
-  }
-
-  /** Whether ctx.waitUntil work is still pending after the response. */
-  hasPendingWork(): boolean {
-    if (!this.alive) return false;
-    return this.runtimeFn<() => boolean>("hasPendingWork").applySync(undefined, []) as boolean;
   }
 
   /** Waits for the pending waitUntil work (bounded by the watchdog's limits). */
   async drain(): Promise<void> {
+    this.heapFresh = false;
     const drain = this.runtimeFn<() => Promise<void>>("drain");
     // An unhandled rejection in the waitUntil work rejects this call (see recoverOutcome): log it, wait on.
     for (let attempt = 0; ; attempt++) {
@@ -279,15 +285,18 @@ export class WorkerInstance {
     if (this.endedBy) throw this.endedBy;
   }
 
-  /** The run is over: cancel its timers and other host tasks so nothing of it fires later. */
-  endRun(): void {
+  /**
+   * The run is over: cancel its timers and other host tasks so nothing of it fires later.
+   * `guestDone`: the runtime already cleared its timers when it answered (Outcome.ended).
+   */
+  endRun(guestDone = false): void {
     this.fresh.slot.services.cancelAll();
-    if (!this.alive) return;
+    if (!this.alive || guestDone) return;
     this.runtimeFn<() => void>("endRun").applySync(undefined, []);
   }
 
   /**
-   * A function of the runtime's handle, looked up once per isolate: hasPendingWork and endRun run on
+   * A function of the runtime's handle, looked up once per isolate: drain and endRun may run on
    * every invocation, and each lookup is a call into the isolate.
    */
   private runtimeFn<F>(name: string): ivm.Reference<F> {

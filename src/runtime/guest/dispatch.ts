@@ -2,6 +2,7 @@ import type { ExecutionContext } from "./cloudflare-workers.ts";
 import { Response, bodyBytes, incomingRequest, responseHead, takeBodySource, type HeaderList } from "./fetch-api.ts";
 import { incomingBody, sendBody } from "./body-bridge.ts";
 import { setClock } from "./clock.ts";
+import { clearAllTimers } from "./timers.ts";
 import { actorDelivered, actorTarget, hostsActor } from "./actor.ts";
 
 /**
@@ -19,7 +20,13 @@ export type Invocation =
 export interface WireError { name: string; message: string; stack?: string }
 
 /** Never a rejection: a rejected promise crossing into the host is what crashes isolated-vm (#314). */
-export type Outcome = { ok: true; value: unknown } | { ok: false; error: WireError };
+/**
+ * A call's result. `pending`: ctx.waitUntil work (or a streaming body) outlives the reply, so the run
+ * goes on until drain(). `ended`: no other call was in flight and nothing was pending, so the run's
+ * timers were already cleared here (what the executor's endRun would do); saving the executor two
+ * calls into the isolate per run (~20 µs).
+ */
+export type Outcome = ({ ok: true; value: unknown } | { ok: false; error: WireError }) & { pending?: boolean; ended?: boolean };
 
 let mainNamespace: Record<string, unknown> = {};
 let workerEnv: unknown = {};
@@ -51,7 +58,12 @@ export function setMain(ns: Record<string, unknown>): void {
 const outcomes = new Map<number, Promise<Outcome>>();
 const KEPT_OUTCOMES = 256;
 
+/** Calls dispatched and not yet answered (an actor's calls may overlap). */
+let inFlight = 0;
+
 export function dispatch(inv: Invocation, now: number, token: number): Promise<Outcome> {
+  inFlight++;
+  // settle() runs inside run(): a guest may have replaced Promise.prototype.then by the time it answers.
   const outcome = run(inv, now);
   outcomes.set(token, outcome);
   if (outcomes.size > KEPT_OUTCOMES) outcomes.delete(outcomes.keys().next().value!);
@@ -65,16 +77,27 @@ export function awaitOutcome(token: number): Promise<Outcome> {
   return outcome ?? Promise.resolve({ __proto__: null, ok: false, error: { name: "Error", message: "The call's outcome was lost." } } as Outcome);
 }
 
+function settle(outcome: Outcome): Outcome {
+  outcome.pending = waiting.size > 0;
+  if (--inFlight === 0 && !outcome.pending) {
+    clearAllTimers();
+    outcome.ended = true;
+  }
+  return outcome;
+}
+
 async function run(inv: Invocation, now: number): Promise<Outcome> {
   setClock(now);
+  let outcome: Outcome;
   try {
     // Replies have a null prototype: a guest that defines Object.prototype.then must not be able to
     // intercept them when the async functions below resolve with them.
     const value = inv.kind === "fetch" ? (await dispatchFetch(inv)).wire : await dispatchRpc(inv);
-    return { __proto__: null, ok: true, value } as Outcome;
+    outcome = { __proto__: null, ok: true, value } as Outcome;
   } catch (e) {
-    return { __proto__: null, ok: false, error: toWireError(e) } as Outcome;
+    outcome = { __proto__: null, ok: false, error: toWireError(e) } as Outcome;
   }
+  return settle(outcome);
 }
 
 /**
