@@ -6,7 +6,7 @@
 // for (a) replicated changesets (src/bindings/storage/replicated-sqlite.ts, what D1 uses),
 //     (b) the naive alternative: upload the whole database image on every write (optimistic version),
 //     (c) for reference, one local SQLite file (D1 without a backend; WAL, synchronous=FULL).
-// Run: node bench/d1-postgres.ts   (not part of `npm run bench`)
+// Part of `npm run bench` (bench/run.ts); alone: node bench/d1-postgres.ts
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -105,7 +105,7 @@ async function time(n: number, op: (i: number) => Promise<unknown>): Promise<num
   return out;
 }
 
-interface Row { store: string; op: string; p50: number; p99: number; n: number }
+export interface Row { store: string; op: string; p50: number; p99: number; n: number }
 
 async function measure(label: string, make: (name: string) => Store, n: { read: number; insert: number; insertBig: number }): Promise<Row[]> {
   const rows: Row[] = [];
@@ -125,19 +125,17 @@ async function measure(label: string, make: (name: string) => Store, n: { read: 
   return rows;
 }
 
-async function main(): Promise<void> {
+/** The three stores measured on a throwaway PostgreSQL; a string says why it could not run. */
+export async function benchD1Postgres(): Promise<Row[] | string> {
   const found = findPostgres();
-  if (typeof found === "string") {
-    console.log(`d1-postgres: skipped (${found})`);
-    return;
-  }
+  if (typeof found === "string") return found;
   const pg = await TestPostgres.start();
   const dir = mkdtempSync(join(tmpdir(), "mayfly-bench-d1-"));
   const backend = postgresBackend({ url: await pg.createDatabase("bench") });
   try {
     await ImagePerWrite.setup(backend);
     const n = { read: 500, insert: 300, insertBig: 100 };
-    const rows = [
+    return [
       ...(await measure("(a) replicated changesets", (name) => {
         const r = new ReplicatedSqlite(backend, { id: `bench/${name}`, dir: join(dir, "a"), compactEvery: 1_000 });
         return { read: (fn) => r.read(fn), write: (fn) => r.write(fn), close: () => r.close() };
@@ -145,9 +143,6 @@ async function main(): Promise<void> {
       ...(await measure("(b) image per write", (name) => new ImagePerWrite(backend, `bench/${name}`, join(dir, `b-${name}.sqlite`)), { ...n, insertBig: 40 })),
       ...(await measure("(c) local SQLite file", (name) => new LocalFile(join(dir, "c"), name), n)),
     ];
-    const fmt = (x: number) => x.toFixed(2).padStart(8);
-    console.log(`${"store".padEnd(28)}${"operation".padEnd(20)}${"p50 ms".padStart(8)}${"p99 ms".padStart(8)}${"n".padStart(6)}`);
-    for (const r of rows) console.log(`${r.store.padEnd(28)}${r.op.padEnd(20)}${fmt(r.p50)}${fmt(r.p99)}${String(r.n).padStart(6)}`);
   } finally {
     await backend.close();
     await pg.close();
@@ -155,4 +150,12 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+export function d1PostgresTable(rows: Row[] | string): string {
+  const title = "D1 on PostgreSQL (issue 15): how a SQLite-dialect database lives in PostgreSQL, local server, latency in ms:";
+  if (typeof rows === "string") return `${title} skipped (${rows})`;
+  const f = (x: number) => x.toFixed(2);
+  return [title, "", "| store | operation | p50 | p99 | n |", "| --- | --- | --- | --- | --- |",
+    ...rows.map((r) => `| ${r.store} | ${r.op} | ${f(r.p50)} | ${f(r.p99)} | ${r.n} |`)].join("\n");
+}
+
+if (import.meta.filename === process.argv[1]) console.log(d1PostgresTable(await benchD1Postgres()));
