@@ -11,6 +11,7 @@ import { fileNameFor } from "../bindings/storage/sqlite-file.ts";
 import type { WorkerLoader } from "../loader/worker-loader.ts";
 import type { WorkerCode } from "../loader/worker-code.ts";
 import type { WorkerStub } from "../loader/worker-stub.ts";
+import type { ActorLogEntry } from "./placement.ts";
 
 /** What an actor's host needs from its namespace: the loader, and its alarms (top-level actors only). */
 export interface ActorContext {
@@ -20,6 +21,8 @@ export interface ActorContext {
     set(id: string, name: string | undefined, time: number): void;
     delete(id: string): void;
   };
+  /** Cluster mode: appends the actor's committed writes to the shared log (the output gate). */
+  replicate?: (entries: ActorLogEntry[]) => Promise<void>;
 }
 
 export interface ActorParams {
@@ -30,6 +33,8 @@ export interface ActorParams {
   storagePath: string;
   /** The most the actor's database may hold; facets have their parent's. */
   maxStorageBytes: number;
+  /** Capture each write as a changeset for `ctx.replicate` (top-level actors in cluster mode). */
+  replicate?: boolean;
   parent?: ActorHost;
 }
 
@@ -56,7 +61,7 @@ export class ActorHost {
     this.params = params;
     this.control = this.controlCapability();
     const loaded = ctx.loader._loadActor(params.code, {
-      className: params.className, id: params.id, name: params.name, storagePath: params.storagePath, maxStorageBytes: params.maxStorageBytes, control: this.control,
+      className: params.className, id: params.id, name: params.name, storagePath: params.storagePath, maxStorageBytes: params.maxStorageBytes, control: this.control, replicate: params.replicate,
     });
     this.stub = loaded.stub;
     this.capabilities = loaded.capabilities;
@@ -211,6 +216,17 @@ export class ActorHost {
           case "deleteAlarm":
             if (!alarms) return null;
             return alarms.delete(this.params.id);
+          case "replicate": {
+            if (!this.ctx.replicate || this.params.parent) throw new TypeError("This actor's storage is not replicated.");
+            const entries = (Array.isArray(args[0]) ? args[0] : []) as ActorLogEntry[];
+            try {
+              return await this.ctx.replicate(entries);
+            } catch (e) {
+              // The local file is now ahead of the shared log: this instance must not serve again.
+              queueMicrotask(() => this.abort(`The actor's writes could not be made durable: ${(e as Error).message}`));
+              throw e;
+            }
+          }
           case "facetStart": {
             const [name, options] = args as [string, FacetOptions | null];
             if (this.facets.has(name)) return true;

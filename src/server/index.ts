@@ -24,6 +24,7 @@ import { loadConfig } from "./config.ts";
 import { playgroundScript } from "./playground/index.ts";
 import { startPlugins, type PluginsConfig } from "./plugins.ts";
 import type { PluginHost } from "../plugins/index.ts";
+import { openCluster, publishWorkers, bundleRecords, type Cluster, type ClusterConfig, type WorkerRecord } from "../cluster/index.ts";
 
 export interface ServerOptions {
   port?: number;
@@ -60,6 +61,12 @@ export interface ServerOptions {
   npm?: NpmOptions;
   /** Plugins: grants, hook rules, plugins installed from files; served at /p/<name>/ (config's `plugins`). */
   plugins?: PluginsConfig;
+  /**
+   * Cluster mode (src/cluster/): named workers come from the shared registry in PostgreSQL (with
+   * `watch`, this host publishes the config's workers there first), storage bindings use the shared
+   * backends, actors have one owner across hosts, and /readyz follows PostgreSQL.
+   */
+  cluster?: ClusterConfig;
 }
 
 export interface RunningServer {
@@ -69,6 +76,12 @@ export interface RunningServer {
   workers(): string[];
   /** The plugin host, when the server has a `plugins` section. */
   plugins?: PluginHost;
+  /** Cluster mode: the cluster this host joined. */
+  cluster?: Cluster;
+  /**
+   * Stops gracefully: /readyz answers 503, no new connections, in-flight requests finish (in cluster
+   * mode within the drain time, then connections are cut), actors' leases released, executors stopped.
+   */
   close(): Promise<void>;
 }
 
@@ -85,10 +98,30 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   // Service bindings find their target in the served set when called, and the loader once it exists.
   const services = { loader: () => loader!, resolve: (name: string): NamedWorker | undefined => workers.get(name) };
   const metrics = new Metrics(() => loader);
-  const prepare = (defs: Record<string, NamedWorkerConfig>, dir: string, dataDir: string | undefined): Map<string, NamedWorker> =>
-    prepareNamedWorkers(defs, { baseDir: dir, dataDir: resolve(dir, dataDir ?? ".mayfly/data"), bindings, services, loader: () => loader!, onRun: (name, event) => metrics.recordWorker(name, event) });
-  const workers = prepare(opts.workers ?? {}, baseDir, opts.dataDir);
+  const cluster = opts.cluster ? await openCluster({ config: opts.cluster, log: opts.log }) : undefined;
+  const clustered = cluster ? { backends: cluster.backends, placement: cluster.placement } : {};
+  const prepare = (defs: Record<string, NamedWorkerConfig>, dir: string, dataDir: string | undefined, records?: WorkerRecord[]): Map<string, NamedWorker> =>
+    prepareNamedWorkers(defs, {
+      baseDir: dir, dataDir: resolve(dir, dataDir ?? ".mayfly/data"), bindings, services, loader: () => loader!, onRun: (name, event) => metrics.recordWorker(name, event),
+      ...clustered,
+      ...(records ? { prebuilt: (name: string) => records.find((r) => r.name === name)?.bundle } : {}),
+    });
+  let workers: Map<string, NamedWorker>;
   let crons: { reschedule(): void; stop(): void } | undefined;
+  try {
+    workers = cluster ? await clusterWorkers(cluster, opts, baseDir, prepare) : prepare(opts.workers ?? {}, baseDir, opts.dataDir);
+  } catch (e) {
+    await cluster?.close();
+    throw e;
+  }
+  // Cluster mode: a deploy (NOTIFY) replaces the served set in place, as --watch does locally.
+  cluster?.onDeploy(() => void cluster.loadWorkers().then((records) => {
+    const next = prepare(Object.fromEntries(records.map((r) => [r.name, r.config])), baseDir, opts.dataDir, records);
+    workers.clear();
+    for (const [name, w] of next) workers.set(name, w);
+    crons?.reschedule();
+    opts.log?.info({ workers: [...next.keys()] }, "reloaded from the cluster's registry");
+  }).catch((e: Error) => opts.log?.error({ err: e.message }, "registry reload failed; the previous workers keep serving")));
   const watcher = opts.watch ? watchNamedWorkers({
     workers,
     onReload: () => crons?.reschedule(),
@@ -98,7 +131,12 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       // Worker definitions come from the file again; port, host and tokens need a restart.
       const c = opts.configFile ? loadConfig(opts.configFile, opts.configEnv) : undefined;
       const dir = c?.baseDir ?? baseDir;
-      return prepare(c ? c.workers ?? {} : opts.workers ?? {}, dir, c?.dataDir ?? opts.dataDir);
+      const defs = c ? c.workers ?? {} : opts.workers ?? {};
+      if (!cluster) return prepare(defs, dir, c?.dataDir ?? opts.dataDir);
+      // Cluster mode: what this host builds is published for every host (their reload follows the NOTIFY).
+      const records = bundleRecords(defs, dir);
+      void publishWorkers(cluster.backend, records).catch((e: Error) => opts.log?.error({ err: e.message }, "publishing the workers failed"));
+      return prepare(defs, dir, c?.dataDir ?? opts.dataDir, records);
     },
   }) : undefined;
   const npm = opts.npm ?? opts.loader?.npm;
@@ -127,6 +165,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     watcher?.close();
     await closeActors(bindings);
     await loader.close();
+    await cluster?.close();
     throw e;
   }
   let plugins: PluginHost | undefined;
@@ -135,9 +174,22 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   } catch (e) {
     watcher?.close();
     await loader.close();
+    await cluster?.close();
     throw e;
   }
+  let draining = false;
   const app = createApp({ plugins,
+    health: {
+      // Ready: not draining, and (cluster mode) PostgreSQL answers: a host that cannot reach it must
+      // not be sent traffic it would answer from stale state.
+      ready: async () => {
+        if (draining) return { ready: false, reason: "draining" };
+        if (cluster && !(await cluster.ping(1_000))) return { ready: false, reason: "PostgreSQL is unreachable" };
+        return { ready: true };
+      },
+      ...(cluster ? { storeAvailable: () => cluster.storeAvailable() } : {}),
+    },
+    ...(cluster ? { mount: (a: Parameters<Cluster["mount"]>[0]) => cluster.mount(a) } : {}),
     loader, metrics, tokens: opts.tokens, bounds: opts.bounds, maxBodyBytes: opts.maxBodyBytes, log: opts.log, workers, playground: opts.playground,
     defaultLimits: resolveLimits(opts.loader?.limits, undefined),
     lockedOut: !opts.tokens && !LOOPBACK.test(host),
@@ -154,6 +206,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   });
   const address = server.address() as AddressInfo;
   const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  await cluster?.join(`${shownHost}:${address.port}`);
   const running = loader;
   crons = startCrons(running, workers, opts.log);
   opts.log?.info({ url: `http://${shownHost}:${address.port}`, tokens: opts.tokens ? Object.keys(opts.tokens).length : 0, workers: [...workers.keys()] }, "listening");
@@ -162,18 +215,46 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     loader: running,
     workers: () => [...workers.keys()],
     ...(plugins ? { plugins } : {}),
+    ...(cluster ? { cluster } : {}),
     close: async () => {
-      // Stop accepting, let in-flight requests finish, then stop the executors.
+      // Not ready any more, stop accepting, let in-flight requests finish, release the actors'
+      // leases (other hosts take them at once), then stop the executors.
+      if (draining) return;
+      draining = true;
       opts.log?.info("draining");
       watcher?.close();
       crons?.stop();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      if (cluster) {
+        // A bound: a client holding a request open must not keep the host (and its leases) forever.
+        const cut = setTimeout(() => server.closeAllConnections(), cluster.drainMs);
+        await closed;
+        clearTimeout(cut);
+      } else await closed;
       plugins?.close();
       await closeActors(bindings);
+      await cluster?.drain();
       await running.close();
+      await cluster?.close();
       opts.log?.info("closed");
     },
   };
+}
+
+/**
+ * Cluster mode's named workers: from the registry; with --watch this host first publishes the
+ * config's workers there (bundled from its files, which it then watches).
+ */
+async function clusterWorkers(cluster: Cluster, opts: ServerOptions, baseDir: string, prepare: (defs: Record<string, NamedWorkerConfig>, dir: string, dataDir: string | undefined, records?: WorkerRecord[]) => Map<string, NamedWorker>): Promise<Map<string, NamedWorker>> {
+  const local = opts.workers ?? {};
+  if (opts.watch && Object.keys(local).length) {
+    const records = bundleRecords(local, baseDir);
+    await publishWorkers(cluster.backend, records);
+    return prepare(local, baseDir, opts.dataDir, records);
+  }
+  if (Object.keys(local).length) opts.log?.warn("cluster mode: the config's workers are served once published (mayfly cluster deploy, or serve --watch)");
+  const records = await cluster.loadWorkers();
+  return prepare(Object.fromEntries(records.map((r) => [r.name, r.config])), baseDir, opts.dataDir, records);
 }
 
 /** Durable actor namespaces of named workers: evicted, their alarms stopped. */
@@ -186,7 +267,7 @@ export function serverOptionsFromConfig(config: MayflyConfig, overrides: ServerO
   const defined = <T extends object>(o: T | undefined) => Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
   return {
     port: config.port, host: config.host, tokens: config.tokens as ServerOptions["tokens"], maxBodyBytes: config.maxBodyBytes,
-    workers: config.workers, baseDir: config.baseDir, dataDir: config.dataDir, configFile: config.file, plugins: config.plugins,
+    workers: config.workers, baseDir: config.baseDir, dataDir: config.dataDir, configFile: config.file, plugins: config.plugins, cluster: config.cluster,
     npm: config.npm ? { ...defined(config.npm), cacheDir: resolve(config.baseDir, config.npm.cacheDir ?? ".mayfly/npm") } : undefined,
     ...defined(overrides),
     // A flag for one bound leaves the file's other bounds in place.

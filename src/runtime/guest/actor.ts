@@ -10,7 +10,7 @@ import { callHost, startHostTask } from "./host-calls.ts";
 import { getRandomValues } from "./crypto.ts";
 import { makeStorage } from "./actor-storage.ts";
 
-export interface ActorStart { className: string; id: string; name?: string; control: number }
+export interface ActorStart { className: string; id: string; name?: string; control: number; replicate?: boolean }
 
 type Ctor = new (ctx: unknown, env: unknown) => Record<string, unknown>;
 
@@ -37,6 +37,7 @@ let waitUntil: (p: Promise<unknown>) => void = () => {};
 export function setActor(a: ActorStart | undefined, keepAlive: (p: Promise<unknown>) => void): void {
   actor = a;
   instance = undefined;
+  durable = Promise.resolve();
   waitUntil = keepAlive;
 }
 
@@ -46,6 +47,25 @@ function cap(id: number, method: string, args: unknown[]): Promise<unknown> {
 
 function store<T>(op: string, ...args: unknown[]): T {
   return callHost<T>("actor", op, ...args);
+}
+
+/**
+ * Cluster mode's output gate: a call's result is released only once the writes committed so far
+ * (captured as changesets by the storage service) are appended to the shared log under this host's
+ * fencing token. The appends run in order, one after another; a call that wrote nothing still waits
+ * for the appends before it (its result may depend on what they wrote). A failed append fails every
+ * call waiting on it (and the host ends this instance).
+ */
+let durable: Promise<unknown> = Promise.resolve();
+
+export async function actorOutputGate(): Promise<void> {
+  if (!actor?.replicate) return;
+  const entries = store<unknown[] | null>("drain");
+  if (entries) {
+    const control = actor.control;
+    durable = durable.then(() => cap(control, "replicate", [entries]));
+  }
+  await durable;
 }
 
 /** Whether `entrypoint` names the actor class this isolate hosts. */
