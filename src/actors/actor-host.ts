@@ -218,14 +218,9 @@ export class ActorHost {
             return alarms.delete(this.params.id);
           case "replicate": {
             if (!this.ctx.replicate || this.params.parent) throw new TypeError("This actor's storage is not replicated.");
-            const entries = (Array.isArray(args[0]) ? args[0] : []) as ActorLogEntry[];
-            try {
-              return await this.ctx.replicate(entries);
-            } catch (e) {
-              // The local file is now ahead of the shared log: this instance must not serve again.
-              queueMicrotask(() => this.abort(`The actor's writes could not be made durable: ${(e as Error).message}`));
-              throw e;
-            }
+            // A failure fails this call and every later one of this instance (the guest chains them);
+            // the placement then rebuilds the actor from the shared log before it serves again.
+            return this.ctx.replicate((Array.isArray(args[0]) ? args[0] : []) as ActorLogEntry[]);
           }
           case "facetStart": {
             const [name, options] = args as [string, FacetOptions | null];

@@ -29,7 +29,16 @@ export interface PlacementOptions {
 }
 
 /** The actor's file here and how far it is in the log, under the token it was rebuilt with. */
-interface Local { path: string; version: number; token: bigint; appending: Promise<unknown> }
+interface Local {
+  path: string;
+  version: number;
+  token: bigint;
+  /** Entries waiting for the append in flight to finish: they go together in the next one (group commit). */
+  queue: { entries: ActorLogEntry[]; done: (e?: Error) => void }[];
+  appending: boolean;
+  /** Set once an append failed: every later one fails too (the file here is ahead of the log). */
+  failed?: Error;
+}
 
 type Claim = { local: true; path: string } | { local: false; address: string };
 
@@ -80,20 +89,31 @@ export class ClusterPlacement implements ActorPlacement {
     const name = leaseName(namespace, hex);
     const local = this.#local.get(name);
     if (!local) throw new NotOwnerError(`This host does not own actor ${hex}.`);
-    // In order, one append after another (the guest sends them in order; a second instance never runs here).
-    const appended = local.appending.then(async () => {
-      local.version = await appendEntries(this.#o.backend, name, local.version, entries, { lease: name, token: local.token });
+    if (local.failed) throw local.failed;
+    await new Promise<void>((resolve, reject) => {
+      local.queue.push({ entries, done: (e) => (e ? reject(e) : resolve()) });
+      if (!local.appending) void this.#flush(name, local);
     });
-    local.appending = appended.catch(() => {});
-    try {
-      await appended;
-    } catch (e) {
-      // The file here is ahead of the log, or another host owns the actor now: rebuild before serving again.
-      this.#local.delete(name);
-      this.leases.forget(name);
-      this.#o.log?.warn({ actor: name, err: (e as Error).message }, "actor write not made durable; instance ended");
-      throw e;
+  }
+
+  /** Appends what is queued, in arrival order, one transaction per batch, until the queue is empty. */
+  async #flush(name: string, local: Local): Promise<void> {
+    local.appending = true;
+    while (local.queue.length) {
+      const batch = local.queue.splice(0);
+      try {
+        local.version = await appendEntries(this.#o.backend, name, local.version, batch.flatMap((b) => b.entries), { lease: name, token: local.token });
+        for (const b of batch) b.done();
+      } catch (e) {
+        // The file here is ahead of the log, or another host owns the actor now: rebuild before serving again.
+        local.failed = e as Error;
+        if (this.#local.get(name) === local) this.#local.delete(name);
+        this.leases.forget(name);
+        this.#o.log?.warn({ actor: name, err: (e as Error).message }, "actor writes not made durable; the actor is rebuilt before it serves again");
+        for (const b of [...batch, ...local.queue.splice(0)]) b.done(e as Error);
+      }
     }
+    local.appending = false;
   }
 
   release(namespace: string, hex: string): void {
@@ -150,7 +170,7 @@ export class ClusterPlacement implements ActorPlacement {
     for (const f of safeList(dir)) if (f.startsWith(`${hex}`) && /\.sqlite(-wal|-shm|-journal)?$/.test(f)) rmSync(join(dir, f), { force: true });
     const path = join(dir, `${hex}-${randomBytes(4).toString("hex")}.sqlite`);
     const version = await materialize(this.#o.backend, name, path);
-    this.#local.set(name, { path, version, token, appending: Promise.resolve() });
+    this.#local.set(name, { path, version, token, queue: [], appending: false });
     this.#o.log?.info({ actor: name, token: String(token), version }, "actor placed here");
     return path;
   }

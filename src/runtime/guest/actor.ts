@@ -52,9 +52,10 @@ function store<T>(op: string, ...args: unknown[]): T {
 /**
  * Cluster mode's output gate: a call's result is released only once the writes committed so far
  * (captured as changesets by the storage service) are appended to the shared log under this host's
- * fencing token. The appends run in order, one after another; a call that wrote nothing still waits
- * for the appends before it (its result may depend on what they wrote). A failed append fails every
- * call waiting on it (and the host ends this instance).
+ * fencing token. Entries go to the host as soon as they are drained (it appends them in arrival
+ * order, batching those that arrive while an append is in flight); a call waits for its own append
+ * and every one before it, so a call that wrote nothing still waits for the writes it may have read.
+ * A failed append fails every call waiting on it and every later one of this instance.
  */
 let durable: Promise<unknown> = Promise.resolve();
 
@@ -63,7 +64,8 @@ export async function actorOutputGate(): Promise<void> {
   const entries = store<unknown[] | null>("drain");
   if (entries) {
     const control = actor.control;
-    durable = durable.then(() => cap(control, "replicate", [entries]));
+    const sent = cap(control, "replicate", [entries]);
+    durable = Promise.all([durable, sent]);
   }
   await durable;
 }

@@ -81,7 +81,7 @@ function store(state: ServiceState): Store {
     return constants.SQLITE_OK;
   });
   if (where.replicate) {
-    s.repl = { path: where.path, session: db.createSession(), schema: schemaVersion(s), changes: totalChanges(s), imagesOnly: hasKeylessTables(s) };
+    s.repl = { path: where.path, session: internal(s, () => db.createSession()), schema: schemaVersion(s), changes: totalChanges(s), imagesOnly: hasKeylessTables(s) };
   }
   state.store.set(DB, s);
   return s;
@@ -99,6 +99,11 @@ function hasKeylessTables(s: Store): boolean {
 
 /** The writes committed since the last drain, as log entries (a changeset, or the whole file); null if none. */
 function drainWrites(s: Store): { kind: "image" | "changeset"; data: Uint8Array }[] | null {
+  // The session reads the actor's tables (the hidden KV table too): our statements, not the guest's.
+  return internal(s, () => drainInternal(s));
+}
+
+function drainInternal(s: Store): { kind: "image" | "changeset"; data: Uint8Array }[] | null {
   const r = s.repl!;
   const schema = schemaVersion(s);
   const changes = totalChanges(s);
