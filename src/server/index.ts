@@ -225,6 +225,10 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       watcher?.close();
       crons?.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // close() ends the connections idle now; a keep-alive connection whose request finishes later
+      // would hold the server open until its client leaves: end those as they become idle.
+      const idle = setInterval(() => server.closeIdleConnections(), 50);
+      void closed.then(() => clearInterval(idle));
       if (cluster) {
         // A bound: a client holding a request open must not keep the host (and its leases) forever.
         const cut = setTimeout(() => server.closeAllConnections(), cluster.drainMs);

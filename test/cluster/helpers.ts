@@ -32,7 +32,7 @@ export class Counter extends DurableObject {
     return { n: (await this.ctx.storage.get("n")) ?? 0, hits: this.ctx.storage.sql.exec("SELECT count(*) AS c FROM hits").one().c };
   }
   async slow(ms) {
-    await scheduler.wait(ms);
+    await new Promise((r) => setTimeout(r, ms));
     return "done";
   }
 }
@@ -55,7 +55,7 @@ export default {
 
 export const HELLO_WORKER = `export default { async fetch(req, env) {
   const url = new URL(req.url);
-  if (url.pathname === "/slow") await scheduler.wait(Number(url.searchParams.get("ms") ?? 500));
+  if (url.pathname === "/slow") await new Promise((r) => setTimeout(r, Number(url.searchParams.get("ms") ?? 500)));
   return Response.json({ hello: env.WHO, path: url.pathname });
 } };`;
 
