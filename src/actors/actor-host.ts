@@ -223,6 +223,8 @@ export class ActorHost {
             return this.ctx.replicate((Array.isArray(args[0]) ? args[0] : []) as ActorLogEntry[]);
           }
           case "facetStart": {
+            // A facet's file is not in the shared log: on another host it would come back empty.
+            if (this.ctx.replicate) throw new TypeError("Facets are not available in cluster mode yet: their storage is not replicated.");
             const [name, options] = args as [string, FacetOptions | null];
             if (this.facets.has(name)) return true;
             if (options === null) return false;

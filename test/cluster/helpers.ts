@@ -89,7 +89,7 @@ export function deploy(configDir: string, postgresUrl: string): string {
   return r.stdout;
 }
 
-export interface HostOptions { postgresUrl: string; hostId: string; leaseMs?: number; drainMs?: number }
+export interface HostOptions { postgresUrl: string; hostId: string; leaseMs?: number; drainMs?: number; executors?: number }
 
 /** A host in this process (its own data directory). */
 export async function startHost(o: HostOptions): Promise<RunningServer> {
@@ -111,7 +111,7 @@ export interface ChildHost { url: string; child: ChildProcess; exited: Promise<n
 /** A host as a `mayfly serve --cluster` child process (kill -9, SIGTERM). */
 export async function spawnHost(o: HostOptions): Promise<ChildHost> {
   const dir = mkdtempSync(join(tmpdir(), `mayfly-child-${o.hostId}-`));
-  const child = spawn(process.execPath, [CLI, "serve", "--cluster", "-p", "0", "--executors", "1",
+  const child = spawn(process.execPath, [CLI, "serve", "--cluster", "-p", "0", "--executors", String(o.executors ?? 1),
     "--host-id", o.hostId, "--lease-ms", String(o.leaseMs ?? 2_000), ...(o.drainMs !== undefined ? ["--drain-ms", String(o.drainMs)] : [])], {
     cwd: dir, env: { ...process.env, MAYFLY_POSTGRES_URL: o.postgresUrl, MAYFLY_CLUSTER_SECRET: SECRET }, stdio: ["ignore", "pipe", "pipe"],
   });
