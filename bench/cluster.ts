@@ -122,7 +122,7 @@ async function startBalancer(urls: string[]): Promise<{ url: string; child?: Chi
   writeFileSync(cfg, [
     "global", "  maxconn 4096", "defaults", "  mode http", "  timeout connect 5s", "  timeout client 60s", "  timeout server 60s", "  option http-keep-alive",
     `frontend fe`, `  bind 127.0.0.1:${port}`, "  default_backend hosts",
-    "backend hosts", "  balance roundrobin", "  option httpchk GET /readyz",
+    "backend hosts", "  balance roundrobin", "  option httpchk", "  http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host mayfly",
     ...urls.map((u, i) => `  server h${i + 1} ${new URL(u).host} check inter 1s`),
   ].join("\n") + "\n");
   const child = spawn(HAPROXY, ["-f", cfg, "-db"], { stdio: ["ignore", "ignore", "pipe"] });

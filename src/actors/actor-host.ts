@@ -22,7 +22,7 @@ export interface ActorContext {
     delete(id: string): void;
   };
   /** Cluster mode: appends the actor's committed writes to the shared log (the output gate). */
-  replicate?: (entries: ActorLogEntry[]) => Promise<void>;
+  replicate?: (entries: ActorLogEntry[]) => Promise<{ compact?: boolean } | void>;
 }
 
 export interface ActorParams {

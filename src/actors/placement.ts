@@ -39,8 +39,11 @@ export interface ActorPlacement {
    * or finds its owner; `forwarded` (a call another host sent here) never forwards again.
    */
   place(namespace: string, hex: string, dir: string, forwarded: boolean, name?: string): Promise<Placed>;
-  /** The output gate: appends the actor's committed writes under its fencing token; resolves once durable. */
-  replicate(namespace: string, hex: string, entries: ActorLogEntry[]): Promise<void>;
+  /**
+   * The output gate: appends the actor's committed writes under its fencing token; resolves once
+   * durable, with `compact: true` when the next entry should be the whole file (the log has grown long).
+   */
+  replicate(namespace: string, hex: string, entries: ActorLogEntry[]): Promise<{ compact?: boolean } | void>;
   /** The actor's instance here ended (evicted, closed): its lease is released for any host to take. */
   release(namespace: string, hex: string): void;
 }

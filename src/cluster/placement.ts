@@ -38,7 +38,12 @@ interface Local {
   appending: boolean;
   /** Set once an append failed: every later one fails too (the file here is ahead of the log). */
   failed?: Error;
+  /** Changesets appended since the last image (by this owner): past COMPACT_AFTER the guest sends the whole file. */
+  sinceImage: number;
 }
+
+/** A rebuild replays at most about this many changesets: then the owner writes the whole file, and the log before it is deleted. */
+const COMPACT_AFTER = 256;
 
 type Claim = { local: true; path: string } | { local: false; address: string };
 
@@ -85,7 +90,7 @@ export class ClusterPlacement implements ActorPlacement {
     return { local: false, remote: this.#remote(namespace, hex, actorName, where.address) };
   }
 
-  async replicate(namespace: string, hex: string, entries: ActorLogEntry[]): Promise<void> {
+  async replicate(namespace: string, hex: string, entries: ActorLogEntry[]): Promise<{ compact?: boolean } | void> {
     const name = leaseName(namespace, hex);
     const local = this.#local.get(name);
     if (!local) throw new NotOwnerError(`This host does not own actor ${hex}.`);
@@ -94,6 +99,8 @@ export class ClusterPlacement implements ActorPlacement {
       local.queue.push({ entries, done: (e) => (e ? reject(e) : resolve()) });
       if (!local.appending) void this.#flush(name, local);
     });
+    local.sinceImage = entries.some((e) => e.kind === "image") ? 0 : local.sinceImage + entries.length;
+    if (local.sinceImage >= COMPACT_AFTER) return { compact: true };
   }
 
   /** Appends what is queued, in arrival order, one transaction per batch, until the queue is empty. */
@@ -170,7 +177,7 @@ export class ClusterPlacement implements ActorPlacement {
     for (const f of safeList(dir)) if (f.startsWith(`${hex}`) && /\.sqlite(-wal|-shm|-journal)?$/.test(f)) rmSync(join(dir, f), { force: true });
     const path = join(dir, `${hex}-${randomBytes(4).toString("hex")}.sqlite`);
     const version = await materialize(this.#o.backend, name, path);
-    this.#local.set(name, { path, version, token, queue: [], appending: false });
+    this.#local.set(name, { path, version, token, queue: [], appending: false, sinceImage: 0 });
     this.#o.log?.info({ actor: name, token: String(token), version }, "actor placed here");
     return path;
   }

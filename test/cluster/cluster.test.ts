@@ -93,6 +93,28 @@ describe("cluster mode: three hosts, one PostgreSQL", { skip }, () => {
     }
   });
 
+  test("a host run with --watch publishes its config's workers for every host", async () => {
+    const { mkdtempSync, writeFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { tmpdir } = await import("node:os");
+    const { startServer } = await import("../../src/server/index.ts");
+    const dir = mkdtempSync(join(tmpdir(), "mayfly-watch-"));
+    writeFileSync(join(dir, "hello.js"), `export default { fetch() { return Response.json({ hello: "watched" }) } };`);
+    const watching = await startServer({
+      port: 0, playground: false, baseDir: dir, loader: { executors: 1 }, watch: true, workers: { hello: { main: "hello.js" } },
+      cluster: { postgresUrl: url, hostId: "w", secret: "test-cluster-secret-0123456789", leaseMs: 2_000 },
+    });
+    try {
+      const deadline = Date.now() + 5_000;
+      while (Date.now() < deadline && hosts[1]!.workers().length !== 1) await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(hosts[1]!.workers(), ["hello"], "the registry now has the watched config's one worker");
+      assert.deepEqual((await getJson(`${hosts[1]!.url}/w/hello/`)).body, { hello: "watched" });
+    } finally {
+      await watching.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("a host that cannot reach PostgreSQL reports not-ready and refuses /w/ requests with 503", async () => {
     await postgres.stop();
     try {

@@ -38,6 +38,7 @@ export function setActor(a: ActorStart | undefined, keepAlive: (p: Promise<unkno
   actor = a;
   instance = undefined;
   durable = Promise.resolve();
+  compact = false;
   waitUntil = keepAlive;
 }
 
@@ -58,13 +59,18 @@ function store<T>(op: string, ...args: unknown[]): T {
  * A failed append fails every call waiting on it and every later one of this instance.
  */
 let durable: Promise<unknown> = Promise.resolve();
+/** The host asked for the whole file next time (its log has many changesets since the last one). */
+let compact = false;
 
 export async function actorOutputGate(): Promise<void> {
   if (!actor?.replicate) return;
-  const entries = store<unknown[] | null>("drain");
+  const entries = store<unknown[] | null>("drain", compact);
   if (entries) {
+    compact = false;
     const control = actor.control;
-    const sent = cap(control, "replicate", [entries]);
+    const sent = cap(control, "replicate", [entries]).then((r) => {
+      if ((r as { compact?: boolean } | null)?.compact) compact = true;
+    });
     durable = Promise.all([durable, sent]);
   }
   await durable;

@@ -98,18 +98,19 @@ function hasKeylessTables(s: Store): boolean {
 }
 
 /** The writes committed since the last drain, as log entries (a changeset, or the whole file); null if none. */
-function drainWrites(s: Store): { kind: "image" | "changeset"; data: Uint8Array }[] | null {
+function drainWrites(s: Store, wholeFile: boolean): { kind: "image" | "changeset"; data: Uint8Array }[] | null {
   // The session reads the actor's tables (the hidden KV table too): our statements, not the guest's.
-  return internal(s, () => drainInternal(s));
+  return internal(s, () => drainInternal(s, wholeFile));
 }
 
-function drainInternal(s: Store): { kind: "image" | "changeset"; data: Uint8Array }[] | null {
+/** `wholeFile`: the host asked for an image (compaction: the log's changesets since the last one are many). */
+function drainInternal(s: Store, wholeFile: boolean): { kind: "image" | "changeset"; data: Uint8Array }[] | null {
   const r = s.repl!;
   const schema = schemaVersion(s);
   const changes = totalChanges(s);
   if (schema === r.schema && changes === r.changes) return null;
   let entry: { kind: "image" | "changeset"; data: Uint8Array } | null;
-  if (schema !== r.schema || r.imagesOnly) {
+  if (schema !== r.schema || r.imagesOnly || wholeFile) {
     if (schema !== r.schema) r.imagesOnly = hasKeylessTables(s);
     // The whole database in its main file: the WAL folded in first.
     internal(s, () => s.db.exec("PRAGMA wal_checkpoint(TRUNCATE)"));
@@ -357,11 +358,11 @@ export const actorStorage: Service = {
       return null;
     },
     /** Cluster mode: the committed writes not yet sent to the host (the output gate, see guest/actor.ts). */
-    drain(state) {
+    drain(state, wholeFile: unknown) {
       const s = state.store.get(DB) as Store | undefined;
       // Nothing opened, nothing written; inside an open transaction, its writes wait for the commit.
       if (!s?.repl || s.depth > 0) return null;
-      return drainWrites(s);
+      return drainWrites(s, wholeFile === true);
     },
     /** transactionSync(): begin / commit / rollback around the guest's synchronous closure. */
     begin(state) {
