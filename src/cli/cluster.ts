@@ -71,6 +71,16 @@ export function addClusterCommands(program: Command): void {
 }
 
 async function withBackend(opts: { config: string; postgresUrl?: string }, fn: (backend: ReturnType<typeof postgresBackend>, config: ReturnType<typeof loadConfig>) => Promise<void>): Promise<void> {
+  try {
+    await run(opts, fn);
+  } catch (e) {
+    // One line naming the cause (a broken worker, PostgreSQL unreachable), as the other commands do.
+    process.stderr.write(`mayfly: ${(e as Error).name}: ${(e as Error).message}\n`);
+    process.exitCode = 1;
+  }
+}
+
+async function run(opts: { config: string; postgresUrl?: string }, fn: (backend: ReturnType<typeof postgresBackend>, config: ReturnType<typeof loadConfig>) => Promise<void>): Promise<void> {
   const config = loadConfig(opts.config, process.env);
   const url = opts.postgresUrl ?? config.cluster?.postgresUrl ?? process.env.MAYFLY_POSTGRES_URL;
   if (!url) throw new ConfigError("No PostgreSQL URL: --postgres-url, the config's cluster.postgresUrl, or MAYFLY_POSTGRES_URL.");

@@ -178,6 +178,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     throw e;
   }
   let draining = false;
+  let closing: Promise<void> | undefined;
   const app = createApp({ plugins,
     health: {
       // Ready: not draining, and (cluster mode) PostgreSQL answers: a host that cannot reach it must
@@ -216,33 +217,34 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     workers: () => [...workers.keys()],
     ...(plugins ? { plugins } : {}),
     ...(cluster ? { cluster } : {}),
-    close: async () => {
-      // Not ready any more, stop accepting, let in-flight requests finish, release the actors'
-      // leases (other hosts take them at once), then stop the executors.
-      if (draining) return;
-      draining = true;
-      opts.log?.info("draining");
-      watcher?.close();
-      crons?.stop();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      // close() ends the connections idle now; a keep-alive connection whose request finishes later
-      // would hold the server open until its client leaves: end those as they become idle.
-      const idle = setInterval(() => server.closeIdleConnections(), 50);
-      void closed.then(() => clearInterval(idle));
-      if (cluster) {
-        // A bound: a client holding a request open must not keep the host (and its leases) forever.
-        const cut = setTimeout(() => server.closeAllConnections(), cluster.drainMs);
-        await closed;
-        clearTimeout(cut);
-      } else await closed;
-      plugins?.close();
-      await closeActors(bindings);
-      await cluster?.drain();
-      await running.close();
-      await cluster?.close();
-      opts.log?.info("closed");
-    },
+    close: () => (closing ??= shutdown()),
   };
+
+  async function shutdown(): Promise<void> {
+    // Not ready any more, stop accepting, let in-flight requests finish, release the actors'
+    // leases (other hosts take them at once), then stop the executors.
+    draining = true;
+    opts.log?.info("draining");
+    watcher?.close();
+    crons?.stop();
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // close() ends the connections idle now; a keep-alive connection whose request finishes later
+    // would hold the server open until its client leaves: end those as they become idle.
+    const idle = setInterval(() => server.closeIdleConnections(), 50);
+    void closed.then(() => clearInterval(idle));
+    if (cluster) {
+      // A bound: a client holding a request open must not keep the host (and its leases) forever.
+      const cut = setTimeout(() => server.closeAllConnections(), cluster.drainMs);
+      await closed;
+      clearTimeout(cut);
+    } else await closed;
+    plugins?.close();
+    await closeActors(bindings);
+    await cluster?.drain();
+    await running.close();
+    await cluster?.close();
+    opts.log?.info("closed");
+  }
 }
 
 /**
