@@ -71,6 +71,23 @@ export class QuotaExceededError extends MayflyError {
   override name = "QuotaExceededError";
 }
 
+/**
+ * A replicated SQLite write (D1 on PostgreSQL, an actor's storage) kept losing the race to append
+ * to its database's log: other hosts wrote first every time it retried. Nothing of it was written.
+ */
+export class ReplicaConflictError extends MayflyError {
+  override name = "ReplicaConflictError";
+}
+
+/**
+ * A SQLite replica cannot take the next log entry (a gap, or a changeset that conflicts with its
+ * rows: the file was changed behind its back). Nothing was applied; the replica must be rebuilt from
+ * the log (`materialize`), which ReplicatedSqlite does by itself.
+ */
+export class ReplicaOutOfStepError extends MayflyError {
+  override name = "ReplicaOutOfStepError";
+}
+
 /** The loader (or a stub) was closed or disposed while a call was waiting on it. */
 export class WorkerDisposedError extends MayflyError {
   override name = "WorkerDisposedError";
@@ -323,9 +340,4 @@ export class NotOwnerError extends MayflyError {
 /** Cluster mode: an actor's owner could not be reached, nor its lease taken over, in time. */
 export class ActorUnreachableError extends MayflyError {
   override name = "ActorUnreachableError";
-}
-
-/** Cluster mode: the shared log already has an entry at the version a writer expected to write (a concurrent writer). */
-export class ActorLogConflictError extends MayflyError {
-  override name = "ActorLogConflictError";
 }

@@ -8,7 +8,11 @@ export { rpc, RpcBinding, type RpcOptions } from "./bindings/rpc/index.ts";
 export { postgresBackend, PostgresBackend, type PostgresBackendOptions } from "./bindings/storage/postgres.ts";
 export { kv, KvNamespace, type KvOptions } from "./bindings/kv/index.ts";
 export { sql, SqlDatabase, type SqlOptions } from "./bindings/sql/index.ts";
+// Replicated SQLite (issue 15): a SQLite database whose truth is a log in PostgreSQL (D1 with `backend`, actors).
+export { ReplicatedSqlite, materialize, type ReplicatedSqliteOptions } from "./bindings/storage/replicated-sqlite.ts";
 export { blobBucket, BlobBucket, type BlobBucketOptions, type R2Object } from "./bindings/blob/index.ts";
+export { s3Backend, S3Backend, type S3BackendOptions } from "./bindings/blob/s3.ts";
+export type { BlobBackend, BlobStore } from "./bindings/blob/store.ts";
 export { workspace, Workspace, type WorkspaceOptions, type WorkspaceData, type WorkspaceStat, type WorkspaceChange, type CommitOp } from "./bindings/workspace/index.ts";
 export { sandbox, Sandbox, sandboxAvailable, type SandboxOptions, type SandboxLimits, type ExecOptions, type ExecResult, type EgressRefusal, type SyncReport } from "./bindings/sandbox/index.ts";
 export type { Tail, TailEvent } from "./bindings/tails/index.ts";
@@ -16,7 +20,7 @@ export { browser, BrowserBinding, type BrowserOptions } from "./bindings/browser
 export { egress, EgressGateway, EgressDeniedError, type EgressPolicy, type EgressRule, type EgressDecision, type Lookup } from "./bindings/egress/index.ts";
 export {
   MayflyError, InvalidWorkerCodeError, DataCloneError, LimitError, CpuTimeLimitError, WallTimeLimitError,
-  MemoryLimitError, OutputLimitError, ExecutorCrashedError, WorkerDisposedError, QuotaExceededError, BackendUnavailableError, ConfigError,
+  MemoryLimitError, OutputLimitError, ExecutorCrashedError, WorkerDisposedError, QuotaExceededError, BackendUnavailableError, ConfigError, ReplicaConflictError, ReplicaOutOfStepError,
   NpmNotEnabledError, PackageError, PackageNotAllowedError, PackageIntegrityError, PackageResolveError,
   NodeBuiltinImportError, PackageBundleError, TypeCheckError, type TypeCheckDiagnostic,
   WorkspaceError, WorkspaceConflictError, ActorAbortedError, BrowserUnavailableError, BrowserLimitError,

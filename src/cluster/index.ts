@@ -13,6 +13,7 @@ import { randomBytes } from "node:crypto";
 import type { Hono } from "hono";
 import type { Logger } from "pino";
 import { postgresBackend, type PostgresBackend } from "../bindings/storage/postgres.ts";
+import { s3Backend, type S3Backend } from "../bindings/blob/s3.ts";
 import { DEFAULT_DRAIN_MS, DEFAULT_LEASE_MS, type ClusterConfig } from "./config.ts";
 import { migrateCluster } from "./schema.ts";
 import { Membership, type HostRecord } from "./membership.ts";
@@ -22,7 +23,6 @@ import { mountForwardRoute } from "./forward.ts";
 
 export { clusterConfigSchema, DEFAULT_LEASE_MS, DEFAULT_DRAIN_MS, type ClusterConfig } from "./config.ts";
 export { bundleRecords, publishWorkers, loadRecords, type WorkerRecord } from "./registry.ts";
-export { appendEntries, entriesSince, materialize } from "./actor-log.ts";
 export { ClusterPlacement } from "./placement.ts";
 export { migrateCluster, CLUSTER_DDL } from "./schema.ts";
 export type { HostRecord } from "./membership.ts";
@@ -41,7 +41,7 @@ export interface Cluster {
   readonly backend: PostgresBackend;
   readonly placement: ClusterPlacement;
   /** For the named workers' storage bindings (see PrepareOptions.backends). */
-  readonly backends: { postgres: PostgresBackend; blob?: unknown };
+  readonly backends: { postgres: PostgresBackend; blob?: S3Backend };
   /** The named workers published to the registry. */
   loadWorkers(): Promise<WorkerRecord[]>;
   /** Calls `fn` after each deploy (LISTEN/NOTIFY), until close. */
@@ -50,9 +50,9 @@ export interface Cluster {
   join(address: string): Promise<void>;
   /** The internal route other hosts forward actor calls to. */
   mount(app: Hono<any>): void;
-  /** Whether PostgreSQL answers now (and remembers it for storeAvailable). */
+  /** Whether PostgreSQL (and S3, when configured) answer now; remembered for storeAvailable. */
   ping(timeoutMs?: number): Promise<boolean>;
-  /** PostgreSQL's state at the last ping (pinged every second). */
+  /** The shared stores' state at the last ping (pinged every second). */
   storeAvailable(): boolean;
   hosts(): Promise<HostRecord[]>;
   /** Leaving: marked draining, every actor lease released. */
@@ -73,11 +73,16 @@ export async function openCluster(options: ClusterOpenOptions): Promise<Cluster>
     await backend.close().catch(() => {});
     throw e;
   }
+  // Blob buckets on S3, their quotas kept in a ledger in the same PostgreSQL (so they hold across hosts).
+  const s3 = config.s3 ? s3Backend({ ...config.s3, region: config.s3.region ?? "us-east-1", quotaLedger: backend }) : undefined;
   let address = config.advertise ?? "";
   const placement = new ClusterPlacement({ backend, hostId, owner, get address() { return address; }, secret: config.secret, leaseMs, log });
   let membership: Membership | undefined;
   let available = true;
-  const ping = async (timeoutMs = 1_000) => (available = await backend.ping(timeoutMs));
+  const ping = async (timeoutMs = 1_000) => {
+    const [pg, blob] = await Promise.all([backend.ping(timeoutMs), s3 ? s3.ping(timeoutMs) : true]);
+    return (available = pg && blob);
+  };
   const pinger = setInterval(() => void ping(), 1_000);
   pinger.unref();
   const deployListeners: (() => void)[] = [];
@@ -85,8 +90,7 @@ export async function openCluster(options: ClusterOpenOptions): Promise<Cluster>
   return {
     hostId, owner, leaseMs, backend, placement,
     drainMs: config.drainMs ?? DEFAULT_DRAIN_MS,
-    // The S3 backend for blob buckets joins here when s3Backend() lands (config.s3).
-    backends: { postgres: backend },
+    backends: { postgres: backend, ...(s3 ? { blob: s3 } : {}) },
     loadWorkers: () => loadRecords(backend),
     onDeploy: (fn) => void deployListeners.push(fn),
     join: async (listening) => {
@@ -108,6 +112,7 @@ export async function openCluster(options: ClusterOpenOptions): Promise<Cluster>
       placement.stop();
       await membership?.stop(false);
       await listener.close();
+      s3?.close();
       await backend.close().catch(() => {});
     },
   };

@@ -13,7 +13,7 @@ import type { Logger } from "pino";
 import type { PostgresBackend } from "../bindings/storage/postgres.ts";
 import type { ActorLogEntry, ActorPlacement, ActorTarget, Placed, PlacedNamespace } from "../actors/placement.ts";
 import { ActorUnreachableError, NotOwnerError } from "../errors.ts";
-import { appendEntries, materialize } from "./actor-log.ts";
+import { appendEntries, materialize } from "../bindings/storage/replicated-sqlite.ts";
 import { Leases } from "./leases.ts";
 import { fetchOp, notDelivered, runOp, sendOp, type ForwardOp } from "./forward.ts";
 
@@ -109,8 +109,13 @@ export class ClusterPlacement implements ActorPlacement {
     while (local.queue.length) {
       const batch = local.queue.splice(0);
       try {
-        local.version = await appendEntries(this.#o.backend, name, local.version, batch.flatMap((b) => b.entries), { lease: name, token: local.token });
+        const entries = batch.flatMap((b) => b.entries).map((e) => ({ kind: e.kind, bytes: e.data }));
+        const base = local.version;
+        local.version = await appendEntries(this.#o.backend, name, base, entries, { lease: name, token: local.token });
         for (const b of batch) b.done();
+        // An image supersedes every entry before it (compaction, as compactLog does); best-effort, off the gate.
+        const image = entries.findLastIndex((e) => e.kind === "image");
+        if (image >= 0) void this.#o.backend.query("DELETE FROM mayfly_sqlite_log WHERE db = $1 AND version < $2", [name, base + image + 1]).catch(() => {});
       } catch (e) {
         // The file here is ahead of the log, or another host owns the actor now: rebuild before serving again.
         local.failed = e as Error;

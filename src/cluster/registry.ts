@@ -32,11 +32,12 @@ export function bundleRecords(workers: Record<string, NamedWorkerConfig>, baseDi
  * Makes `records` the cluster's named workers (those absent are removed), in one transaction that
  * ends with a NOTIFY, so every host reloads once. Resolves to what changed.
  */
-export async function publishWorkers(backend: PostgresBackend, records: WorkerRecord[]): Promise<{ changed: string[]; removed: string[] }> {
+export async function publishWorkers(backend: PostgresBackend, records: WorkerRecord[], options: { onlyIfEmpty?: boolean } = {}): Promise<{ changed: string[]; removed: string[] }> {
   return backend.transaction(async (c) => {
     // One deploy at a time: two publishing at once would interleave their upserts and deletes.
     await c.query("SELECT pg_advisory_xact_lock(hashtext('mayfly.deploy'))");
     const before = new Map((await c.query<{ name: string; hash: string }>("SELECT name, hash FROM mayfly_workers")).rows.map((r) => [r.name, r.hash]));
+    if (options.onlyIfEmpty && before.size > 0) return { changed: [], removed: [] };
     const changed: string[] = [];
     for (const r of records) {
       if (before.get(r.name) === r.hash) continue;

@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from "node:child_process";
+import { ScriptsSent } from "./script-transfer.ts";
 import { fileURLToPath } from "node:url";
 import { ExecutorCrashedError } from "../errors.ts";
 import { callCapability } from "./capability-router.ts";
@@ -42,9 +43,12 @@ export class ExecutorProcess {
   private readonly responseBodies = new Map<number, { controller: ReadableStreamDefaultController<Uint8Array>; pulled?: () => void; toError: (f: StreamFailure) => Error }>();
   private readonly streamOptions = new Map<number, CallStreams>();
   private nextCallId = 1;
+  private readonly scripts = new ScriptsSent();
   /** Instances started here: counted toward recycling. */
   instancesStarted = 0;
   rssBytes = 0;
+  /** Images with npm bundles evaluated that the executor had ready at its last reply. */
+  packageImages = 0;
   /** Set once the executor reports an isolate it cannot free (see the "result" frame's `recycle`). */
   mustRecycle = false;
   /** When this executor should be done refilling its isolate pool (performance.now() time). */
@@ -91,7 +95,12 @@ export class ExecutorProcess {
   call(frame: Omit<Extract<HostToExecutor, { t: "call" }>, "callId">, streams: CallStreams = {}): Promise<ResultFrame> {
     if (this.dead) return Promise.reject(new ExecutorCrashedError("Executor process is gone."));
     const callId = this.nextCallId++;
-    if (frame.worker) this.instancesStarted++;
+    if (frame.worker) {
+      this.instancesStarted++;
+      const { spec, forget } = this.scripts.prepare(frame.worker);
+      if (forget.length) this.child.send({ t: "forget-scripts", hashes: forget } satisfies HostToExecutor, () => {});
+      frame = { ...frame, worker: spec };
+    }
     if (streams.requestBody) this.requestBodies.set(callId, streams.requestBody.getReader());
     if (streams.requestBody || streams.failureToError) this.streamOptions.set(callId, streams);
     return new Promise((resolve, reject) => {
@@ -197,6 +206,7 @@ export class ExecutorProcess {
     }
     if (m.t !== "result") return;
     this.rssBytes = m.rssBytes;
+    this.packageImages = m.packageImages;
     if (m.recycle) this.mustRecycle = true;
     this.busyUntil = performance.now() + m.refillMs;
     const p = this.pending.get(m.callId);

@@ -30,6 +30,13 @@ export interface EngineOptions {
    * (default 10). Needs CAP_SYS_NICE (e.g. root) on Linux; elsewhere, or without it, nothing changes.
    */
   mainThreadBoost?: number;
+  /**
+   * Isolate images with a worker's npm packages already evaluated (see executor/package-images.ts):
+   * built, in a child process under `deadlineMs` (default 15 s), for a bundle once it has run to
+   * completion `afterRuns` times in an executor (default 2); `poolSize` isolates of each kept ready
+   * (default 2), at most `maxImages` images per executor (default 4). `false` turns them off.
+   */
+  packageImages?: false | { afterRuns?: number; deadlineMs?: number; poolSize?: number; maxImages?: number };
 }
 
 /** The engine: executor processes, their isolate pools and the limits they enforce. */
@@ -67,6 +74,12 @@ export class Engine {
           rssLimitBytes: (opts.executorRssLimitMb ?? 2048) * 1024 * 1024,
           snapshot: opts.snapshot ?? true,
           mainThreadBoost,
+          packageImages: opts.packageImages === false ? false : {
+            afterRuns: opts.packageImages?.afterRuns ?? 2,
+            deadlineMs: opts.packageImages?.deadlineMs ?? 15_000,
+            poolSize: opts.packageImages?.poolSize ?? 2,
+            maxImages: opts.packageImages?.maxImages ?? 4,
+          },
         },
       },
     });
@@ -81,9 +94,9 @@ export class Engine {
   }
 
   /** Executor pids and counters, for tests, metrics and the benchmark. */
-  stats(): { executors: { pid: number; inFlight: number; rssBytes: number; draining: boolean; runtime: string | undefined; mainThreadRaised: boolean }[]; restarts: number; recycles: number } {
+  stats(): { executors: { pid: number; inFlight: number; rssBytes: number; draining: boolean; runtime: string | undefined; mainThreadRaised: boolean; packageImages: number }[]; restarts: number; recycles: number } {
     return {
-      executors: this.supervisor.executors().map((p) => ({ pid: p.child.pid ?? 0, inFlight: p.inFlight, rssBytes: p.rssBytes, draining: p.draining, runtime: p.runtime, mainThreadRaised: p.mainThreadRaised })),
+      executors: this.supervisor.executors().map((p) => ({ pid: p.child.pid ?? 0, inFlight: p.inFlight, rssBytes: p.rssBytes, draining: p.draining, runtime: p.runtime, mainThreadRaised: p.mainThreadRaised, packageImages: p.packageImages })),
       restarts: this.supervisor.restarts,
       recycles: this.supervisor.recycles,
     };

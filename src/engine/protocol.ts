@@ -39,6 +39,8 @@ export interface ActorSpec {
 export type HostToExecutor =
   | { t: "call"; callId: number; instanceId: number; worker?: WorkerSpec; invocation: Invocation }
   | { t: "dispose"; instanceId: number }
+  // Scripts sent earlier that the executor may drop (see script-transfer.ts).
+  | { t: "forget-scripts"; hashes: string[] }
   // A streamed request body, sent a chunk at a time when the executor asks (req-pull).
   | { t: "req-chunk"; callId: number; data: Uint8Array }
   | { t: "req-end"; callId: number }
@@ -78,6 +80,8 @@ export type ExecutorToHost =
       logs: LogLine[];
       stats: CallStats;
       rssBytes: number;
+      /** Isolate images with npm bundles evaluated that this executor has ready (package-images.ts). */
+      packageImages: number;
       /** Estimated ms of pool refilling ahead, during which this executor answers late. */
       refillMs: number;
       /** The instance is gone (limit, crash of the isolate): the next call must start a fresh one. */

@@ -256,7 +256,7 @@ function holdSlot(rt: Runtime) {
 function storeGate(opts: AppOptions) {
   return async (c: Ctx, next: Next) => {
     if (opts.health?.storeAvailable && !opts.health.storeAvailable()) {
-      return c.json({ error: { name: "BackendUnavailableError", message: "The cluster's shared store (PostgreSQL) is unreachable." } }, 503, { "retry-after": "1" });
+      return c.json({ error: { name: "BackendUnavailableError", message: "The cluster's shared store (PostgreSQL or S3) is unreachable." } }, 503, { "retry-after": "1" });
     }
     return next();
   };

@@ -185,7 +185,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       // not be sent traffic it would answer from stale state.
       ready: async () => {
         if (draining) return { ready: false, reason: "draining" };
-        if (cluster && !(await cluster.ping(1_000))) return { ready: false, reason: "PostgreSQL is unreachable" };
+        if (cluster && !(await cluster.ping(1_000))) return { ready: false, reason: "the shared store (PostgreSQL or S3) is unreachable" };
         return { ready: true };
       },
       ...(cluster ? { storeAvailable: () => cluster.storeAvailable() } : {}),
@@ -258,8 +258,14 @@ async function clusterWorkers(cluster: Cluster, opts: ServerOptions, baseDir: st
     await publishWorkers(cluster.backend, records);
     return prepare(local, baseDir, opts.dataDir, records);
   }
-  if (Object.keys(local).length) opts.log?.warn("cluster mode: the config's workers are served once published (mayfly cluster deploy, or serve --watch)");
-  const records = await cluster.loadWorkers();
+  let records = await cluster.loadWorkers();
+  if (records.length === 0 && Object.keys(local).length) {
+    // An empty registry (a new cluster) is seeded from the first host's config; after that only a
+    // deploy (or a --watch host) changes it, so a host restarted with an older config cannot revert one.
+    const { changed } = await publishWorkers(cluster.backend, bundleRecords(local, baseDir), { onlyIfEmpty: true });
+    if (changed.length) opts.log?.info({ workers: changed }, "seeded the cluster's empty registry from the config");
+    records = await cluster.loadWorkers();
+  } else if (Object.keys(local).length) opts.log?.info("cluster mode: named workers come from the registry (mayfly cluster deploy changes them), not the config");
   return prepare(Object.fromEntries(records.map((r) => [r.name, r.config])), baseDir, opts.dataDir, records);
 }
 

@@ -11,7 +11,8 @@ import { readProjectPackages } from "../bundler/npm/index.ts";
 import { allowNetRules, egress, type EgressPolicy } from "../bindings/egress/index.ts";
 import { kv } from "../bindings/kv/index.ts";
 import { sql } from "../bindings/sql/index.ts";
-import { blobBucket } from "../bindings/blob/index.ts";
+import { blobBucket, type BlobBackend } from "../bindings/blob/index.ts";
+import type { PostgresBackend } from "../bindings/storage/postgres.ts";
 import { workspace } from "../bindings/workspace/index.ts";
 import { ActorNamespace, actorNamespace, type ActorPlacement } from "../actors/index.ts";
 import { ConfigError, LimitError } from "../errors.ts";
@@ -52,9 +53,10 @@ export interface PrepareOptions {
   prebuilt?: (name: string) => WorkerBundle | undefined;
   /**
    * Shared storage (cluster mode): kv, sql and workspace bindings get `backend: postgres`, blob buckets
-   * `backend: blob` (an S3 backend). Typed loosely: the bindings' backend options arrive with their own branches.
+   * `backend: blob` (an S3 backend). Spread into the options, so bindings whose backend option has not
+   * landed yet (kv, workspace: the PostgreSQL KV branch) compile and keep their files meanwhile.
    */
-  backends?: { postgres?: unknown; blob?: unknown };
+  backends?: { postgres?: PostgresBackend; blob?: BlobBackend };
   /** Where each actor runs when there are many hosts (cluster mode); none: here. */
   placement?: ActorPlacement;
 }

@@ -7,13 +7,17 @@ import { join } from "node:path";
 import { findPostgres, TestPostgres } from "../postgres.ts";
 import { postgresBackend, type PostgresBackend } from "../../src/bindings/storage/postgres.ts";
 import { FencedError } from "../../src/bindings/storage/fencing.ts";
-import { appendEntries, entriesSince, materialize, migrateCluster } from "../../src/cluster/index.ts";
-import { ActorLogConflictError } from "../../src/errors.ts";
+import { appendEntries, entriesSince, materialize } from "../../src/bindings/storage/replicated-sqlite.ts";
+import { migrateCluster } from "../../src/cluster/index.ts";
+import { ReplicaConflictError } from "../../src/errors.ts";
 
 const found = findPostgres();
 const skip = typeof found === "string" ? found : false;
 
-/** The actors' write log on its own: images, changesets, fencing, conflicts, replay. */
+/**
+ * Actors' writes go to replicated SQLite's log as the cluster uses it: an image from the executor's
+ * WAL file, changesets from a session per call, fenced appends, replay into a fresh file.
+ */
 describe("the actor log", { skip }, () => {
   let postgres: TestPostgres;
   let backend: PostgresBackend;
@@ -32,16 +36,16 @@ describe("the actor log", { skip }, () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test("an image then changesets replay into the same database; a later image drops what came before", async () => {
+  test("an image then changesets replay into the same database; a rebuild starts at the newest image", async () => {
     const source = join(dir, "source.sqlite");
     const db = new DatabaseSync(source);
     db.exec("CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER)");
     const fence = { lease: "actor:t:1", token: 3n };
-    let v = await appendEntries(backend, "actor:t:1", 0, [{ kind: "image", data: new Uint8Array(readFileSync(source)) }], fence);
+    let v = await appendEntries(backend, "actor:t:1", 0, [{ kind: "image", bytes: new Uint8Array(readFileSync(source)) }], fence);
     for (let i = 0; i < 3; i++) {
       const session = db.createSession();
       db.prepare("INSERT INTO kv VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v").run(`k${i % 2}`, i);
-      v = await appendEntries(backend, "actor:t:1", v, [{ kind: "changeset", data: session.changeset() }], fence);
+      v = await appendEntries(backend, "actor:t:1", v, [{ kind: "changeset", bytes: session.changeset() }], fence);
       session.close();
     }
     assert.equal(v, 4);
@@ -50,17 +54,16 @@ describe("the actor log", { skip }, () => {
     const read = (path: string) => new DatabaseSync(path).prepare("SELECT k, v FROM kv ORDER BY k").all().map((r) => ({ ...r }));
     assert.deepEqual(read(copy), [{ k: "k0", v: 2 }, { k: "k1", v: 1 }]);
     db.close();
-    v = await appendEntries(backend, "actor:t:1", v, [{ kind: "image", data: new Uint8Array(readFileSync(source)) }], fence);
-    assert.deepEqual((await entriesSince(backend, "actor:t:1")).map((e) => [e.version, e.kind]), [[5, "image"]]);
-    assert.equal((await backend.query("SELECT count(*)::int AS n FROM mayfly_actor_log WHERE actor = 'actor:t:1'")).rows[0].n, 1, "compacted");
+    v = await appendEntries(backend, "actor:t:1", v, [{ kind: "image", bytes: new Uint8Array(readFileSync(source)) }], fence);
+    assert.deepEqual((await entriesSince(backend, "actor:t:1", 0)).map((e) => [e.version, e.kind]), [[5, "image"]], "a rebuild starts at the newest image");
     assert.equal(await materialize(backend, "actor:t:1", copy), 5);
     assert.deepEqual(read(copy), read(source));
   });
 
   test("a writer with an old token is fenced out; two writers at one version conflict", async () => {
-    const entry = { kind: "changeset" as const, data: new Uint8Array([1]) };
+    const entry = { kind: "changeset" as const, bytes: new Uint8Array([1]) };
     await assert.rejects(appendEntries(backend, "actor:t:1", 5, [entry], { lease: "actor:t:1", token: 2n }), FencedError);
-    await assert.rejects(appendEntries(backend, "actor:t:1", 4, [entry], { lease: "actor:t:1", token: 3n }), ActorLogConflictError);
-    assert.equal((await entriesSince(backend, "actor:t:1")).length, 1, "nothing appended");
+    await assert.rejects(appendEntries(backend, "actor:t:1", 4, [entry], { lease: "actor:t:1", token: 3n }), ReplicaConflictError);
+    assert.equal((await entriesSince(backend, "actor:t:1", 0)).length, 1, "nothing appended");
   });
 });

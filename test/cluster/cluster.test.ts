@@ -77,7 +77,7 @@ describe("cluster mode: three hosts, one PostgreSQL", { skip }, () => {
     try {
       const lease = (await db.query("SELECT name, owner, token FROM mayfly_leases WHERE name LIKE 'actor:counter-COUNTER:%' AND owner LIKE 'a#%'")).rows;
       assert.ok(lease.length >= 1);
-      const versions = async () => (await db.query("SELECT count(*)::int AS n, max(version)::int AS v FROM mayfly_actor_log WHERE actor = ANY($1)", [lease.map((l) => l.name)])).rows[0];
+      const versions = async () => (await db.query("SELECT count(*)::int AS n, max(version)::int AS v FROM mayfly_sqlite_log WHERE db = ANY($1)", [lease.map((l) => l.name)])).rows[0];
       const before = await versions();
       // Another owner takes the lease while A still believes it holds it (as if A had been paused).
       await db.query("UPDATE mayfly_leases SET owner = 'elsewhere#1', token = token + 1, expires_at = now() + interval '1 hour' WHERE name = ANY($1)", [lease.map((l) => l.name)]);

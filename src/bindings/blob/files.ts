@@ -7,8 +7,11 @@ import { createHash, randomUUID } from "node:crypto";
 
 export type StoredValue = string | ArrayBuffer | ArrayBufferView | ReadableStream<Uint8Array>;
 
-/** Writes `value` to a temporary file beside `path`; past `room` bytes, fails with `tooBig()` and leaves nothing. */
-export async function writeAside(path: string, value: StoredValue | AsyncIterable<Uint8Array>, room: number, tooBig: () => Error): Promise<{ tmp: string; size: number; md5: Buffer }> {
+/**
+ * Writes `value` to a temporary file beside `path`; past `room` bytes, fails with `tooBig()` and leaves
+ * nothing. `durable: false` skips the fsync, for a file that only stages an upload elsewhere.
+ */
+export async function writeAside(path: string, value: StoredValue | AsyncIterable<Uint8Array>, room: number, tooBig: () => Error, durable = true): Promise<{ tmp: string; size: number; md5: Buffer }> {
   const tmp = `${path}.${randomUUID()}.tmp`;
   const md5 = createHash("md5");
   let size = 0;
@@ -20,7 +23,7 @@ export async function writeAside(path: string, value: StoredValue | AsyncIterabl
       md5.update(chunk);
       for (let done = 0; done < chunk.byteLength;) done += writeSync(fd, chunk, done);
     }
-    fsyncSync(fd);
+    if (durable) fsyncSync(fd);
   } catch (e) {
     if (value instanceof ReadableStream) await value.cancel().catch(() => {});
     closeSync(fd);

@@ -1,24 +1,33 @@
 /**
  * A SQL database with Cloudflare D1's API (prepare().bind().all/first/run/raw, batch as one
- * transaction, exec), one SQLite file per database. Statements run under an authorizer that refuses
- * ATTACH/DETACH (and so VACUUM INTO) and writing pragmas, so no statement can reach another file.
- * Quotas on rows and bytes roll the offending write back with QuotaExceededError.
+ * transaction, exec). Its SQLite lives in one local file per database, or, with `backend`, in
+ * PostgreSQL as a log that every host keeps a local replica of (stores.ts, storage/replicated-sqlite.ts):
+ * the same SQLite dialect either way. Statements run under an authorizer that refuses ATTACH/DETACH
+ * (and so VACUUM INTO) and writing pragmas, so no statement can reach another file. Quotas on rows
+ * and bytes roll the offending write back with QuotaExceededError.
  */
-import { existsSync } from "node:fs";
 import { constants, type DatabaseSync, type SQLInputValue } from "node:sqlite";
 import { performance } from "node:perf_hooks";
 import { QuotaExceededError } from "../../errors.ts";
 import { BINDING, type Bindable, type Capability } from "../capability.ts";
-import { fileNameFor, inWriteTransaction, openStore } from "../storage/sqlite-file.ts";
-import { join, resolve } from "node:path";
+import type { PostgresBackend } from "../storage/postgres.ts";
+import { LocalSqlStore, ReplicatedSqlStore, type SqlStore } from "./stores.ts";
 
 export interface SqlOptions {
-  /** The database's name: its file is <dataDir>/sql/<name>.sqlite. */
+  /** The database's name: its file is <dataDir>/sql/<name>.sqlite (its log's id "d1/<name>" with a backend). */
   name: string;
   dataDir?: string;
   /** Open read-only: every write fails (SQLITE_READONLY). */
   readOnly?: boolean;
   quota?: { rows?: number; bytes?: number };
+  /**
+   * Keep the database in PostgreSQL, shared by every host using the same backend and name: each host
+   * keeps a replica under `replicaDir` (default <dataDir>/sql-replicas), a cache it can lose.
+   */
+  backend?: PostgresBackend;
+  replicaDir?: string;
+  /** With a backend: compact the log into one image every this many writes (default 100). */
+  compactEvery?: number;
 }
 
 export type Mode = "all" | "first" | "run" | "raw";
@@ -35,8 +44,7 @@ export interface D1Result {
 const READ_PRAGMAS = new Set(["table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo", "foreign_key_list", "foreign_keys"]);
 
 export class SqlDatabase implements Bindable {
-  private readonly openedAt = Date.now();
-  private readonly db: DatabaseSync;
+  private readonly store: SqlStore;
   private readonly quota: { rows: number; bytes: number };
   private readonly readOnly: boolean;
   /** Our own bookkeeping queries (sizes, counts) are not the guest's and are not restricted. */
@@ -45,17 +53,11 @@ export class SqlDatabase implements Bindable {
   constructor(options: SqlOptions) {
     const dataDir = options.dataDir ?? ".mayfly/data";
     this.readOnly = options.readOnly ?? false;
-    if (this.readOnly && !existsSync(join(resolve(dataDir, "sql"), `${fileNameFor(options.name)}.sqlite`))) {
-      openStore(dataDir, "sql", options.name).close(); // a read-only database starts empty
-    }
-    this.db = openStore(dataDir, "sql", options.name, { readOnly: this.readOnly });
     this.quota = { rows: options.quota?.rows ?? Infinity, bytes: options.quota?.bytes ?? Infinity };
-    this.db.setAuthorizer((action, arg1) => {
-      if (this.internal) return constants.SQLITE_OK;
-      if (action === constants.SQLITE_ATTACH || action === constants.SQLITE_DETACH) return constants.SQLITE_DENY;
-      if (action === constants.SQLITE_PRAGMA) return READ_PRAGMAS.has(String(arg1).toLowerCase()) ? constants.SQLITE_OK : constants.SQLITE_DENY;
-      return constants.SQLITE_OK;
-    });
+    const store = { name: options.name, dataDir, readOnly: this.readOnly, authorizer: (action: number, arg1: string | null) => this.authorize(action, arg1) };
+    this.store = options.backend
+      ? new ReplicatedSqlStore({ ...store, backend: options.backend, replicaDir: options.replicaDir, compactEvery: options.compactEvery })
+      : new LocalSqlStore(store);
   }
 
   [BINDING](): Capability {
@@ -75,39 +77,45 @@ export class SqlDatabase implements Bindable {
 
   /** One statement; a write is checked against the quotas before it commits. */
   async query(q: Query, mode: Mode, options?: { columnNames?: boolean }): Promise<unknown> {
-    return this.transaction(() => this.execute(q, mode, options));
+    return this.transaction((db) => this.execute(db, q, mode, options));
   }
 
   /** D1 batch: every statement in one transaction; one failure rolls all back. */
   async batch(queries: Query[]): Promise<unknown[]> {
     if (!Array.isArray(queries)) throw new TypeError("batch() takes an array of prepared statements.");
-    return this.transaction(() => queries.map((q) => this.execute(q, "all")));
+    return this.transaction((db) => queries.map((q) => this.execute(db, q, "all")));
   }
 
   /**
-   * D1 sessions' bookmark: a position in this database's history. One SQLite file has no replicas, so
-   * every session is already sequentially consistent; the bookmark orders writes seen by this binding.
+   * D1 sessions' bookmark: a position in this database's history. Every session is already
+   * sequentially consistent (one file, or a replica that catches up before each query).
    */
-  bookmark(): string {
-    const { n } = this.db.prepare("SELECT total_changes() AS n").get() as { n: number };
-    return `${this.openedAt.toString(16).padStart(12, "0")}-${n.toString(16).padStart(12, "0")}`;
+  bookmark(): Promise<string> {
+    return this.store.bookmark();
   }
 
   /** D1 exec: raw SQL, several statements, no parameters. */
   async exec(sql: string): Promise<{ count: number; duration: number }> {
     const started = performance.now();
     const count = String(sql).split(";").filter((s) => s.trim()).length;
-    this.transaction(() => this.db.exec(String(sql)));
+    await this.transaction((db) => db.exec(String(sql)));
     return { count, duration: performance.now() - started };
   }
 
   close(): void {
-    this.db.close();
+    this.store.close();
   }
 
-  private execute(q: Query, mode: Mode, options?: { columnNames?: boolean }): unknown {
+  private authorize(action: number, arg1: string | null): number {
+    if (this.internal) return constants.SQLITE_OK;
+    if (action === constants.SQLITE_ATTACH || action === constants.SQLITE_DETACH) return constants.SQLITE_DENY;
+    if (action === constants.SQLITE_PRAGMA) return READ_PRAGMAS.has(String(arg1).toLowerCase()) ? constants.SQLITE_OK : constants.SQLITE_DENY;
+    return constants.SQLITE_OK;
+  }
+
+  private execute(db: DatabaseSync, q: Query, mode: Mode, options?: { columnNames?: boolean }): unknown {
     const started = performance.now();
-    const stmt = this.db.prepare(String(q.sql));
+    const stmt = db.prepare(String(q.sql));
     const params = (Array.isArray(q.params) ? q.params : []).map(toSqlValue);
     if (mode === "raw") {
       const columns = stmt.columns().map((c) => c.name);
@@ -125,38 +133,38 @@ export class SqlDatabase implements Bindable {
       success: true,
       meta: {
         duration: performance.now() - started, changes, last_row_id: Number(info.lastInsertRowid), changed_db: changes > 0,
-        rows_read: rows.length, rows_written: changes, size_after: this.size(),
+        rows_read: rows.length, rows_written: changes, size_after: this.size(db),
       },
     } satisfies D1Result;
   }
 
-  private transaction<T>(fn: () => T): T {
-    if (this.readOnly) return fn();
-    return inWriteTransaction(this.db, () => {
-      const out = fn();
-      this.checkQuota();
+  private transaction<T>(fn: (db: DatabaseSync) => T): Promise<T> {
+    if (this.readOnly) return this.store.read(fn);
+    return this.store.write((db) => {
+      const out = fn(db);
+      this.checkQuota(db);
       return out;
     });
   }
 
-  private checkQuota(): void {
-    if (this.quota.bytes !== Infinity && this.size() > this.quota.bytes) throw new QuotaExceededError(`Database is limited to ${this.quota.bytes} bytes.`);
+  private checkQuota(db: DatabaseSync): void {
+    if (this.quota.bytes !== Infinity && this.size(db) > this.quota.bytes) throw new QuotaExceededError(`Database is limited to ${this.quota.bytes} bytes.`);
     if (this.quota.rows === Infinity) return;
     this.internal = true;
     try {
-      const tables = this.db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all() as { name: string }[];
+      const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all() as { name: string }[];
       let rows = 0;
-      for (const { name } of tables) rows += Number((this.db.prepare(`SELECT count(*) AS n FROM "${name.replaceAll('"', '""')}"`).get() as { n: number }).n);
+      for (const { name } of tables) rows += Number((db.prepare(`SELECT count(*) AS n FROM "${name.replaceAll('"', '""')}"`).get() as { n: number }).n);
       if (rows > this.quota.rows) throw new QuotaExceededError(`Database is limited to ${this.quota.rows} rows.`);
     } finally {
       this.internal = false;
     }
   }
 
-  private size(): number {
+  private size(db: DatabaseSync): number {
     this.internal = true;
     try {
-      const r = this.db.prepare("SELECT page_count * page_size AS size FROM pragma_page_count(), pragma_page_size()").get() as { size: number };
+      const r = db.prepare("SELECT page_count * page_size AS size FROM pragma_page_count(), pragma_page_size()").get() as { size: number };
       return Number(r.size);
     } finally {
       this.internal = false;

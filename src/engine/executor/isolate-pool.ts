@@ -10,6 +10,8 @@ export interface FreshIsolate {
   runtime: ivm.Reference<Record<string, unknown>>;
   slot: HookSlot;
   memoryMb: number;
+  /** The key of the npm bundle already evaluated in this isolate's image (see package-images.ts). */
+  preloaded?: string;
 }
 
 /**
@@ -30,9 +32,12 @@ export class IsolatePool {
 
   private readonly size: number;
 
-  constructor(image: RuntimeImage, size: number, defaultMemoryMb: number) {
+  private readonly preloaded: string | undefined;
+
+  constructor(image: RuntimeImage, size: number, defaultMemoryMb: number, preloaded?: string) {
     this.image = image;
     this.size = size;
+    this.preloaded = preloaded;
     this.wanted.add(defaultMemoryMb);
   }
 
@@ -117,7 +122,7 @@ export class IsolatePool {
     };
     this.createMs = 0.8 * this.createMs + 0.2 * (performance.now() - started);
     this.created++;
-    return { isolate, context, runtime: handle, slot, memoryMb };
+    return { isolate, context, runtime: handle, slot, memoryMb, ...(this.preloaded ? { preloaded: this.preloaded } : {}) };
   }
 }
 

@@ -14,6 +14,9 @@ import { INSTANCE_ID, SUBREQUEST_LIMIT, SUBREQUESTS } from "./services/capabilit
 import type { ServiceState } from "./services/index.ts";
 import { ACTOR_STORAGE } from "./services/actor-storage.ts";
 import { selectRuntimeImage } from "./runtime-image.ts";
+import { PackageImages } from "./package-images.ts";
+import { buildImageInChild } from "./image-builder.ts";
+import { ScriptsHeld } from "../script-transfer.ts";
 import { Watchdog } from "./watchdog.ts";
 import { MainThreadPriority } from "./thread-priority.ts";
 import { RunEnded, SyncBudgetExceeded, WorkerInstance, type CallResult } from "./worker-instance.ts";
@@ -28,6 +31,7 @@ export interface ExecutorConfig {
   snapshot: boolean;
   /** Nice steps this process's main thread is raised above its guest threads, where allowed (0: off). */
   mainThreadBoost: number;
+  packageImages: false | { afterRuns: number; deadlineMs: number; poolSize: number; maxImages: number };
 }
 
 // The supervisor passes the configuration as the first argument; nothing is read from the environment.
@@ -38,7 +42,13 @@ setRuntimeModules(runtime.lazyModules);
 const { image, fallbackReason } = await selectRuntimeImage(runtime.script, config.snapshot);
 if (fallbackReason && config.snapshot) process.stderr.write(`mayfly executor: evaluating the runtime per isolate (${fallbackReason})\n`);
 const pool = new IsolatePool(image, config.poolSize, config.defaultMemoryMb);
+const packageImages = new PackageImages(config.packageImages && image.kind === "snapshot" ? {
+  ...config.packageImages,
+  build: (scripts) => buildImageInChild(runtime.script, scripts, (config.packageImages as { deadlineMs: number }).deadlineMs),
+  log: (m) => process.stderr.write(`mayfly executor: ${m}\n`),
+} : undefined);
 const watchdog = new Watchdog(config.watchdogIntervalMs);
+const scripts = new ScriptsHeld();
 const instances = new Map<number, WorkerInstance>();
 /** The instance serving each fetch call, for ending it when its streamed output passes the limit. */
 const callInstances = new Map<number, WorkerInstance>();
@@ -142,6 +152,7 @@ async function handleCall(callId: number, instanceId: number, worker: WorkerSpec
   if (replied) sendDone(callId, instanceId, instance, failure, cpu, wallStart);
   else reply(callId, instance, { outcome, failure }, cpu, wallStart, true, instanceId);
   pool.refillSoon();
+  packageImages.refillSoon();
 }
 
 /** The instance for a call: the live one, the one still starting, or a new one from the pool. */
@@ -151,7 +162,7 @@ async function instanceFor(instanceId: number, worker: WorkerSpec | undefined, a
   const live = instances.get(instanceId);
   if (live) return live;
   if (!worker) throw new RunEnded("disposed", "Worker instance is gone; the host must resend its code.");
-  const started = startWorker(instanceId, worker);
+  const started = startWorker(instanceId, scripts.restore(worker));
   const instance = started.then((s) => s.instance);
   instance.catch(() => {});
   starting.set(instanceId, instance);
@@ -172,7 +183,7 @@ function reply(callId: number, instance: WorkerInstance | undefined, result: Pic
     t: "result" as const, callId, final, outcome: result.outcome, failure: result.failure,
     logs: instance?.takeLogs() ?? [],
     stats: statsOf(instance, cpuMs, wallStart, final),
-    rssBytes: process.memoryUsage.rss(), refillMs: pool.refillMsAhead(), instanceGone: gone, recycle: pool.tainted,
+    rssBytes: lastRss, refillMs: pool.refillMsAhead() + packageImages.refillMsAhead(), instanceGone: gone, recycle: pool.tainted || packageImages.tainted, packageImages: packageImages.ready,
   };
   try {
     send(frame);
@@ -244,7 +255,7 @@ async function startWorker(instanceId: number, spec: WorkerSpec): Promise<{ inst
 
 /** A worker instance on a fresh isolate, whose services know which instance they serve. */
 function newInstance(instanceId: number, spec: WorkerSpec): WorkerInstance {
-  const instance = new WorkerInstance(pool.take(spec.limits.memoryMb), spec);
+  const instance = new WorkerInstance(packageImages.take(spec) ?? pool.take(spec.limits.memoryMb), spec);
   const store = (instance.servicesToken as ServiceState).store;
   store.set(INSTANCE_ID, instanceId);
   store.set(SUBREQUEST_LIMIT, spec.limits.subRequests);
@@ -258,6 +269,7 @@ async function startInstance(instance: WorkerInstance, mode: "sync" | "async"): 
   const stop = watchdog.watch(instance, instance.spec.limits);
   try {
     await instance.start(mode);
+    if (!instance.preloaded) packageImages.noteEvaluated(instance.spec);
     return stop();
   } catch (e) {
     stop();
@@ -313,8 +325,11 @@ function readHeapNow(instance: WorkerInstance): void {
  * RSS limit, the instance holding the most memory is ended; far past it, the process exits and the
  * supervisor replaces it, failing only the runs that were here.
  */
+/** RSS as last sampled by checkRss (every 50 ms): reading it costs a /proc read, ~8 µs, too much per reply. */
+let lastRss = process.memoryUsage.rss();
+
 function checkRss(): void {
-  const rss = process.memoryUsage.rss();
+  const rss = (lastRss = process.memoryUsage.rss());
   if (rss <= config.rssLimitBytes) return;
   if (rss > config.rssLimitBytes * 1.5) process.exit(71);
   let largest: WorkerInstance | undefined;
@@ -327,6 +342,8 @@ process.on("message", (msg: HostToExecutor) => {
     handleCall(msg.callId, msg.instanceId, msg.worker, msg.invocation).catch((e) => {
       process.stderr.write(`mayfly executor: call ${msg.callId} failed internally: ${(e as Error)?.stack ?? e}\n`);
     });
+  } else if (msg.t === "forget-scripts") {
+    scripts.forget(msg.hashes);
   } else if (msg.t === "dispose") {
     instances.get(msg.instanceId)?.dispose();
     instances.delete(msg.instanceId);

@@ -43,9 +43,18 @@ export class SnapshotImage implements RuntimeImage {
   readonly kind = "snapshot";
   private readonly snapshot: ivm.ExternalCopy<ArrayBuffer>;
 
-  constructor(runtimeCode: string) {
-    this.snapshot = ivm.Isolate.createSnapshot(
-      [{ code: `globalThis.${GLOBAL} = ${runtimeCode};\n${GLOBAL}.prepare();`, filename: "mayfly:runtime" }],
+  /** From the runtime's code, or from a blob `create()` made (here, or in a builder with the same V8 flags). */
+  constructor(source: string | ivm.ExternalCopy<ArrayBuffer>) {
+    this.snapshot = typeof source === "string" ? SnapshotImage.create(source) : source;
+  }
+
+  /**
+   * The snapshot blob. `scripts` run after the runtime is prepared, and what they leave is part of
+   * the image: a worker's npm bundle evaluated once instead of in every isolate (package-images.ts).
+   */
+  static create(runtimeCode: string, scripts: { code: string; filename: string }[] = []): ivm.ExternalCopy<ArrayBuffer> {
+    return ivm.Isolate.createSnapshot(
+      [{ code: `globalThis.${GLOBAL} = ${runtimeCode};\n${GLOBAL}.prepare();`, filename: "mayfly:runtime" }, ...scripts],
       `${GLOBAL}.rehearse();`,
     );
   }

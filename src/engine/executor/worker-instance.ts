@@ -6,6 +6,7 @@ import { release, type FreshIsolate } from "./isolate-pool.ts";
 import { BUILTIN_MODULES, moduleSource, resolveSpecifier } from "./modules.ts";
 import { cjsDefinition, cjsValueDefinition } from "./commonjs.ts";
 import { CodeCache } from "./code-cache.ts";
+import { keyOf } from "./package-images.ts";
 
 /** This executor's V8 code caches of the scripts workers bring (their npm bundles). */
 const codeCache = new CodeCache();
@@ -84,6 +85,11 @@ export class WorkerInstance {
     return this.fresh.slot.services.token;
   }
 
+  /** Whether this isolate came from an image with the worker's npm bundle already evaluated. */
+  get preloaded(): boolean {
+    return this.fresh.preloaded !== undefined;
+  }
+
   get isolate(): ivm.Isolate {
     return this.fresh.isolate;
   }
@@ -152,6 +158,7 @@ export class WorkerInstance {
    */
   private runScripts(): void {
     const { isolate, context } = this.fresh;
+    if (this.fresh.preloaded !== undefined && this.fresh.preloaded === keyOf(this.spec)) return;
     for (const m of this.spec.modules) {
       if (m.type !== "script") continue;
       const source = m.content as string;
