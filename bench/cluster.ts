@@ -4,8 +4,8 @@
 // with HAProxy (round robin) in front when /usr/sbin/haproxy exists, else the load split by the client.
 //   1. Fresh-isolate throughput over HTTP (autocannon): one host alone vs the three behind the balancer.
 //      On one machine the hosts share its cores: this shows the cluster's overhead, not its scaling.
-//   2. KV read-after-write across hosts: PUT through host 1, GET through host 2 at once (consistent
-//      only once the KV bindings have their PostgreSQL backend).
+//   2. KV and D1 read-after-write across hosts: PUT through host 1, GET through host 2 at once (KV is
+//      consistent only once the KV bindings have their PostgreSQL backend).
 //   3. Actor call p50: landing on the owner vs landing on another host (forwarded), read and write.
 //   4. Time to serve an actor again after its owner is kill -9ed (the lease time, --lease-ms).
 // Not part of `npm run bench`.
@@ -64,6 +64,16 @@ try {
     if (got === `v${i}`) consistent++;
   }
   rows.push(["KV write on host 1, read on host 2", `${consistent}/${n} read the write; p50 ${percentile(raw, 50).toFixed(1)} ms for both`]);
+  consistent = 0;
+  raw.length = 0;
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await (await fetch(`${hosts[0]!.url}/w/d1/?k=k${i}`, { method: "PUT", body: `v${i}` })).text();
+    const got = await (await fetch(`${hosts[1]!.url}/w/d1/?k=k${i}`)).text();
+    raw.push(performance.now() - t);
+    if (got === `v${i}`) consistent++;
+  }
+  rows.push(["D1 write on host 1, read on host 2", `${consistent}/${n} read the write; p50 ${percentile(raw, 50).toFixed(1)} ms for both`]);
 
   await (await fetch(`${hosts[0]!.url}/w/counter/inc?name=bench`)).text(); // host 1 owns it
   for (const [label, path] of [["read", "read"], ["write", "inc"]] as const) {

@@ -19,7 +19,7 @@ describe("cluster mode: three hosts, one PostgreSQL", { skip }, () => {
     postgres = await TestPostgres.start();
     url = await postgres.createDatabase("cluster");
     configDir = makeConfigDir();
-    assert.match(deploy(configDir, url), /3 worker\(s\) in the registry; changed: hello, counter, kv;/);
+    assert.match(deploy(configDir, url), /4 worker\(s\) in the registry; changed: hello, counter, kv, d1;/);
     hosts = await Promise.all(["a", "b", "c"].map((hostId) => startHost({ postgresUrl: url, hostId })));
   });
 
@@ -31,7 +31,7 @@ describe("cluster mode: three hosts, one PostgreSQL", { skip }, () => {
 
   test("a named worker deployed once answers the same on every host", async () => {
     for (const h of hosts) {
-      assert.deepEqual(h.workers().sort(), ["counter", "hello", "kv"]);
+      assert.deepEqual(h.workers().sort(), ["counter", "d1", "hello", "kv"]);
       assert.deepEqual(await getJson(`${h.url}/w/hello/x`), { status: 200, body: { hello: "cluster", path: "/x" } });
     }
   });
@@ -41,6 +41,11 @@ describe("cluster mode: three hosts, one PostgreSQL", { skip }, () => {
     const listed = await hosts[0]!.cluster!.hosts();
     assert.deepEqual(listed.map((h) => h.id), ["a", "b", "c"]);
     assert.deepEqual(listed.map((h) => `http://${h.address}`), hosts.map((h) => h.url));
+  });
+
+  test("a D1 row written through host A is read through hosts B and C (sql on PostgreSQL)", async () => {
+    assert.equal((await getJson(`${hosts[0]!.url}/w/d1/?k=greeting`, { method: "PUT", body: "written on a" })).body, "ok");
+    for (const h of hosts.slice(1)) assert.equal((await getJson(`${h.url}/w/d1/?k=greeting`)).body, "written on a");
   });
 
   test.todo("a KV value written through host A is read through host B (needs kv({ backend }) from the PostgreSQL KV branch)");

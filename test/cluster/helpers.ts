@@ -65,6 +65,17 @@ export const KV_WORKER = `export default { async fetch(req, env) {
   return new Response(await env.STATE.get(url.searchParams.get("k")));
 } };`;
 
+export const D1_WORKER = `export default { async fetch(req, env) {
+  const k = new URL(req.url).searchParams.get("k");
+  if (req.method === "PUT") {
+    await env.DB.exec("CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT)");
+    await env.DB.prepare("INSERT INTO kv VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v").bind(k, await req.text()).run();
+    return new Response("ok");
+  }
+  const row = await env.DB.prepare("SELECT v FROM kv WHERE k = ?").bind(k).first();
+  return new Response(row ? row.v : "");
+} };`;
+
 /** A config directory with the test workers; `deploy` publishes them through the CLI. */
 export function makeConfigDir(extra: Record<string, unknown> = {}): string {
   const dir = mkdtempSync(join(tmpdir(), "mayfly-cluster-"));
@@ -72,11 +83,13 @@ export function makeConfigDir(extra: Record<string, unknown> = {}): string {
   writeFileSync(join(dir, "workers/counter.js"), COUNTER_WORKER);
   writeFileSync(join(dir, "workers/hello.js"), HELLO_WORKER);
   writeFileSync(join(dir, "workers/kv.js"), KV_WORKER);
+  writeFileSync(join(dir, "workers/d1.js"), D1_WORKER);
   writeFileSync(join(dir, "mayfly.config.json"), JSON.stringify({
     workers: {
       hello: { main: "workers/hello.js", env: { WHO: "cluster" } },
       counter: { main: "workers/counter.js", actors: { COUNTER: { className: "Counter" } } },
       kv: { main: "workers/kv.js", kv: ["STATE"] },
+      d1: { main: "workers/d1.js", sql: ["DB"] },
     },
     ...extra,
   }));
