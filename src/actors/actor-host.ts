@@ -12,15 +12,12 @@ import type { WorkerLoader } from "../loader/worker-loader.ts";
 import type { WorkerCode } from "../loader/worker-code.ts";
 import type { WorkerStub } from "../loader/worker-stub.ts";
 import type { ActorLogEntry } from "./placement.ts";
+import type { ActorAlarms } from "./alarms.ts";
 
 /** What an actor's host needs from its namespace: the loader, and its alarms (top-level actors only). */
 export interface ActorContext {
   loader: WorkerLoader;
-  alarms?: {
-    get(id: string): number | null;
-    set(id: string, name: string | undefined, time: number): void;
-    delete(id: string): void;
-  };
+  alarms?: Pick<ActorAlarms, "get" | "set" | "delete">;
   /** Cluster mode: appends the actor's committed writes to the shared log (the output gate). */
   replicate?: (entries: ActorLogEntry[]) => Promise<{ compact?: boolean } | void>;
 }

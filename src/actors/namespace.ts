@@ -14,7 +14,7 @@ import { WorkerLoader } from "../loader/worker-loader.ts";
 import type { WorkerCode } from "../loader/worker-code.ts";
 import type { RpcMethods, Untyped } from "../loader/worker-stub.ts";
 import { ActorHost } from "./actor-host.ts";
-import { AlarmStore } from "./alarms.ts";
+import { AlarmStore, type ActorAlarms, type FireAlarm } from "./alarms.ts";
 import type { ActorPlacement, ActorTarget } from "./placement.ts";
 
 const OptionsSchema = z.object({
@@ -95,7 +95,7 @@ export class ActorNamespace implements Bindable {
   private worker: WorkerCode;
   private readonly dir: string;
   private readonly live = new Map<string, ActorHost>();
-  private readonly alarms: AlarmStore;
+  private readonly alarms: ActorAlarms;
   private readonly sweeper: NodeJS.Timeout;
   private closed = false;
 
@@ -108,7 +108,9 @@ export class ActorNamespace implements Bindable {
     this.dir = resolve(this.opts.dataDir, kind);
     if (open.has(this.dir)) throw new ConfigError(`An actor namespace over ${this.dir} is already open in this process; close it first (each actor must have one live instance).`);
     this.worker = this.opts.worker;
-    this.alarms = new AlarmStore(this.opts.dataDir, kind, async (id, name, info) => { await (await this.target(id, name)).call("alarm", [info]); });
+    const fire: FireAlarm = async (id, name, info) => { await (await this.target(id, name)).call("alarm", [info]); };
+    const placement = this.opts.placement;
+    this.alarms = placement?.alarms ? placement.alarms(this.name, fire) : new AlarmStore(this.opts.dataDir, kind, fire);
     open.add(this.dir);
     const ttl = this.opts.idleTtlMs;
     this.sweeper = setInterval(() => this.evictIdle(ttl), Math.max(10, Math.min(ttl / 2, 5_000)));

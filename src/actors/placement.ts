@@ -5,6 +5,8 @@
  * every actor runs in this host, as on a single machine.
  */
 
+import type { ActorAlarms, FireAlarm } from "./alarms.ts";
+
 /** What a call or fetch reaches: the actor's live instance here, or its owner host. */
 export interface ActorTarget {
   call(method: string, args: unknown[]): Promise<unknown>;
@@ -46,4 +48,6 @@ export interface ActorPlacement {
   replicate(namespace: string, hex: string, entries: ActorLogEntry[]): Promise<{ compact?: boolean } | void>;
   /** The actor's instance here ended (evicted, closed): its lease is released for any host to take. */
   release(namespace: string, hex: string): void;
+  /** The namespace's alarms, shared by every host (instead of a file of this host's). */
+  alarms?(namespace: string, fire: FireAlarm): ActorAlarms;
 }

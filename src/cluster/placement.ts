@@ -16,6 +16,8 @@ import { ActorUnreachableError, NotOwnerError } from "../errors.ts";
 import { appendEntries, materialize } from "../bindings/storage/replicated-sqlite.ts";
 import { Leases } from "./leases.ts";
 import { fetchOp, notDelivered, runOp, sendOp, type ForwardOp } from "./forward.ts";
+import { ClusterAlarms } from "./alarms.ts";
+import type { ActorAlarms, FireAlarm } from "../actors/alarms.ts";
 
 export interface PlacementOptions {
   backend: PostgresBackend;
@@ -51,6 +53,7 @@ const leaseName = (namespace: string, hex: string) => `actor:${namespace}:${hex}
 
 export class ClusterPlacement implements ActorPlacement {
   readonly leases: Leases;
+  readonly #alarms: ClusterAlarms;
   readonly #o: PlacementOptions;
   readonly #namespaces = new Map<string, PlacedNamespace>();
   readonly #dirs = new Map<string, string>();
@@ -60,6 +63,7 @@ export class ClusterPlacement implements ActorPlacement {
 
   constructor(options: PlacementOptions) {
     this.#o = options;
+    this.#alarms = new ClusterAlarms(options.backend);
     this.leases = new Leases({ backend: options.backend, hostId: options.hostId, owner: options.owner, leaseMs: options.leaseMs, onLost: (name) => this.#lost(name) });
   }
 
@@ -69,6 +73,10 @@ export class ClusterPlacement implements ActorPlacement {
 
   detach(namespace: string): void {
     this.#namespaces.delete(namespace);
+  }
+
+  alarms(namespace: string, fire: FireAlarm): ActorAlarms {
+    return this.#alarms.forNamespace(namespace, fire);
   }
 
   namespace(name: string): PlacedNamespace | undefined {
@@ -138,6 +146,7 @@ export class ClusterPlacement implements ActorPlacement {
   }
 
   stop(): void {
+    this.#alarms.stop();
     this.leases.stop();
   }
 

@@ -6,6 +6,7 @@
 import type { PostgresBackend } from "../bindings/storage/postgres.ts";
 import { LEASES_DDL } from "../bindings/storage/fencing.ts";
 import { ensureLog } from "../bindings/storage/sqlite-log.ts";
+import { ALARMS_DDL } from "./alarms.ts";
 
 export const CLUSTER_DDL = `
 CREATE TABLE IF NOT EXISTS mayfly_hosts (
@@ -25,6 +26,7 @@ CREATE TABLE IF NOT EXISTS mayfly_workers (
   deployed_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 ${LEASES_DDL};
+${ALARMS_DDL};
 `;
 
 /** The NOTIFY channel a deploy signals on: every host reloads its named workers. */

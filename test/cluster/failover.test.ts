@@ -73,6 +73,23 @@ describe("cluster mode: losing and draining hosts", { skip }, () => {
     console.log(`# kill -9: ${acked.length} acknowledged, final ${final.n}, answered again after ${downMs} ms`);
   });
 
+  test("an alarm set on a host that then leaves fires on another host", async () => {
+    const y = await spawnHost({ postgresUrl: url, hostId: "y", leaseMs: LEASE_MS });
+    const set = await getJson(`${y.url}/w/counter/alarm?name=alarmed&ms=800`);
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+    assert.equal(typeof set.body.at, "number", "getAlarm() answers the time set");
+    y.child.kill("SIGTERM");
+    assert.equal(await y.exited, 0);
+    const deadline = Date.now() + 5_000;
+    let seen: { alarms: number; pending: number | null } = { alarms: 0, pending: null };
+    while (Date.now() < deadline) {
+      seen = (await getJson(`${a.url}/w/counter/alarms?name=alarmed`)).body;
+      if (seen.alarms === 1) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual(seen, { alarms: 1, pending: null }, "fired once, on host a, and cleared");
+  });
+
   test("SIGTERM drains: readiness drops, in-flight requests finish, leases are released at once", async () => {
     const d = await spawnHost({ postgresUrl: url, hostId: "d", leaseMs: 10_000, drainMs: 5_000 });
     assert.deepEqual((await getJson(`${d.url}/w/counter/inc?name=drained`)).body, { n: 1 }, "d owns the actor");

@@ -31,6 +31,16 @@ export class Counter extends DurableObject {
   async read() {
     return { n: (await this.ctx.storage.get("n")) ?? 0, hits: this.ctx.storage.sql.exec("SELECT count(*) AS c FROM hits").one().c };
   }
+  async alarmIn(ms) {
+    await this.ctx.storage.setAlarm(Date.now() + ms);
+    return await this.ctx.storage.getAlarm();
+  }
+  async alarm() {
+    await this.ctx.storage.put("alarms", ((await this.ctx.storage.get("alarms")) ?? 0) + 1);
+  }
+  async alarms() {
+    return { alarms: (await this.ctx.storage.get("alarms")) ?? 0, pending: await this.ctx.storage.getAlarm() };
+  }
   async slow(ms) {
     await new Promise((r) => setTimeout(r, ms));
     return "done";
@@ -45,6 +55,8 @@ export default {
       if (url.pathname === "/read") return Response.json(await stub.read());
       if (url.pathname === "/slow") return new Response(await stub.slow(Number(url.searchParams.get("ms") ?? 500)));
       if (url.pathname === "/fetch") return stub.fetch(req);
+      if (url.pathname === "/alarm") return Response.json({ at: await stub.alarmIn(Number(url.searchParams.get("ms"))) });
+      if (url.pathname === "/alarms") return Response.json(await stub.alarms());
       return new Response("no route", { status: 404 });
     } catch (e) {
       return Response.json({ error: e.name, message: e.message }, { status: 500 });
