@@ -137,7 +137,7 @@ export function createApp(opts: AppOptions): Hono<AppEnv> {
   const named = [
     authorize(rt, (c) => ["workers", `worker:${c.req.param("name")}`]),
     limitBody(rt, "maxWorkerBodyBytes"),
-    storeGate(opts),
+    storeGate(opts, workers),
     holdSlot(rt),
     serveNamedWorker(opts.loader, workers, opts.log, () => opts.metrics.recordCanceled("worker")),
   ] as const;
@@ -252,10 +252,13 @@ function holdSlot(rt: Runtime) {
   };
 }
 
-/** Cluster mode: 503 while the shared store does not answer (retry-after: the store is pinged every second). */
-function storeGate(opts: AppOptions) {
+/**
+ * Cluster mode: a worker that reaches shared state answers 503 while the store does not answer,
+ * rather than fail half-way or serve stale state (retry-after: the store is pinged every second).
+ */
+function storeGate(opts: AppOptions, workers: Map<string, NamedWorker>) {
   return async (c: Ctx, next: Next) => {
-    if (opts.health?.storeAvailable && !opts.health.storeAvailable()) {
+    if (opts.health?.storeAvailable && !opts.health.storeAvailable() && workers.get(c.req.param("name") ?? "")?.stateful !== false) {
       return c.json({ error: { name: "BackendUnavailableError", message: "The cluster's shared store (PostgreSQL or S3) is unreachable." } }, 503, { "retry-after": "1" });
     }
     return next();

@@ -34,6 +34,8 @@ export interface NamedWorker {
   inputs: string[];
   /** Cron Triggers for its scheduled() handler. */
   crons: string[];
+  /** Whether it reaches shared state (storage, actors, other workers): in cluster mode, not served while the store is unreachable. */
+  stateful: boolean;
 }
 
 export interface PrepareOptions {
@@ -140,6 +142,7 @@ export function prepareNamedWorkers(workers: Record<string, NamedWorkerConfig>, 
       warm: w.warm ?? false,
       inputs: bundle.inputs ?? [],
       crons: w.crons ?? [],
+      stateful: [w.kv, w.sql, w.blob].some((b) => (b?.length ?? 0) > 0) || [w.workspace, w.actors, w.services].some((b) => Object.keys(b ?? {}).length > 0),
       code,
     });
   }

@@ -132,9 +132,10 @@ describe("cluster mode: three hosts, one PostgreSQL", { skip }, () => {
       assert.equal((await getJson(`${hosts[0]!.url}/healthz`)).status, 200, "still alive");
       // The store is pinged every second; the /w/ gate follows it.
       await new Promise((r) => setTimeout(r, 1_200));
-      const res = await getJson(`${hosts[1]!.url}/w/hello/`);
+      const res = await getJson(`${hosts[1]!.url}/w/counter/read?name=many`);
       assert.equal(res.status, 503);
       assert.equal(res.body.error.name, "BackendUnavailableError");
+      assert.equal((await getJson(`${hosts[1]!.url}/w/hello/`)).status, 200, "a worker with no shared state still answers");
     } finally {
       await postgres.restart();
     }
