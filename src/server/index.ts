@@ -107,21 +107,31 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       ...(records ? { prebuilt: (name: string) => records.find((r) => r.name === name)?.bundle } : {}),
     });
   let workers: Map<string, NamedWorker>;
+  /** Cluster mode: the registry hash of each worker served now. */
+  const servedHashes = new Map<string, string>();
   let crons: { reschedule(): void; stop(): void } | undefined;
   try {
-    workers = cluster ? await clusterWorkers(cluster, opts, baseDir, prepare) : prepare(opts.workers ?? {}, baseDir, opts.dataDir);
+    workers = cluster ? await clusterWorkers(cluster, opts, baseDir, prepare, servedHashes) : prepare(opts.workers ?? {}, baseDir, opts.dataDir);
   } catch (e) {
     await cluster?.close();
     throw e;
   }
   // Cluster mode: a deploy (NOTIFY) replaces the served set in place, as --watch does locally.
-  cluster?.onDeploy(() => void cluster.loadWorkers().then((records) => {
-    const next = prepare(Object.fromEntries(records.map((r) => [r.name, r.config])), baseDir, opts.dataDir, records);
-    workers.clear();
+  // Only the workers whose record changed are rebuilt (their actors restart on the new code); the
+  // others keep serving as they are. Reloads run one after another, in the order of the notifications.
+  let reloading = Promise.resolve();
+  cluster?.onDeploy(() => void (reloading = reloading.then(async () => {
+    const records = await cluster.loadWorkers();
+    const changed = records.filter((r) => servedHashes.get(r.name) !== r.hash || !workers.has(r.name));
+    const next = prepare(Object.fromEntries(changed.map((r) => [r.name, r.config])), baseDir, opts.dataDir, changed);
+    const keep = new Set(records.map((r) => r.name));
+    for (const name of [...workers.keys()]) if (!keep.has(name)) workers.delete(name);
     for (const [name, w] of next) workers.set(name, w);
+    servedHashes.clear();
+    for (const r of records) servedHashes.set(r.name, r.hash);
     crons?.reschedule();
-    opts.log?.info({ workers: [...next.keys()] }, "reloaded from the cluster's registry");
-  }).catch((e: Error) => opts.log?.error({ err: e.message }, "registry reload failed; the previous workers keep serving")));
+    opts.log?.info({ changed: changed.map((r) => r.name), workers: [...workers.keys()] }, "reloaded from the cluster's registry");
+  }).catch((e: Error) => opts.log?.error({ err: e.message }, "registry reload failed; the previous workers keep serving"))));
   const watcher = opts.watch ? watchNamedWorkers({
     workers,
     onReload: () => crons?.reschedule(),
@@ -135,6 +145,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       if (!cluster) return prepare(defs, dir, c?.dataDir ?? opts.dataDir);
       // Cluster mode: what this host builds is published for every host (their reload follows the NOTIFY).
       const records = bundleRecords(defs, dir);
+      for (const r of records) servedHashes.set(r.name, r.hash);
       void publishWorkers(cluster.backend, records).catch((e: Error) => opts.log?.error({ err: e.message }, "publishing the workers failed"));
       return prepare(defs, dir, c?.dataDir ?? opts.dataDir, records);
     },
@@ -251,11 +262,12 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
  * Cluster mode's named workers: from the registry; with --watch this host first publishes the
  * config's workers there (bundled from its files, which it then watches).
  */
-async function clusterWorkers(cluster: Cluster, opts: ServerOptions, baseDir: string, prepare: (defs: Record<string, NamedWorkerConfig>, dir: string, dataDir: string | undefined, records?: WorkerRecord[]) => Map<string, NamedWorker>): Promise<Map<string, NamedWorker>> {
+async function clusterWorkers(cluster: Cluster, opts: ServerOptions, baseDir: string, prepare: (defs: Record<string, NamedWorkerConfig>, dir: string, dataDir: string | undefined, records?: WorkerRecord[]) => Map<string, NamedWorker>, hashes: Map<string, string>): Promise<Map<string, NamedWorker>> {
   const local = opts.workers ?? {};
   if (opts.watch && Object.keys(local).length) {
     const records = bundleRecords(local, baseDir);
     await publishWorkers(cluster.backend, records);
+    for (const r of records) hashes.set(r.name, r.hash);
     return prepare(local, baseDir, opts.dataDir, records);
   }
   let records = await cluster.loadWorkers();
@@ -266,6 +278,7 @@ async function clusterWorkers(cluster: Cluster, opts: ServerOptions, baseDir: st
     if (changed.length) opts.log?.info({ workers: changed }, "seeded the cluster's empty registry from the config");
     records = await cluster.loadWorkers();
   } else if (Object.keys(local).length) opts.log?.info("cluster mode: named workers come from the registry (mayfly cluster deploy changes them), not the config");
+  for (const r of records) hashes.set(r.name, r.hash);
   return prepare(Object.fromEntries(records.map((r) => [r.name, r.config])), baseDir, opts.dataDir, records);
 }
 
