@@ -20,7 +20,9 @@ export interface ClusterFlags {
 
 /**
  * The cluster settings for `serve`: the config file's section, then the environment (MAYFLY_POSTGRES_URL,
- * MAYFLY_HOST_ID, MAYFLY_ADVERTISE, MAYFLY_CLUSTER_SECRET), then flags; none unless --cluster or the section.
+ * MAYFLY_HOST_ID, MAYFLY_ADVERTISE, MAYFLY_CLUSTER_SECRET, and MAYFLY_S3_BUCKET with MAYFLY_S3_ENDPOINT,
+ * MAYFLY_S3_REGION, MAYFLY_S3_ACCESS_KEY_ID, MAYFLY_S3_SECRET_ACCESS_KEY), then flags; none unless
+ * --cluster or the section.
  */
 export function clusterFromFlags(flags: ClusterFlags, env: Record<string, string | undefined>, fromFile?: ClusterConfig): ClusterConfig | undefined {
   if (!flags.cluster && !fromFile) return undefined;
@@ -33,6 +35,7 @@ export function clusterFromFlags(flags: ClusterFlags, env: Record<string, string
     secret: pick(flags.clusterSecret, fromFile?.secret, env.MAYFLY_CLUSTER_SECRET),
     leaseMs: pick(flags.leaseMs, fromFile?.leaseMs),
     drainMs: pick(flags.drainMs, fromFile?.drainMs),
+    s3: fromFile?.s3 ?? s3FromEnv(env),
   };
   const parsed = clusterConfigSchema.safeParse(Object.fromEntries(Object.entries(merged).filter(([, v]) => v !== undefined)));
   if (!parsed.success) {
@@ -41,6 +44,19 @@ export function clusterFromFlags(flags: ClusterFlags, env: Record<string, string
     throw new ConfigError(`cluster.${issue.path.join(".")}: ${issue.message}${hint}`);
   }
   return parsed.data;
+}
+
+function s3FromEnv(env: Record<string, string | undefined>): ClusterConfig["s3"] {
+  if (!env.MAYFLY_S3_BUCKET) return undefined;
+  const key = env.MAYFLY_S3_ACCESS_KEY_ID;
+  const secret = env.MAYFLY_S3_SECRET_ACCESS_KEY;
+  return {
+    bucket: env.MAYFLY_S3_BUCKET,
+    ...(env.MAYFLY_S3_ENDPOINT ? { endpoint: env.MAYFLY_S3_ENDPOINT, forcePathStyle: true } : {}),
+    ...(env.MAYFLY_S3_REGION ? { region: env.MAYFLY_S3_REGION } : {}),
+    // Without both, the SDK's default chain (instance or pod role).
+    ...(key && secret ? { credentials: { accessKeyId: key, secretAccessKey: secret } } : {}),
+  };
 }
 
 export function addClusterCommands(program: Command): void {

@@ -24,6 +24,8 @@ test("serve --cluster: flags over the config's section over the environment; non
   });
   const file = parseConfig({ cluster: section }, "/srv", env).cluster;
   assert.equal(clusterFromFlags({ leaseMs: 900 }, {}, file)?.leaseMs, 900);
+  assert.deepEqual(clusterFromFlags({ cluster: true }, { ...env, MAYFLY_S3_BUCKET: "b", MAYFLY_S3_ENDPOINT: "http://minio:9000", MAYFLY_S3_ACCESS_KEY_ID: "k", MAYFLY_S3_SECRET_ACCESS_KEY: "s" })?.s3,
+    { bucket: "b", endpoint: "http://minio:9000", forcePathStyle: true, credentials: { accessKeyId: "k", secretAccessKey: "s" } });
   assert.throws(() => clusterFromFlags({ cluster: true }, {}), /cluster\.postgresUrl: .*MAYFLY_POSTGRES_URL/);
   assert.throws(() => clusterFromFlags({ cluster: true }, { MAYFLY_POSTGRES_URL: "postgres://x" }), /cluster\.secret: .*MAYFLY_CLUSTER_SECRET/);
 });
