@@ -331,3 +331,13 @@ export class SandboxLimitError extends LimitError {
 export class LadderGrantError extends MayflyError {
   override name = "LadderGrantError";
 }
+
+/** Cluster mode: an actor call reached a host that does not own the actor (it is forwarded to the owner instead). */
+export class NotOwnerError extends MayflyError {
+  override name = "NotOwnerError";
+}
+
+/** Cluster mode: an actor's owner could not be reached, nor its lease taken over, in time. */
+export class ActorUnreachableError extends MayflyError {
+  override name = "ActorUnreachableError";
+}

@@ -24,12 +24,15 @@ export {
   NpmNotEnabledError, PackageError, PackageNotAllowedError, PackageIntegrityError, PackageResolveError,
   NodeBuiltinImportError, PackageBundleError, TypeCheckError, type TypeCheckDiagnostic,
   WorkspaceError, WorkspaceConflictError, ActorAbortedError, BrowserUnavailableError, BrowserLimitError,
-  SandboxUnavailableError, SandboxLimitError, LadderGrantError,
+  SandboxUnavailableError, SandboxLimitError, LadderGrantError, NotOwnerError, ActorUnreachableError,
 } from "./errors.ts";
+export { FencedError, type Fence } from "./bindings/storage/fencing.ts";
 // The execution ladder (issue 14): workspace, npm, browser and OS sandbox granted in one options object.
 export { ladder, Ladder, ladderTools, type LadderOptions, type LadderEnv, type LadderToolsOptions } from "./ladder/index.ts";
 // Durable actors, facets and sub-agents (issue 13).
-export { actorNamespace, ActorNamespace, ActorId, type ActorNamespaceOptions, type ActorStub } from "./actors/index.ts";
+export { actorNamespace, ActorNamespace, ActorId, type ActorNamespaceOptions, type ActorStub, type ActorPlacement } from "./actors/index.ts";
+// Cluster mode (issue 15): many hosts sharing PostgreSQL and S3 (also `mayfly serve --cluster`).
+export { openCluster, ClusterPlacement, clusterConfigSchema, bundleRecords, publishWorkers, type Cluster, type ClusterConfig } from "./cluster/index.ts";
 // npm packages at load time (issue 11): the loader's `npm` option, its report, and npm's registry configuration.
 export { registryConfigFromEnvironment, type NpmOptions, type NpmReport, type RegistryConfig, type Lockfile } from "./bundler/npm/index.ts";
 // Code Mode (issue 6): tools as a typed API, `search` + `execute`, an MCP server, agent SDK adapters.

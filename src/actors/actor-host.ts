@@ -11,15 +11,15 @@ import { fileNameFor } from "../bindings/storage/sqlite-file.ts";
 import type { WorkerLoader } from "../loader/worker-loader.ts";
 import type { WorkerCode } from "../loader/worker-code.ts";
 import type { WorkerStub } from "../loader/worker-stub.ts";
+import type { ActorLogEntry } from "./placement.ts";
+import type { ActorAlarms } from "./alarms.ts";
 
 /** What an actor's host needs from its namespace: the loader, and its alarms (top-level actors only). */
 export interface ActorContext {
   loader: WorkerLoader;
-  alarms?: {
-    get(id: string): number | null;
-    set(id: string, name: string | undefined, time: number): void;
-    delete(id: string): void;
-  };
+  alarms?: Pick<ActorAlarms, "get" | "set" | "delete">;
+  /** Cluster mode: appends the actor's committed writes to the shared log (the output gate). */
+  replicate?: (entries: ActorLogEntry[]) => Promise<{ compact?: boolean } | void>;
 }
 
 export interface ActorParams {
@@ -30,6 +30,8 @@ export interface ActorParams {
   storagePath: string;
   /** The most the actor's database may hold; facets have their parent's. */
   maxStorageBytes: number;
+  /** Capture each write as a changeset for `ctx.replicate` (top-level actors in cluster mode). */
+  replicate?: boolean;
   parent?: ActorHost;
 }
 
@@ -56,7 +58,7 @@ export class ActorHost {
     this.params = params;
     this.control = this.controlCapability();
     const loaded = ctx.loader._loadActor(params.code, {
-      className: params.className, id: params.id, name: params.name, storagePath: params.storagePath, maxStorageBytes: params.maxStorageBytes, control: this.control,
+      className: params.className, id: params.id, name: params.name, storagePath: params.storagePath, maxStorageBytes: params.maxStorageBytes, control: this.control, replicate: params.replicate,
     });
     this.stub = loaded.stub;
     this.capabilities = loaded.capabilities;
@@ -211,7 +213,15 @@ export class ActorHost {
           case "deleteAlarm":
             if (!alarms) return null;
             return alarms.delete(this.params.id);
+          case "replicate": {
+            if (!this.ctx.replicate || this.params.parent) throw new TypeError("This actor's storage is not replicated.");
+            // A failure fails this call and every later one of this instance (the guest chains them);
+            // the placement then rebuilds the actor from the shared log before it serves again.
+            return this.ctx.replicate((Array.isArray(args[0]) ? args[0] : []) as ActorLogEntry[]);
+          }
           case "facetStart": {
+            // A facet's file is not in the shared log: on another host it would come back empty.
+            if (this.ctx.replicate) throw new TypeError("Facets are not available in cluster mode yet: their storage is not replicated.");
             const [name, options] = args as [string, FacetOptions | null];
             if (this.facets.has(name)) return true;
             if (options === null) return false;

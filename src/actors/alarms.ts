@@ -16,7 +16,15 @@ const MAX_DELAY_MS = 2 ** 31 - 1;
 
 export type FireAlarm = (id: string, name: string | undefined, info: { retryCount: number; isRetry: boolean }) => Promise<void>;
 
-export class AlarmStore {
+/** A namespace's alarms: this file (one host), or shared rows in PostgreSQL (cluster mode, src/cluster/alarms.ts). */
+export interface ActorAlarms {
+  get(id: string): number | null | Promise<number | null>;
+  set(id: string, name: string | undefined, time: number): void | Promise<void>;
+  delete(id: string): void | Promise<void>;
+  close(): void;
+}
+
+export class AlarmStore implements ActorAlarms {
   private readonly db: DatabaseSync;
   private readonly fire: FireAlarm;
   private timer: NodeJS.Timeout | undefined;

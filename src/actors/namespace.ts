@@ -14,7 +14,8 @@ import { WorkerLoader } from "../loader/worker-loader.ts";
 import type { WorkerCode } from "../loader/worker-code.ts";
 import type { RpcMethods, Untyped } from "../loader/worker-stub.ts";
 import { ActorHost } from "./actor-host.ts";
-import { AlarmStore } from "./alarms.ts";
+import { AlarmStore, type ActorAlarms, type FireAlarm } from "./alarms.ts";
+import type { ActorPlacement, ActorTarget } from "./placement.ts";
 
 const OptionsSchema = z.object({
   className: z.string().min(1),
@@ -24,6 +25,7 @@ const OptionsSchema = z.object({
   dataDir: z.string().min(1).default(".mayfly/data"),
   idleTtlMs: z.number().int().positive().default(30_000),
   maxStorageBytes: z.number().int().min(64 * 1024).default(10 * 2 ** 30),
+  placement: z.custom<ActorPlacement>((v) => typeof v === "object" && v !== null && typeof (v as ActorPlacement).place === "function", "an ActorPlacement").optional(),
 }).strict();
 
 export interface ActorNamespaceOptions {
@@ -50,6 +52,11 @@ export interface ActorNamespaceOptions {
    * Cloudflare); a write past it fails with QuotaExceededError and changes nothing.
    */
   maxStorageBytes?: number;
+  /**
+   * Many hosts (cluster mode): where each actor runs. The actor runs here only while this host holds
+   * its lease; otherwise calls go to the host that does. Without it every actor runs in this host.
+   */
+  placement?: ActorPlacement;
 }
 
 /** An actor's id: 64 hex digits; `name` when it came from idFromName(). */
@@ -88,7 +95,7 @@ export class ActorNamespace implements Bindable {
   private worker: WorkerCode;
   private readonly dir: string;
   private readonly live = new Map<string, ActorHost>();
-  private readonly alarms: AlarmStore;
+  private readonly alarms: ActorAlarms;
   private readonly sweeper: NodeJS.Timeout;
   private closed = false;
 
@@ -101,11 +108,17 @@ export class ActorNamespace implements Bindable {
     this.dir = resolve(this.opts.dataDir, kind);
     if (open.has(this.dir)) throw new ConfigError(`An actor namespace over ${this.dir} is already open in this process; close it first (each actor must have one live instance).`);
     this.worker = this.opts.worker;
-    this.alarms = new AlarmStore(this.opts.dataDir, kind, (id, name, info) => this.host(id, name).call("alarm", [info]).then(() => {}));
+    const fire: FireAlarm = async (id, name, info) => { await (await this.target(id, name)).call("alarm", [info]); };
+    const placement = this.opts.placement;
+    this.alarms = placement?.alarms ? placement.alarms(this.name, fire) : new AlarmStore(this.opts.dataDir, kind, fire);
     open.add(this.dir);
     const ttl = this.opts.idleTtlMs;
     this.sweeper = setInterval(() => this.evictIdle(ttl), Math.max(10, Math.min(ttl / 2, 5_000)));
     this.sweeper.unref();
+    this.opts.placement?.attach(this.name, {
+      localTarget: async (hex, name) => this.placed(hex, name, true),
+      lost: (hex) => this.dropLocal(hex, "This host no longer owns the actor."),
+    });
   }
 
   idFromName(name: string): ActorId {
@@ -126,13 +139,13 @@ export class ActorNamespace implements Bindable {
     const target = {
       id,
       name: id.name,
-      fetch: async (input: RequestInfo | URL, init?: RequestInit) => this.host(hex, id.name).fetch(new Request(input, init)),
+      fetch: async (input: RequestInfo | URL, init?: RequestInit) => (await this.target(hex, id.name)).fetch(new Request(input, init)),
     };
     return new Proxy(target, {
       get: (t, prop) => {
         if (Object.hasOwn(t, prop)) return t[prop as keyof typeof t];
         if (typeof prop !== "string" || prop === "then") return undefined;
-        return (...args: unknown[]) => this.host(hex, id.name).call(prop, args);
+        return async (...args: unknown[]) => (await this.target(hex, id.name)).call(prop, args);
       },
     }) as unknown as ActorStub<T>;
   }
@@ -158,8 +171,12 @@ export class ActorNamespace implements Bindable {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.sweeper);
-    for (const host of this.live.values()) host.abort("The actor namespace was closed.");
+    for (const [hex, host] of this.live) {
+      host.abort("The actor namespace was closed.");
+      this.opts.placement?.release(this.name, hex);
+    }
     this.live.clear();
+    this.opts.placement?.detach(this.name);
     this.alarms.close();
     open.delete(this.dir);
     await this.ownLoader?.close();
@@ -194,7 +211,7 @@ export class ActorNamespace implements Bindable {
         const [hex, name] = args as [string, string | null];
         if (typeof hex !== "string" || !HEX64.test(hex)) throw new TypeError("Invalid actor id: must be 64 hex digits.");
         // A name is believed only if it is the id's own (ctx.id.name must not be forged by a caller).
-        const host = this.host(hex, typeof name === "string" && actorIdFromName(this.name, name) === hex ? name : undefined);
+        const host = await this.target(hex, typeof name === "string" && actorIdFromName(this.name, name) === hex ? name : undefined);
         if (method === "call") return host.call(String(args[2]), Array.isArray(args[3]) ? args[3] : []);
         if (method === "fetch") return fetcherCapability(host, "actor").call("fetch", [args[2]]);
         throw new TypeError(`Actor namespaces have no method ${method}().`);
@@ -202,18 +219,53 @@ export class ActorNamespace implements Bindable {
     };
   }
 
+  /** What a call of actor `hex` reaches: its instance here, or (cluster mode) the host that owns it. */
+  private target(hex: string, name: string | undefined): ActorTarget | Promise<ActorTarget> {
+    return this.opts.placement ? this.placed(hex, name, false) : this.host(hex, name);
+  }
+
+  /** Cluster mode: the actor's instance here while this host holds its lease, else its owner. */
+  private async placed(hex: string, name: string | undefined, forwarded: boolean): Promise<ActorTarget> {
+    const placement = this.opts.placement!;
+    const live = this.live.get(hex);
+    const held = placement.holds(this.name, hex);
+    if (live && held === live.params.storagePath) return live;
+    const where = await placement.place(this.name, hex, this.dir, forwarded, name);
+    if (!where.local) {
+      this.dropLocal(hex, "This host no longer owns the actor.");
+      return where.remote;
+    }
+    const now = this.live.get(hex);
+    // A new file (the lease changed hands since): the old instance's state is not the actor's any more.
+    if (now && now.params.storagePath !== where.storagePath) this.dropLocal(hex, "The actor was rebuilt from shared storage.");
+    return this.host(hex, name, where.storagePath);
+  }
+
+  private dropLocal(hex: string, reason: string): void {
+    const host = this.live.get(hex);
+    this.live.delete(hex);
+    host?.abort(reason);
+  }
+
   /** The live instance of actor `hex`, started if it is not. */
-  private host(hex: string, name: string | undefined): ActorHost {
+  private host(hex: string, name: string | undefined, storagePath = join(this.dir, `${hex}.sqlite`)): ActorHost {
     if (this.closed) throw new ConfigError("The actor namespace was closed.");
     let host = this.live.get(hex);
     if (host) return host;
-    host = new ActorHost({ loader: this.loader, alarms: this.alarms }, {
+    const placement = this.opts.placement;
+    host = new ActorHost({
+      loader: this.loader,
+      alarms: this.alarms,
+      // Cluster mode: each call's committed writes reach the shared log before its result is released.
+      ...(placement ? { replicate: (entries) => placement.replicate(this.name, hex, entries) } : {}),
+    }, {
       id: hex,
       name,
       className: this.opts.className,
       code: this.worker,
-      storagePath: join(this.dir, `${hex}.sqlite`),
+      storagePath,
       maxStorageBytes: this.opts.maxStorageBytes,
+      replicate: placement !== undefined,
     });
     this.live.set(hex, host);
     return host;
@@ -226,6 +278,7 @@ export class ActorNamespace implements Bindable {
       if (host.busy || now - host.lastUsed < ttlMs) continue;
       this.live.delete(hex);
       host.abort("The actor was evicted.");
+      this.opts.placement?.release(this.name, hex);
     }
   }
 }

@@ -8,6 +8,7 @@ import { runWorkerFile } from "./run.ts";
 import { startMcp, type McpCommandOptions } from "./mcp.ts";
 import { addWorkspaceCommands } from "./workspace.ts";
 import { addPluginCommands } from "./plugin.ts";
+import { addClusterCommands, clusterFromFlags, type ClusterFlags } from "./cluster.ts";
 import { serverOptionsFromConfig, startServer, type ServerOptions } from "../server/index.ts";
 import { loadConfig, PERMISSION_PATTERN } from "../server/config.ts";
 import { pino } from "pino";
@@ -106,6 +107,13 @@ program
   .option("--max-in-flight-per-token <n>", "runs in flight per token; beyond it 429 (default 64)", positiveCount)
   .option("--npm-cache-dir <dir>", "grant npm packages (packageJson) to named workers and POST /v1/run, cached here")
   .option("--npm-allow <names>", "packages that may be installed, comma-separated (@scope/* for a scope); default any", list)
+  .option("--cluster", "cluster mode: named workers, storage and actors shared with other hosts through PostgreSQL (see README)")
+  .option("--postgres-url <url>", "the cluster's PostgreSQL (default MAYFLY_POSTGRES_URL)")
+  .option("--host-id <id>", "this host's id in the cluster, unique per live host (default MAYFLY_HOST_ID, else the host name)")
+  .option("--advertise <host:port>", "where other hosts reach this one (default MAYFLY_ADVERTISE, else the listening address)")
+  .option("--cluster-secret <secret>", "shared by the cluster's hosts, authenticates forwarded actor calls (default MAYFLY_CLUSTER_SECRET)")
+  .option("--lease-ms <n>", "how long a dead host keeps its actors before another takes them (default 10000)", positiveCount)
+  .option("--drain-ms <n>", "on SIGTERM, how long in-flight requests may take before connections are cut (default 30000)", count)
   .action(async (opts: ServeFlags) => {
     const tokens = opts.token.length ? Object.fromEntries(opts.token.map(parseToken)) : undefined;
     const bounds = {
@@ -117,6 +125,8 @@ program
     let options: ServerOptions = flags;
     try {
       options = opts.config ? serverOptionsFromConfig(loadConfig(opts.config, process.env), flags) : flags;
+      const cluster = clusterFromFlags(opts, process.env, options.cluster);
+      options = { ...options, cluster };
     } catch (e) {
       program.error(`mayfly: ${(e as Error).message}`);
     }
@@ -142,7 +152,7 @@ program
     process.once("SIGTERM", stop);
   });
 
-interface ServeFlags {
+interface ServeFlags extends ClusterFlags {
   config?: string; port?: number; host?: string; token: string[]; executors?: number; watch?: boolean;
   maxCpuMs?: number; maxWallMs?: number; maxMemoryMb?: number; maxSubrequests?: number;
   maxRequestBodyBytes?: number; maxWorkerBodyBytes?: number; maxInFlight?: number; maxInFlightPerToken?: number;
@@ -188,5 +198,8 @@ addWorkspaceCommands(program);
 
 // Plugin manifests (issue 12): their own block, see ./plugin.ts.
 addPluginCommands(program);
+
+// Cluster mode (issue 15): its own block, see ./cluster.ts.
+addClusterCommands(program);
 
 await program.parseAsync(process.argv);

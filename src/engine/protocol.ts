@@ -32,6 +32,8 @@ export interface ActorSpec {
   maxStorageBytes: number;
   /** The capability id of the actor's control channel in the host (alarms, facets). */
   control: number;
+  /** Cluster mode: committed writes are captured (node:sqlite sessions) and sent to the host before each call's result. */
+  replicate?: boolean;
 }
 
 export type HostToExecutor =

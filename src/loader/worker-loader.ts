@@ -36,6 +36,8 @@ export interface ActorLoad {
   storagePath: string;
   maxStorageBytes: number;
   control: Capability;
+  /** Capture committed writes as changesets for the control channel's "replicate" (cluster mode). */
+  replicate?: boolean;
 }
 
 interface CacheEntry {
@@ -171,7 +173,7 @@ export class WorkerLoader {
         compatibilityFlags: wc.compatibilityFlags ?? [],
         limits,
         globalOutbound,
-        ...(actor ? { actor: { className: actor.className, id: actor.id, name: actor.name, storagePath: actor.storagePath, maxStorageBytes: actor.maxStorageBytes, control: control! } } : {}),
+        ...(actor ? { actor: { className: actor.className, id: actor.id, name: actor.name, storagePath: actor.storagePath, maxStorageBytes: actor.maxStorageBytes, control: control!, ...(actor.replicate ? { replicate: true } : {}) } } : {}),
       }, capabilities.size ? capabilities : undefined);
       return { handle, limits, tails: wc.tails ?? [], npm };
     };

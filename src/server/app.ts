@@ -72,6 +72,13 @@ export interface AppOptions {
   playground?: boolean;
   /** Plugins: their routes at /p/<name>/*, and /v1/plugins for operators. */
   plugins?: PluginHost;
+  /**
+   * Readiness (/readyz, for load balancers and Kubernetes) and, in cluster mode, whether the shared
+   * store answers: while it does not, named workers answer 503 rather than serve from stale state.
+   */
+  health?: { ready(): Promise<{ ready: boolean; reason?: string }>; storeAvailable?(): boolean };
+  /** Extra routes (cluster mode: the internal forwarding route), outside the token checks. */
+  mount?: (app: Hono<AppEnv>) => void;
 }
 
 const runBody = z.strictObject({
@@ -119,12 +126,18 @@ export function createApp(opts: AppOptions): Hono<AppEnv> {
   if (opts.playground !== false) app.route("/", playground());
   app.get("/openapi.json", (c) => c.json(openapi));
   app.get("/healthz", (c) => c.json({ ok: true, executors: opts.loader.engine.stats().executors.length }));
+  app.get("/readyz", async (c) => {
+    const r = opts.health ? await opts.health.ready() : { ready: true };
+    return c.json(r, r.ready ? 200 : 503);
+  });
+  opts.mount?.(app);
   app.get("/metrics", authorize(rt, "metrics"), async (c) => c.body(await opts.metrics.registry.metrics(), 200, { "content-type": opts.metrics.registry.contentType }));
   app.post("/v1/run", authorize(rt, "run"), limitBody(rt, "maxRequestBodyBytes"), (c) => runOnce(c, rt));
   const workers = opts.workers ?? new Map<string, NamedWorker>();
   const named = [
     authorize(rt, (c) => ["workers", `worker:${c.req.param("name")}`]),
     limitBody(rt, "maxWorkerBodyBytes"),
+    storeGate(opts, workers),
     holdSlot(rt),
     serveNamedWorker(opts.loader, workers, opts.log, () => opts.metrics.recordCanceled("worker")),
   ] as const;
@@ -236,6 +249,19 @@ function holdSlot(rt: Runtime) {
       throw e;
     }
     c.res = afterBody(c.res, release);
+  };
+}
+
+/**
+ * Cluster mode: a worker that reaches shared state answers 503 while the store does not answer,
+ * rather than fail half-way or serve stale state (retry-after: the store is pinged every second).
+ */
+function storeGate(opts: AppOptions, workers: Map<string, NamedWorker>) {
+  return async (c: Ctx, next: Next) => {
+    if (opts.health?.storeAvailable && !opts.health.storeAvailable() && workers.get(c.req.param("name") ?? "")?.stateful !== false) {
+      return c.json({ error: { name: "BackendUnavailableError", message: "The cluster's shared store (PostgreSQL or S3) is unreachable." } }, 503, { "retry-after": "1" });
+    }
+    return next();
   };
 }
 

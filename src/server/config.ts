@@ -13,6 +13,7 @@ import { limitsSchema } from "../loader/worker-code.ts";
 import { ruleSchema } from "../bindings/egress/policy.ts";
 import { boundsSchema, tokenBoundsSchema } from "./bounds.ts";
 import { pluginsConfigSchema } from "./plugins.ts";
+import { clusterConfigSchema, type ClusterConfig } from "../cluster/config.ts";
 
 /** What a bearer token may do: run, metrics, workers (all named workers) or worker:<name>, plugins (all plugins' routes and their administration) or plugin:<name> (its routes). */
 export const PERMISSION_PATTERN = /^(run|metrics|workers|worker:[a-z0-9][a-z0-9_-]*|plugins|plugin:[a-z0-9][a-z0-9-]*)$/;
@@ -21,7 +22,7 @@ const permission = z.string().regex(PERMISSION_PATTERN, "a permission is run, me
 const grant = z.union([z.array(permission), z.strictObject({ permissions: z.array(permission), bounds: tokenBoundsSchema.optional() })]);
 const bindingName = z.string().regex(/^[A-Za-z_$][A-Za-z0-9_$]*$/, "a binding name is a JavaScript identifier");
 
-const namedWorkerSchema = z.strictObject({
+export const namedWorkerSchema = z.strictObject({
   /** The worker's entry file (TypeScript or JavaScript), relative to the config file; bundled with its imports. */
   main: z.string().min(1),
   /** Plain values in env. */
@@ -91,10 +92,14 @@ export const configSchema = z.strictObject({
   workers: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, "worker names are lower-case letters, digits, - and _"), namedWorkerSchema).optional(),
   /** Plugins: the grants they are checked against, hook rules, and the plugins installed from files (served at /p/<name>/). */
   plugins: pluginsConfigSchema.optional(),
+  /** Cluster mode: many hosts sharing PostgreSQL (and S3), see src/cluster/. */
+  // Checked (clusterConfigSchema) after `${NAME}` substitution: its values usually come from the environment.
+  cluster: z.record(z.string(), z.unknown()).optional(),
 });
 
 export type NamedWorkerConfig = z.infer<typeof namedWorkerSchema>;
-export type MayflyConfig = z.infer<typeof configSchema> & {
+export type MayflyConfig = Omit<z.infer<typeof configSchema>, "cluster"> & {
+  cluster?: ClusterConfig;
   /** The directory relative paths in the file are resolved against. */
   baseDir: string;
   /** The file it was read from, if any. */
@@ -148,7 +153,17 @@ export function parseConfig(json: unknown, baseDir: string, env: Record<string, 
   }
   const secrets = config.plugins?.grants?.secrets;
   if (secrets) config.plugins!.grants!.secrets = substitute(secrets, env, "plugins.grants.secrets") as Record<string, string>;
-  return { ...config, baseDir };
+  // The cluster's URL (with its password), secret and S3 credentials come from the environment.
+  let cluster: ClusterConfig | undefined;
+  if (config.cluster) {
+    const checked = clusterConfigSchema.safeParse(substitute(config.cluster, env, "cluster"));
+    if (!checked.success) {
+      const issue = checked.error.issues[0]!;
+      throw new ConfigError(`${source}: cluster.${issue.path.join(".")}: ${issue.message}`);
+    }
+    cluster = checked.data;
+  }
+  return { ...config, cluster, baseDir };
 }
 
 /** `${NAME}` in strings, from `env`; a missing variable is an error, not an empty secret. */

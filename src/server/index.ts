@@ -24,6 +24,7 @@ import { loadConfig } from "./config.ts";
 import { playgroundScript } from "./playground/index.ts";
 import { startPlugins, type PluginsConfig } from "./plugins.ts";
 import type { PluginHost } from "../plugins/index.ts";
+import { openCluster, publishWorkers, bundleRecords, type Cluster, type ClusterConfig, type WorkerRecord } from "../cluster/index.ts";
 
 export interface ServerOptions {
   port?: number;
@@ -60,6 +61,12 @@ export interface ServerOptions {
   npm?: NpmOptions;
   /** Plugins: grants, hook rules, plugins installed from files; served at /p/<name>/ (config's `plugins`). */
   plugins?: PluginsConfig;
+  /**
+   * Cluster mode (src/cluster/): named workers come from the shared registry in PostgreSQL (with
+   * `watch`, this host publishes the config's workers there first), storage bindings use the shared
+   * backends, actors have one owner across hosts, and /readyz follows PostgreSQL.
+   */
+  cluster?: ClusterConfig;
 }
 
 export interface RunningServer {
@@ -69,6 +76,12 @@ export interface RunningServer {
   workers(): string[];
   /** The plugin host, when the server has a `plugins` section. */
   plugins?: PluginHost;
+  /** Cluster mode: the cluster this host joined. */
+  cluster?: Cluster;
+  /**
+   * Stops gracefully: /readyz answers 503, no new connections, in-flight requests finish (in cluster
+   * mode within the drain time, then connections are cut), actors' leases released, executors stopped.
+   */
   close(): Promise<void>;
 }
 
@@ -85,10 +98,40 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   // Service bindings find their target in the served set when called, and the loader once it exists.
   const services = { loader: () => loader!, resolve: (name: string): NamedWorker | undefined => workers.get(name) };
   const metrics = new Metrics(() => loader);
-  const prepare = (defs: Record<string, NamedWorkerConfig>, dir: string, dataDir: string | undefined): Map<string, NamedWorker> =>
-    prepareNamedWorkers(defs, { baseDir: dir, dataDir: resolve(dir, dataDir ?? ".mayfly/data"), bindings, services, loader: () => loader!, onRun: (name, event) => metrics.recordWorker(name, event) });
-  const workers = prepare(opts.workers ?? {}, baseDir, opts.dataDir);
+  const cluster = opts.cluster ? await openCluster({ config: opts.cluster, log: opts.log }) : undefined;
+  const clustered = cluster ? { backends: cluster.backends, placement: cluster.placement } : {};
+  const prepare = (defs: Record<string, NamedWorkerConfig>, dir: string, dataDir: string | undefined, records?: WorkerRecord[]): Map<string, NamedWorker> =>
+    prepareNamedWorkers(defs, {
+      baseDir: dir, dataDir: resolve(dir, dataDir ?? ".mayfly/data"), bindings, services, loader: () => loader!, onRun: (name, event) => metrics.recordWorker(name, event),
+      ...clustered,
+      ...(records ? { prebuilt: (name: string) => records.find((r) => r.name === name)?.bundle } : {}),
+    });
+  let workers: Map<string, NamedWorker>;
+  /** Cluster mode: the registry hash of each worker served now. */
+  const servedHashes = new Map<string, string>();
   let crons: { reschedule(): void; stop(): void } | undefined;
+  try {
+    workers = cluster ? await clusterWorkers(cluster, opts, baseDir, prepare, servedHashes) : prepare(opts.workers ?? {}, baseDir, opts.dataDir);
+  } catch (e) {
+    await cluster?.close();
+    throw e;
+  }
+  // Cluster mode: a deploy (NOTIFY) replaces the served set in place, as --watch does locally.
+  // Only the workers whose record changed are rebuilt (their actors restart on the new code); the
+  // others keep serving as they are. Reloads run one after another, in the order of the notifications.
+  let reloading = Promise.resolve();
+  cluster?.onDeploy(() => void (reloading = reloading.then(async () => {
+    const records = await cluster.loadWorkers();
+    const changed = records.filter((r) => servedHashes.get(r.name) !== r.hash || !workers.has(r.name));
+    const next = prepare(Object.fromEntries(changed.map((r) => [r.name, r.config])), baseDir, opts.dataDir, changed);
+    const keep = new Set(records.map((r) => r.name));
+    for (const name of [...workers.keys()]) if (!keep.has(name)) workers.delete(name);
+    for (const [name, w] of next) workers.set(name, w);
+    servedHashes.clear();
+    for (const r of records) servedHashes.set(r.name, r.hash);
+    crons?.reschedule();
+    opts.log?.info({ changed: changed.map((r) => r.name), workers: [...workers.keys()] }, "reloaded from the cluster's registry");
+  }).catch((e: Error) => opts.log?.error({ err: e.message }, "registry reload failed; the previous workers keep serving"))));
   const watcher = opts.watch ? watchNamedWorkers({
     workers,
     onReload: () => crons?.reschedule(),
@@ -98,7 +141,13 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       // Worker definitions come from the file again; port, host and tokens need a restart.
       const c = opts.configFile ? loadConfig(opts.configFile, opts.configEnv) : undefined;
       const dir = c?.baseDir ?? baseDir;
-      return prepare(c ? c.workers ?? {} : opts.workers ?? {}, dir, c?.dataDir ?? opts.dataDir);
+      const defs = c ? c.workers ?? {} : opts.workers ?? {};
+      if (!cluster) return prepare(defs, dir, c?.dataDir ?? opts.dataDir);
+      // Cluster mode: what this host builds is published for every host (their reload follows the NOTIFY).
+      const records = bundleRecords(defs, dir);
+      for (const r of records) servedHashes.set(r.name, r.hash);
+      void publishWorkers(cluster.backend, records).catch((e: Error) => opts.log?.error({ err: e.message }, "publishing the workers failed"));
+      return prepare(defs, dir, c?.dataDir ?? opts.dataDir, records);
     },
   }) : undefined;
   const npm = opts.npm ?? opts.loader?.npm;
@@ -127,6 +176,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     watcher?.close();
     await closeActors(bindings);
     await loader.close();
+    await cluster?.close();
     throw e;
   }
   let plugins: PluginHost | undefined;
@@ -135,9 +185,23 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   } catch (e) {
     watcher?.close();
     await loader.close();
+    await cluster?.close();
     throw e;
   }
+  let draining = false;
+  let closing: Promise<void> | undefined;
   const app = createApp({ plugins,
+    health: {
+      // Ready: not draining, and (cluster mode) PostgreSQL answers: a host that cannot reach it must
+      // not be sent traffic it would answer from stale state.
+      ready: async () => {
+        if (draining) return { ready: false, reason: "draining" };
+        if (cluster && !(await cluster.ping(1_000))) return { ready: false, reason: "the shared store (PostgreSQL or S3) is unreachable" };
+        return { ready: true };
+      },
+      ...(cluster ? { storeAvailable: () => cluster.storeAvailable() } : {}),
+    },
+    ...(cluster ? { mount: (a: Parameters<Cluster["mount"]>[0]) => cluster.mount(a) } : {}),
     loader, metrics, tokens: opts.tokens, bounds: opts.bounds, maxBodyBytes: opts.maxBodyBytes, log: opts.log, workers, playground: opts.playground,
     defaultLimits: resolveLimits(opts.loader?.limits, undefined),
     lockedOut: !opts.tokens && !LOOPBACK.test(host),
@@ -154,6 +218,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   });
   const address = server.address() as AddressInfo;
   const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  await cluster?.join(`${shownHost}:${address.port}`);
   const running = loader;
   crons = startCrons(running, workers, opts.log);
   opts.log?.info({ url: `http://${shownHost}:${address.port}`, tokens: opts.tokens ? Object.keys(opts.tokens).length : 0, workers: [...workers.keys()] }, "listening");
@@ -162,18 +227,59 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     loader: running,
     workers: () => [...workers.keys()],
     ...(plugins ? { plugins } : {}),
-    close: async () => {
-      // Stop accepting, let in-flight requests finish, then stop the executors.
-      opts.log?.info("draining");
-      watcher?.close();
-      crons?.stop();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      plugins?.close();
-      await closeActors(bindings);
-      await running.close();
-      opts.log?.info("closed");
-    },
+    ...(cluster ? { cluster } : {}),
+    close: () => (closing ??= shutdown()),
   };
+
+  async function shutdown(): Promise<void> {
+    // Not ready any more, stop accepting, let in-flight requests finish, release the actors'
+    // leases (other hosts take them at once), then stop the executors.
+    draining = true;
+    opts.log?.info("draining");
+    watcher?.close();
+    crons?.stop();
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // close() ends the connections idle now; a keep-alive connection whose request finishes later
+    // would hold the server open until its client leaves: end those as they become idle.
+    const idle = setInterval(() => server.closeIdleConnections(), 50);
+    void closed.then(() => clearInterval(idle));
+    if (cluster) {
+      // A bound: a client holding a request open must not keep the host (and its leases) forever.
+      const cut = setTimeout(() => server.closeAllConnections(), cluster.drainMs);
+      await closed;
+      clearTimeout(cut);
+    } else await closed;
+    plugins?.close();
+    await closeActors(bindings);
+    await cluster?.drain();
+    await running.close();
+    await cluster?.close();
+    opts.log?.info("closed");
+  }
+}
+
+/**
+ * Cluster mode's named workers: from the registry; with --watch this host first publishes the
+ * config's workers there (bundled from its files, which it then watches).
+ */
+async function clusterWorkers(cluster: Cluster, opts: ServerOptions, baseDir: string, prepare: (defs: Record<string, NamedWorkerConfig>, dir: string, dataDir: string | undefined, records?: WorkerRecord[]) => Map<string, NamedWorker>, hashes: Map<string, string>): Promise<Map<string, NamedWorker>> {
+  const local = opts.workers ?? {};
+  if (opts.watch && Object.keys(local).length) {
+    const records = bundleRecords(local, baseDir);
+    await publishWorkers(cluster.backend, records);
+    for (const r of records) hashes.set(r.name, r.hash);
+    return prepare(local, baseDir, opts.dataDir, records);
+  }
+  let records = await cluster.loadWorkers();
+  if (records.length === 0 && Object.keys(local).length) {
+    // An empty registry (a new cluster) is seeded from the first host's config; after that only a
+    // deploy (or a --watch host) changes it, so a host restarted with an older config cannot revert one.
+    const { changed } = await publishWorkers(cluster.backend, bundleRecords(local, baseDir), { onlyIfEmpty: true });
+    if (changed.length) opts.log?.info({ workers: changed }, "seeded the cluster's empty registry from the config");
+    records = await cluster.loadWorkers();
+  } else if (Object.keys(local).length) opts.log?.info("cluster mode: named workers come from the registry (mayfly cluster deploy changes them), not the config");
+  for (const r of records) hashes.set(r.name, r.hash);
+  return prepare(Object.fromEntries(records.map((r) => [r.name, r.config])), baseDir, opts.dataDir, records);
 }
 
 /** Durable actor namespaces of named workers: evicted, their alarms stopped. */
@@ -186,7 +292,7 @@ export function serverOptionsFromConfig(config: MayflyConfig, overrides: ServerO
   const defined = <T extends object>(o: T | undefined) => Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
   return {
     port: config.port, host: config.host, tokens: config.tokens as ServerOptions["tokens"], maxBodyBytes: config.maxBodyBytes,
-    workers: config.workers, baseDir: config.baseDir, dataDir: config.dataDir, configFile: config.file, plugins: config.plugins,
+    workers: config.workers, baseDir: config.baseDir, dataDir: config.dataDir, configFile: config.file, plugins: config.plugins, cluster: config.cluster,
     npm: config.npm ? { ...defined(config.npm), cacheDir: resolve(config.baseDir, config.npm.cacheDir ?? ".mayfly/npm") } : undefined,
     ...defined(overrides),
     // A flag for one bound leaves the file's other bounds in place.

@@ -11,9 +11,10 @@ import { readProjectPackages } from "../bundler/npm/index.ts";
 import { allowNetRules, egress, type EgressPolicy } from "../bindings/egress/index.ts";
 import { kv } from "../bindings/kv/index.ts";
 import { sql } from "../bindings/sql/index.ts";
-import { blobBucket } from "../bindings/blob/index.ts";
+import { blobBucket, type BlobBackend } from "../bindings/blob/index.ts";
+import type { PostgresBackend } from "../bindings/storage/postgres.ts";
 import { workspace } from "../bindings/workspace/index.ts";
-import { ActorNamespace, actorNamespace } from "../actors/index.ts";
+import { ActorNamespace, actorNamespace, type ActorPlacement } from "../actors/index.ts";
 import { ConfigError, LimitError } from "../errors.ts";
 import type { WorkerCode } from "../loader/worker-code.ts";
 import type { TailEvent } from "../bindings/tails/index.ts";
@@ -33,6 +34,8 @@ export interface NamedWorker {
   inputs: string[];
   /** Cron Triggers for its scheduled() handler. */
   crons: string[];
+  /** Whether it reaches shared state (storage, actors, other workers): in cluster mode, not served while the store is unreachable. */
+  stateful: boolean;
 }
 
 export interface PrepareOptions {
@@ -48,6 +51,37 @@ export interface PrepareOptions {
   services?: ServiceContext;
   /** Every run of a named worker, by name (per-worker metrics). */
   onRun?: (worker: string, event: TailEvent) => void;
+  /** Code already bundled (cluster mode: from the shared registry) instead of the worker's files. */
+  prebuilt?: (name: string) => WorkerBundle | undefined;
+  /**
+   * Shared storage (cluster mode): kv, sql and workspace bindings get `backend: postgres`, blob buckets
+   * `backend: blob` (an S3 backend). Spread into the options, so bindings whose backend option has not
+   * landed yet (kv, workspace: the PostgreSQL KV branch) compile and keep their files meanwhile.
+   */
+  backends?: { postgres?: PostgresBackend; blob?: BlobBackend };
+  /** Where each actor runs when there are many hosts (cluster mode); none: here. */
+  placement?: ActorPlacement;
+}
+
+/** A named worker's code as bundled from its files: what the cluster's registry stores. */
+export interface WorkerBundle {
+  source: string;
+  project?: { packageJson: { dependencies?: Record<string, string> }; lockfile?: string };
+  /** The files it was built from (watched by --watch); none for a bundle from the registry. */
+  inputs?: string[];
+}
+
+/** Bundles one worker's entry file with its imports (and reads its package.json); errors name the worker. */
+export function bundleNamedWorker(name: string, w: NamedWorkerConfig, baseDir: string): WorkerBundle {
+  try {
+    const project = w.packageJson ? readProjectPackages(resolve(baseDir, w.packageJson), w.lockfile && resolve(baseDir, w.lockfile)) : undefined;
+    // Declared packages stay bare imports: the loader resolves them from the registry, not node_modules.
+    const bundle = bundleWorker(resolve(baseDir, w.main), { packages: Object.keys(project?.packageJson.dependencies ?? {}) });
+    if (w.packageJson) bundle.inputs.push(resolve(baseDir, w.packageJson));
+    return { source: bundle.code, inputs: bundle.inputs, ...(project ? { project } : {}) };
+  } catch (e) {
+    throw new ConfigError(`workers.${name}: ${(e as Error).message}`);
+  }
 }
 
 /** Bundles each configured worker and builds its bindings; a broken worker stops startup with its name. */
@@ -60,23 +94,17 @@ export function prepareNamedWorkers(workers: Record<string, NamedWorkerConfig>, 
     return bindings.get(key);
   };
   for (const [name, w] of Object.entries(workers)) {
-    let bundle: { code: string; inputs: string[] };
-    let project: ReturnType<typeof readProjectPackages> | undefined;
-    try {
-      project = w.packageJson ? readProjectPackages(resolve(baseDir, w.packageJson), w.lockfile && resolve(baseDir, w.lockfile)) : undefined;
-      // Declared packages stay bare imports: the loader resolves them from the registry, not node_modules.
-      bundle = bundleWorker(resolve(baseDir, w.main), { packages: Object.keys(project?.packageJson.dependencies ?? {}) });
-    } catch (e) {
-      throw new ConfigError(`workers.${name}: ${(e as Error).message}`);
-    }
-    if (w.packageJson) bundle.inputs.push(resolve(baseDir, w.packageJson));
-    const source = bundle.code;
+    const bundle = options.prebuilt?.(name) ?? bundleNamedWorker(name, w, baseDir);
+    const { source, project } = bundle;
+    // Shared backends (cluster mode): spread, not named, so this compiles before the bindings take them.
+    const { postgres, blob } = options.backends ?? {};
+    const pg = postgres ? { backend: postgres } : {};
     const env: Record<string, unknown> = { ...w.env };
-    for (const b of w.kv ?? []) env[b] = storage(`kv:${name}-${b}`, () => kv({ name: `${name}-${b}`, dataDir }));
-    for (const b of w.sql ?? []) env[b] = storage(`sql:${name}-${b}`, () => sql({ name: `${name}-${b}`, dataDir }));
-    for (const b of w.blob ?? []) env[b] = storage(`blob:${name}-${b}`, () => blobBucket({ name: `${name}-${b}`, dataDir }));
+    for (const b of w.kv ?? []) env[b] = storage(`kv:${name}-${b}`, () => kv({ name: `${name}-${b}`, dataDir, ...pg }));
+    for (const b of w.sql ?? []) env[b] = storage(`sql:${name}-${b}`, () => sql({ name: `${name}-${b}`, dataDir, ...pg }));
+    for (const b of w.blob ?? []) env[b] = storage(`blob:${name}-${b}`, () => blobBucket({ name: `${name}-${b}`, dataDir, ...(blob ? { backend: blob } : {}) }));
     for (const [b, o] of Object.entries(w.workspace ?? {})) {
-      const options = { ...o, name: o.name ?? `${name}-${b}`, dataDir };
+      const options = { ...o, name: o.name ?? `${name}-${b}`, dataDir, ...pg };
       // One object per workspace and set of options: the file is shared either way, the object keeps its listeners.
       env[b] = storage(`workspace:${JSON.stringify(options)}`, () => workspace(options));
     }
@@ -104,7 +132,7 @@ export function prepareNamedWorkers(workers: Record<string, NamedWorkerConfig>, 
       if (existing instanceof ActorNamespace) existing._replaceWorker(code);
       else {
         if (!options.loader) throw new ConfigError(`workers.${name}.actors: actors need a loader.`);
-        bindings.set(key, actorNamespace({ loader: options.loader, worker: code, className: a.className, name: `${name}-${b}`, dataDir, idleTtlMs: a.idleTtlMs }));
+        bindings.set(key, actorNamespace({ loader: options.loader, worker: code, className: a.className, name: `${name}-${b}`, dataDir, idleTtlMs: a.idleTtlMs, placement: options.placement }));
       }
       env[b] = bindings.get(key);
     }
@@ -112,8 +140,9 @@ export function prepareNamedWorkers(workers: Record<string, NamedWorkerConfig>, 
       name,
       id: `${name}:${createHash("sha256").update(source).update(JSON.stringify(project ?? null)).digest("hex").slice(0, 16)}`,
       warm: w.warm ?? false,
-      inputs: bundle.inputs,
+      inputs: bundle.inputs ?? [],
       crons: w.crons ?? [],
+      stateful: [w.kv, w.sql, w.blob].some((b) => (b?.length ?? 0) > 0) || [w.workspace, w.actors, w.services].some((b) => Object.keys(b ?? {}).length > 0),
       code,
     });
   }

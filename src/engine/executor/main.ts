@@ -259,7 +259,7 @@ function newInstance(instanceId: number, spec: WorkerSpec): WorkerInstance {
   const store = (instance.servicesToken as ServiceState).store;
   store.set(INSTANCE_ID, instanceId);
   store.set(SUBREQUEST_LIMIT, spec.limits.subRequests);
-  if (spec.actor) store.set(ACTOR_STORAGE, { path: spec.actor.storagePath, maxBytes: spec.actor.maxStorageBytes });
+  if (spec.actor) store.set(ACTOR_STORAGE, { path: spec.actor.storagePath, maxBytes: spec.actor.maxStorageBytes, replicate: spec.actor.replicate === true });
   instances.set(instanceId, instance);
   return instance;
 }

@@ -350,9 +350,9 @@ export class WorkerInstance {
 }
 
 /** What the guest runtime learns of the actor it hosts (never its storage path). */
-function actorStart(spec: WorkerSpec): { className: string; id: string; name?: string; control: number } | undefined {
+function actorStart(spec: WorkerSpec): { className: string; id: string; name?: string; control: number; replicate?: boolean } | undefined {
   const a = spec.actor;
-  return a ? { className: a.className, id: a.id, ...(a.name !== undefined ? { name: a.name } : {}), control: a.control } : undefined;
+  return a ? { className: a.className, id: a.id, ...(a.name !== undefined ? { name: a.name } : {}), control: a.control, ...(a.replicate ? { replicate: true } : {}) } : undefined;
 }
 
 /** V8's longest string, in one-byte characters (2^29 - 24 on 64-bit builds). */

@@ -10,7 +10,7 @@ import { callHost, startHostTask } from "./host-calls.ts";
 import { getRandomValues } from "./crypto.ts";
 import { makeStorage } from "./actor-storage.ts";
 
-export interface ActorStart { className: string; id: string; name?: string; control: number }
+export interface ActorStart { className: string; id: string; name?: string; control: number; replicate?: boolean }
 
 type Ctor = new (ctx: unknown, env: unknown) => Record<string, unknown>;
 
@@ -37,6 +37,8 @@ let waitUntil: (p: Promise<unknown>) => void = () => {};
 export function setActor(a: ActorStart | undefined, keepAlive: (p: Promise<unknown>) => void): void {
   actor = a;
   instance = undefined;
+  durable = Promise.resolve();
+  compact = false;
   waitUntil = keepAlive;
 }
 
@@ -46,6 +48,32 @@ function cap(id: number, method: string, args: unknown[]): Promise<unknown> {
 
 function store<T>(op: string, ...args: unknown[]): T {
   return callHost<T>("actor", op, ...args);
+}
+
+/**
+ * Cluster mode's output gate: a call's result is released only once the writes committed so far
+ * (captured as changesets by the storage service) are appended to the shared log under this host's
+ * fencing token. Entries go to the host as soon as they are drained (it appends them in arrival
+ * order, batching those that arrive while an append is in flight); a call waits for its own append
+ * and every one before it, so a call that wrote nothing still waits for the writes it may have read.
+ * A failed append fails every call waiting on it and every later one of this instance.
+ */
+let durable: Promise<unknown> = Promise.resolve();
+/** The host asked for the whole file next time (its log has many changesets since the last one). */
+let compact = false;
+
+export async function actorOutputGate(): Promise<void> {
+  if (!actor?.replicate) return;
+  const entries = store<unknown[] | null>("drain", compact);
+  if (entries) {
+    compact = false;
+    const control = actor.control;
+    const sent = cap(control, "replicate", [entries]).then((r) => {
+      if ((r as { compact?: boolean } | null)?.compact) compact = true;
+    });
+    durable = Promise.all([durable, sent]);
+  }
+  await durable;
 }
 
 /** Whether `entrypoint` names the actor class this isolate hosts. */

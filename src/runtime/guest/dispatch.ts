@@ -3,7 +3,7 @@ import { Response, bodyBytes, incomingRequest, responseHead, takeBodySource, typ
 import { incomingBody, sendBody } from "./body-bridge.ts";
 import { setClock } from "./clock.ts";
 import { clearAllTimers } from "./timers.ts";
-import { actorDelivered, actorTarget, hostsActor } from "./actor.ts";
+import { actorDelivered, actorOutputGate, actorTarget, hostsActor } from "./actor.ts";
 
 /**
  * A request as it crosses the boundary: plain data only. With `streamed`, the body is not in `body`
@@ -212,7 +212,13 @@ async function dispatchFetch(inv: Extract<Invocation, { kind: "fetch" }>): Promi
     // The actor's next waiting call may be delivered once this one has run to its first await.
     if (actor) actorDelivered();
   }
-  const result: unknown = await pending;
+  let result: unknown;
+  try {
+    result = await pending;
+  } finally {
+    // Writes made before a throw are made durable too: a later call may read them.
+    if (actor) await actorOutputGate();
+  }
   if (!(result instanceof Response)) throw new TypeError("Incorrect type for Promise: the Promise did not resolve to 'Response'.");
   // Read from the Response's internal state, so a guest cannot fake what crosses.
   const head = responseHead(result);
@@ -262,5 +268,9 @@ async function dispatchRpc(inv: Extract<Invocation, { kind: "rpc" }>): Promise<u
   } finally {
     if (actor) actorDelivered();
   }
-  return await pending;
+  try {
+    return await pending;
+  } finally {
+    if (actor) await actorOutputGate();
+  }
 }

@@ -12,8 +12,8 @@
  * construction. Every write commits before it returns (WAL, synchronous=FULL), so what an actor
  * acknowledged survives kill -9 of the host or the executor (Cloudflare's output gate).
  */
-import { DatabaseSync, constants } from "node:sqlite";
-import { mkdirSync } from "node:fs";
+import { DatabaseSync, constants, type Session } from "node:sqlite";
+import { mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { createHash } from "node:crypto";
 import { deserialize, serialize } from "node:v8";
@@ -34,13 +34,28 @@ interface Store {
   depth: number;
   /** Whether the KV table is known to exist (made on first KV use: one commit, and one fsync, fewer for SQL-only actors). */
   kv: boolean;
+  /** Cluster mode: what has been captured since the last drain (see drain()). */
+  repl?: Replication;
   [Symbol.dispose](): void;
+}
+
+/**
+ * Cluster mode's capture of committed writes: a node:sqlite session records the rows each
+ * transaction changed (rolled-back ones are not kept); a schema change (which sessions do not
+ * record), or tables without a primary key (which they skip), make the next entry the whole file.
+ */
+interface Replication {
+  path: string;
+  session: Session;
+  schema: number;
+  changes: number;
+  imagesOnly: boolean;
 }
 
 function store(state: ServiceState): Store {
   const open = state.store.get(DB) as Store | undefined;
   if (open) return open;
-  const where = state.store.get(ACTOR_STORAGE) as { path: string; maxBytes: number } | undefined;
+  const where = state.store.get(ACTOR_STORAGE) as { path: string; maxBytes: number; replicate?: boolean } | undefined;
   if (!where) throw new TypeError("This worker is not a durable actor: it has no ctx.storage.");
   mkdirSync(dirname(where.path), { recursive: true });
   const db = new DatabaseSync(where.path, { timeout: 5_000 });
@@ -65,8 +80,50 @@ function store(state: ServiceState): Store {
     if (typeof arg1 === "string" && arg1.toLowerCase().startsWith("_cf_")) return constants.SQLITE_DENY;
     return constants.SQLITE_OK;
   });
+  if (where.replicate) {
+    s.repl = { path: where.path, session: internal(s, () => db.createSession()), schema: schemaVersion(s), changes: totalChanges(s), imagesOnly: hasKeylessTables(s) };
+  }
   state.store.set(DB, s);
   return s;
+}
+
+function schemaVersion(s: Store): number {
+  return internal(s, () => Number((s.db.prepare("PRAGMA schema_version").get() as { schema_version: number }).schema_version));
+}
+
+function hasKeylessTables(s: Store): boolean {
+  return internal(s, () => Boolean(s.db.prepare(
+    "SELECT 1 FROM sqlite_master m WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND NOT EXISTS (SELECT 1 FROM pragma_table_info(m.name) WHERE pk > 0) LIMIT 1",
+  ).get()));
+}
+
+/** The writes committed since the last drain, as log entries (a changeset, or the whole file); null if none. */
+function drainWrites(s: Store, wholeFile: boolean): { kind: "image" | "changeset"; data: Uint8Array }[] | null {
+  // The session reads the actor's tables (the hidden KV table too): our statements, not the guest's.
+  return internal(s, () => drainInternal(s, wholeFile));
+}
+
+/** `wholeFile`: the host asked for an image (compaction: the log's changesets since the last one are many). */
+function drainInternal(s: Store, wholeFile: boolean): { kind: "image" | "changeset"; data: Uint8Array }[] | null {
+  const r = s.repl!;
+  const schema = schemaVersion(s);
+  const changes = totalChanges(s);
+  if (schema === r.schema && changes === r.changes) return null;
+  let entry: { kind: "image" | "changeset"; data: Uint8Array } | null;
+  if (schema !== r.schema || r.imagesOnly || wholeFile) {
+    if (schema !== r.schema) r.imagesOnly = hasKeylessTables(s);
+    // The whole database in its main file: the WAL folded in first.
+    internal(s, () => s.db.exec("PRAGMA wal_checkpoint(TRUNCATE)"));
+    entry = { kind: "image", data: new Uint8Array(readFileSync(r.path)) };
+  } else {
+    const data = r.session.changeset();
+    entry = data.byteLength ? { kind: "changeset", data } : null;
+  }
+  r.session.close();
+  r.session = s.db.createSession();
+  r.schema = schema;
+  r.changes = changes;
+  return entry ? [entry] : null;
 }
 
 /** The store, with its KV table. */
@@ -299,6 +356,13 @@ export const actorStorage: Service = {
         }
       }));
       return null;
+    },
+    /** Cluster mode: the committed writes not yet sent to the host (the output gate, see guest/actor.ts). */
+    drain(state, wholeFile: unknown) {
+      const s = state.store.get(DB) as Store | undefined;
+      // Nothing opened, nothing written; inside an open transaction, its writes wait for the commit.
+      if (!s?.repl || s.depth > 0) return null;
+      return drainWrites(s, wholeFile === true);
     },
     /** transactionSync(): begin / commit / rollback around the guest's synchronous closure. */
     begin(state) {
