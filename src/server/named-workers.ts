@@ -53,11 +53,7 @@ export interface PrepareOptions {
   onRun?: (worker: string, event: TailEvent) => void;
   /** Code already bundled (cluster mode: from the shared registry) instead of the worker's files. */
   prebuilt?: (name: string) => WorkerBundle | undefined;
-  /**
-   * Shared storage (cluster mode): kv, sql and workspace bindings get `backend: postgres`, blob buckets
-   * `backend: blob` (an S3 backend). Spread into the options, so bindings whose backend option has not
-   * landed yet (kv, workspace: the PostgreSQL KV branch) compile and keep their files meanwhile.
-   */
+  /** Shared storage (cluster mode): kv, sql and workspace bindings get `backend: postgres`, blob buckets `backend: blob` (an S3 backend). */
   backends?: { postgres?: PostgresBackend; blob?: BlobBackend };
   /** Where each actor runs when there are many hosts (cluster mode); none: here. */
   placement?: ActorPlacement;
@@ -96,7 +92,6 @@ export function prepareNamedWorkers(workers: Record<string, NamedWorkerConfig>, 
   for (const [name, w] of Object.entries(workers)) {
     const bundle = options.prebuilt?.(name) ?? bundleNamedWorker(name, w, baseDir);
     const { source, project } = bundle;
-    // Shared backends (cluster mode): spread, not named, so this compiles before the bindings take them.
     const { postgres, blob } = options.backends ?? {};
     const pg = postgres ? { backend: postgres } : {};
     const env: Record<string, unknown> = { ...w.env };
@@ -104,9 +99,9 @@ export function prepareNamedWorkers(workers: Record<string, NamedWorkerConfig>, 
     for (const b of w.sql ?? []) env[b] = storage(`sql:${name}-${b}`, () => sql({ name: `${name}-${b}`, dataDir, ...pg }));
     for (const b of w.blob ?? []) env[b] = storage(`blob:${name}-${b}`, () => blobBucket({ name: `${name}-${b}`, dataDir, ...(blob ? { backend: blob } : {}) }));
     for (const [b, o] of Object.entries(w.workspace ?? {})) {
-      const options = { ...o, name: o.name ?? `${name}-${b}`, dataDir, ...pg };
-      // One object per workspace and set of options: the file is shared either way, the object keeps its listeners.
-      env[b] = storage(`workspace:${JSON.stringify(options)}`, () => workspace(options));
+      const options = { ...o, name: o.name ?? `${name}-${b}`, dataDir };
+      // One object per workspace and set of options: the data is shared either way, the object keeps its listeners.
+      env[b] = storage(`workspace:${JSON.stringify(options)}`, () => workspace({ ...options, ...pg }));
     }
     for (const [b, target] of Object.entries(w.services ?? {})) {
       if (!services) throw new ConfigError(`workers.${name}.services: service bindings need a server.`);

@@ -48,8 +48,7 @@ describe("cluster mode: three hosts, one PostgreSQL", { skip }, () => {
     for (const h of hosts.slice(1)) assert.equal((await getJson(`${h.url}/w/d1/?k=greeting`)).body, "written on a");
   });
 
-  // Runs now, reported as todo until kv({ backend }) (the PostgreSQL KV branch) is merged: then it passes (checked on a trial merge); drop the todo.
-  test("a KV value written through host A is read through hosts B and C", { todo: "needs kv({ backend }) from the PostgreSQL KV branch" }, async () => {
+  test("a KV value written through host A is read through hosts B and C", async () => {
     assert.equal((await getJson(`${hosts[0]!.url}/w/kv/?k=x`, { method: "PUT", body: "from a" })).body, "ok");
     assert.equal((await getJson(`${hosts[1]!.url}/w/kv/?k=x`)).body, "from a");
     assert.equal((await getJson(`${hosts[2]!.url}/w/kv/?k=x`)).body, "from a");
