@@ -4,11 +4,10 @@
 // with HAProxy (round robin) in front when /usr/sbin/haproxy exists, else the load split by the client.
 //   1. Fresh-isolate throughput over HTTP (autocannon): one host alone vs the three behind the balancer.
 //      On one machine the hosts share its cores: this shows the cluster's overhead, not its scaling.
-//   2. KV and D1 read-after-write across hosts: PUT through host 1, GET through host 2 at once (KV is
-//      consistent only once the KV bindings have their PostgreSQL backend).
+//   2. KV and D1 read-after-write across hosts: PUT through host 1, GET through host 2 at once.
 //   3. Actor call p50: landing on the owner vs landing on another host (forwarded), read and write.
 //   4. Time to serve an actor again after its owner is kill -9ed (the lease time, --lease-ms).
-// Not part of `npm run bench`.
+// Part of `npm run bench` (bench/run.ts runs it as a child process); prints a markdown table.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
@@ -34,7 +33,7 @@ const HAPROXY = "/usr/sbin/haproxy";
 
 const found = findPostgres();
 if (typeof found === "string") {
-  console.log(`skipped: ${found}`);
+  console.log(`mayfly cluster (issue 15): skipped (${found})`);
   process.exit(0);
 }
 
@@ -100,9 +99,9 @@ try {
   rmSync(configDir, { recursive: true, force: true });
 }
 
-const width = Math.max(...rows.map(([k]) => k.length));
-console.log(`\nmayfly cluster on one machine: 3 hosts × ${executors} executor(s), PostgreSQL, ${seconds} s × ${connections} connections, n=${n}\n`);
-for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v}`);
+console.log(`mayfly cluster on one machine (issue 15): 3 hosts × ${executors} executor(s), PostgreSQL, ${seconds} s × ${connections} connections, n=${n}:\n`);
+console.log("| measure | value |\n| --- | --- |");
+for (const [k, v] of rows) console.log(`| ${k} | ${v} |`);
 
 async function load(urls: string[]): Promise<{ rps: number; p50: number; errors: number }> {
   const per = Math.max(1, Math.floor(connections / urls.length));

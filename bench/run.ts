@@ -17,6 +17,10 @@
 // 7. Workspace binding and npm at load time (issue 11): bench/workspace-ops.ts, bench/npm-load.ts.
 // 8. Durable actors (issue 13): warm RPC, storage put+get, cold start from storage, 10,000 actors
 //    created then evicted with the memory left afterwards (bench/actors.ts).
+// 9. Many hosts (issue 15): D1 on PostgreSQL, three stores compared (bench/d1-postgres.ts); three
+//    `mayfly serve --cluster` processes with PostgreSQL and HAProxy: throughput one host vs three, KV and
+//    D1 read-after-write across hosts, actor calls on the owner vs forwarded, failover (bench/cluster.ts,
+//    run as its own process because it starts and kill -9s hosts).
 // 6. Noisy neighbour: a benign tenant's p50/p99 alone and beside 2 runaways and 2 heap bombs, and the
 //    CPU at which each runaway was cut (bench/noisy-neighbour.ts).
 //
@@ -42,6 +46,7 @@ import { benchNoisyNeighbour, noisyNeighbourTable } from "./noisy-neighbour.ts";
 import { benchWorkspace, workspaceTable } from "./workspace-ops.ts";
 import { benchNpmLoad, npmLoadTable } from "./npm-load.ts";
 import { actorsTable, benchActors } from "./actors.ts";
+import { benchD1Postgres, d1PostgresTable } from "./d1-postgres.ts";
 
 // node:util's parseArgs: the standard library's CLI parser, no dependency needed for a bench script.
 const { values: args } = parseArgs({
@@ -536,6 +541,9 @@ log("npm: a worker importing zod and date-fns, cold (empty cache) and cached (re
 const npmLoad = await benchNpmLoad(LOADER_OPTIONS.executors);
 log(`actors: warm RPC, storage put+get, cold start from storage, ${args.actors} actors created then evicted`);
 const actors = await benchActors(LOADER_OPTIONS.executors, positive("actors"));
+log("many hosts: D1 on PostgreSQL (three stores), then a three-host cluster with PostgreSQL and HAProxy");
+const d1Pg = await benchD1Postgres();
+const cluster = execFileSync(process.execPath, [join(dirname(fileURLToPath(import.meta.url)), "cluster.ts"), "--seconds", String(SECONDS)], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
 
 const results: Results = {
   mayfly: {
@@ -571,6 +579,10 @@ console.log("");
 console.log(npmLoadTable(npmLoad));
 console.log("");
 console.log(actorsTable(actors));
+console.log("");
+console.log(d1PostgresTable(d1Pg));
+console.log("");
+console.log(cluster.trim());
 console.log("");
 console.log("details:");
 console.log(details(results));
