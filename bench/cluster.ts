@@ -11,12 +11,11 @@
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
-import { findPostgres, TestPostgres } from "../test/postgres.ts";
+import { findPostgres, freePort, TestPostgres } from "../test/postgres.ts";
 import { deploy, makeConfigDir, spawnHost, type ChildHost } from "../test/cluster/helpers.ts";
 import { percentile } from "./stats.ts";
 
@@ -144,15 +143,4 @@ async function startBalancer(urls: string[]): Promise<{ url: string; child?: Chi
   }
   child.kill();
   return { url: "" };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
