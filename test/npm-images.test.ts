@@ -70,18 +70,21 @@ after(async () => {
 describe("npm package images", () => {
   test("fresh requests start from an image of the bundle, each with its own package state", async () => {
     const l = loader({ afterRuns: 1 });
+    // The worker's top-level code also warms the image (its compiled code is kept, never its state:
+    // `starts` would count the builder's run too).
     const c = code(`import { z } from "zod"; import { bump, loadedAt } from "tally";
+      globalThis.starts = (globalThis.starts ?? 0) + 1;
       const Name = z.object({ name: z.string().min(2) });
-      export default { fetch() { const { name } = Name.parse({ name: "ada" }); return Response.json({ name, n: bump(), loadedAt, now: Math.random() }); } };`,
+      export default { fetch() { const { name } = Name.parse({ name: "ada" }); return Response.json({ name, n: bump(), loadedAt, now: Math.random(), starts: globalThis.starts }); } };`,
     { zod: "^4.0.0", tally: "1.0.0" });
-    const before = await untilImaged(l, c, (b) => assert.deepEqual([b.name, b.n], ["ada", 1]));
+    const before = await untilImaged(l, c, (b) => assert.deepEqual([b.name, b.n, b.starts], ["ada", 1, 1]));
     assert.ok(before >= 1);
     const seeds = new Set<number>();
     const draws = new Set<number>();
     for (let i = 0; i < 6; i++) {
       const body = await json(l, c);
       // Module state is the isolate's own: a request never sees another's bump().
-      assert.deepEqual([body.name, body.n], ["ada", 1]);
+      assert.deepEqual([body.name, body.n, body.starts], ["ada", 1, 1]);
       seeds.add(body.loadedAt);
       draws.add(body.now);
     }
@@ -90,6 +93,20 @@ describe("npm package images", () => {
     // Load-time state comes from the image: the same in every isolate made from it (documented).
     assert.equal(seeds.size, 1);
     assert.equal(images(l), 1);
+  });
+
+  test("a worker whose top-level code cannot warm the image (top-level await, a throw) still gets one", async () => {
+    const awaiting = code(`import { bump } from "tally";
+      await Promise.resolve();
+      export default { fetch() { return Response.json({ n: bump() }); } };`, { tally: "1.0.0" });
+    const throwing = code(`import { bump } from "tally";
+      if (typeof globalThis.__mayfly_runtime !== "undefined") throw new Error("only while imaged");
+      export default { fetch() { return Response.json({ n: bump() }); } };`, { tally: "1.0.0" });
+    for (const c of [awaiting, throwing]) {
+      const l = loader({ afterRuns: 1 });
+      await untilImaged(l, c, (b) => assert.equal(b.n, 1));
+      for (let i = 0; i < 3; i++) assert.equal((await json(l, c)).n, 1);
+    }
   });
 
   test("a package that loops only while being imaged costs the image, not the executor", async () => {

@@ -13,14 +13,17 @@ import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import ivm from "isolated-vm";
 import { SnapshotImage } from "./runtime-image.ts";
+import { warmUpScript } from "./image-warm-up.ts";
+import type { WorkerSpec } from "../protocol.ts";
 
-interface BuildRequest { runtime: string; scripts: { code: string; filename: string }[] }
+/** The runtime, the bundle's scripts, and the worker whose top-level code warms the image (image-warm-up.ts). */
+interface BuildRequest { runtime: string; scripts: { code: string; filename: string }[]; worker?: Pick<WorkerSpec, "mainModule" | "modules"> }
 type BuildReply = { ok: true; blob: Uint8Array } | { ok: false; message: string };
 
 const ENTRY = fileURLToPath(import.meta.url);
 
 /** In the executor: builds the image in a child, resolving to it or rejecting past `deadlineMs`. */
-export function buildImageInChild(runtime: string, scripts: BuildRequest["scripts"], deadlineMs: number, memoryMb = 512): Promise<SnapshotImage> {
+export function buildImageInChild(runtime: string, scripts: BuildRequest["scripts"], worker: BuildRequest["worker"], deadlineMs: number, memoryMb = 512): Promise<SnapshotImage> {
   return new Promise((resolve, reject) => {
     const child = fork(ENTRY, [], {
       execArgv: [...process.execArgv.filter((a) => !a.startsWith("--max-old-space-size")), `--max-old-space-size=${memoryMb}`],
@@ -46,16 +49,17 @@ export function buildImageInChild(runtime: string, scripts: BuildRequest["script
       clearTimeout(timer);
       reject(new Error(`the image builder exited (${signal ?? code})`));
     });
-    child.send({ runtime, scripts } satisfies BuildRequest);
+    child.send({ runtime, scripts, worker } satisfies BuildRequest);
   });
 }
 
 /** In the child: build, answer once, and leave. */
 function serve(): void {
-  process.once("message", (req: BuildRequest) => {
+  process.once("message", async (req: BuildRequest) => {
     let reply: BuildReply;
     try {
-      const blob = SnapshotImage.create(req.runtime, req.scripts);
+      const warmUp = req.worker ? await warmUpScript(req.worker.mainModule, req.worker.modules) : undefined;
+      const blob = SnapshotImage.create(req.runtime, req.scripts, warmUp);
       reply = { ok: true, blob: new Uint8Array(blob.copy()) };
     } catch (e) {
       reply = { ok: false, message: (e as Error)?.message ?? String(e) };

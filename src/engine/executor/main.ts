@@ -44,7 +44,7 @@ if (fallbackReason && config.snapshot) process.stderr.write(`mayfly executor: ev
 const pool = new IsolatePool(image, config.poolSize, config.defaultMemoryMb);
 const packageImages = new PackageImages(config.packageImages && image.kind === "snapshot" ? {
   ...config.packageImages,
-  build: (scripts) => buildImageInChild(runtime.script, scripts, (config.packageImages as { deadlineMs: number }).deadlineMs),
+  build: (scripts, worker) => buildImageInChild(runtime.script, scripts, worker, (config.packageImages as { deadlineMs: number }).deadlineMs),
   log: (m) => process.stderr.write(`mayfly executor: ${m}\n`),
 } : undefined);
 const watchdog = new Watchdog(config.watchdogIntervalMs);

@@ -16,8 +16,11 @@ import type { SnapshotImage } from "./runtime-image.ts";
  * warm Cloudflare isolate. The worker's own code never runs in the builder.
  */
 export interface PackageImageOptions {
-  /** Builds the image for a bundle, or fails; called at most once per bundle hash. */
-  build(scripts: { code: string; filename: string }[]): Promise<SnapshotImage>;
+  /**
+   * Builds the image for a bundle, or fails; called at most once per bundle hash. `worker` is the
+   * worker that triggered it: its top-level code warms the image (only compiled code is kept).
+   */
+  build(scripts: { code: string; filename: string }[], worker: Pick<WorkerSpec, "mainModule" | "modules">): Promise<SnapshotImage>;
   /** Runs to completion of one bundle in ordinary isolates before its image is built. */
   afterRuns: number;
   /** Isolates kept ready per image. */
@@ -67,7 +70,7 @@ export class PackageImages {
     if (entry.runs < options.afterRuns) return this.forgetSeen();
     this.entries.set(key, { state: "building" });
     const scripts = spec.modules.filter((m) => m.type === "script").map((m) => ({ code: m.content as string, filename: m.name }));
-    options.build(scripts).then(
+    options.build(scripts, { mainModule: spec.mainModule, modules: spec.modules.filter((m) => m.type !== "script") }).then(
       (image) => {
         if (this.entries.get(key)?.state !== "building") return;
         const pool = new IsolatePool(image, options.poolSize, spec.limits.memoryMb, key);

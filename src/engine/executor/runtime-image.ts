@@ -52,10 +52,10 @@ export class SnapshotImage implements RuntimeImage {
    * The snapshot blob. `scripts` run after the runtime is prepared, and what they leave is part of
    * the image: a worker's npm bundle evaluated once instead of in every isolate (package-images.ts).
    */
-  static create(runtimeCode: string, scripts: { code: string; filename: string }[] = []): ivm.ExternalCopy<ArrayBuffer> {
+  static create(runtimeCode: string, scripts: { code: string; filename: string }[] = [], warmUp = ""): ivm.ExternalCopy<ArrayBuffer> {
     return ivm.Isolate.createSnapshot(
       [{ code: `globalThis.${GLOBAL} = ${runtimeCode};\n${GLOBAL}.prepare();`, filename: "mayfly:runtime" }, ...scripts],
-      `${GLOBAL}.rehearse();`,
+      `${GLOBAL}.rehearse();\n${warmUp}`,
     );
   }
 
