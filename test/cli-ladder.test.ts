@@ -1,32 +1,20 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { sandboxAvailable } from "../src/index.ts";
-import { useTempDir } from "./helpers.ts";
+import { runCli, useTempDir } from "./helpers.ts";
 
 /** `mayfly run --allow-exec / --allow-browser`, driven as a user would: a subprocess. */
-const CLI = fileURLToPath(new URL("../src/cli/index.ts", import.meta.url));
 const dir = useTempDir("mayfly-cli-ladder-");
 const dataDir = join(dir, "data");
 const availability = await sandboxAvailable();
 const noSandbox = availability.available ? false : `the OS sandbox (bwrap) cannot run here: ${availability.reason}`;
 const noChromium = existsSync("/usr/bin/chromium") ? false : "Chromium is not installed at /usr/bin/chromium";
 
-function mayfly(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const mayfly = (args: string[]) => runCli(args);
 
 function file(name: string, source: string): string {
   const path = join(dir, name);

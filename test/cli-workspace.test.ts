@@ -1,28 +1,18 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { workspace } from "../src/index.ts";
-import { useTempDir } from "./helpers.ts";
+import { runCli, useTempDir } from "./helpers.ts";
 
 /** The CLI as a user runs it: a subprocess, its output (bytes) and exit code. */
-const CLI = fileURLToPath(new URL("../src/cli/index.ts", import.meta.url));
 const dir = useTempDir("mayfly-cli-ws-");
 const dataDir = join(dir, "data");
 
-function mayfly(args: string[], stdin?: Uint8Array): Promise<{ code: number; stdout: Buffer; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ["pipe", "pipe", "pipe"] });
-    const out: Buffer[] = [];
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => out.push(d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("close", (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out), stderr }));
-    child.stdin.end(stdin ?? "");
-  });
-}
+const mayfly = async (args: string[], stdin?: Uint8Array) => {
+  const r = await runCli(args, { stdin });
+  return { code: r.code, stdout: r.stdoutBytes, stderr: r.stderr };
+};
 
 describe("mayfly workspace", () => {
   test("import a directory, ls, cat, export as tar and import it into another workspace from stdin", async () => {

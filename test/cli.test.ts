@@ -5,24 +5,12 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { useTempDir } from "./helpers.ts";
+import { CLI, runCli, useTempDir } from "./helpers.ts";
 
 /** The CLI, driven as a user would: a subprocess, its output and exit code. */
-const CLI = fileURLToPath(new URL("../src/cli/index.ts", import.meta.url));
 const dir = useTempDir("mayfly-cli-");
 
-function mayfly(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(stdin ?? "");
-  });
-}
+const mayfly = (args: string[], stdin?: string) => runCli(args, { stdin });
 
 function file(name: string, source: string): string {
   const path = join(dir, name);

@@ -1,7 +1,9 @@
 import { after, before } from "node:test";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { WorkerLoader, type RunReport, type WorkerCode, type WorkerLoaderOptions } from "../src/index.ts";
 
 /** A one-module worker from its source, with the compatibility date every test uses. */
@@ -49,4 +51,25 @@ export function useTempDir(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   after(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/** The command-line entry, as `node <CLI> ...` runs it. */
+export const CLI = fileURLToPath(new URL("../src/cli/index.ts", import.meta.url));
+
+export interface CliRun { code: number; stdout: string; stdoutBytes: Buffer; stderr: string }
+
+/** Runs `mayfly <args>` as a child process to its end; `stdin` (default empty) is written and closed. */
+export function runCli(args: string[], options: { stdin?: string | Uint8Array; cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliRun> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, env: options.env, stdio: ["pipe", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => out.push(d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("close", (code) => {
+      const stdoutBytes = Buffer.concat(out);
+      resolve({ code: code ?? -1, stdout: stdoutBytes.toString(), stdoutBytes, stderr });
+    });
+    child.stdin.end(options.stdin ?? "");
+  });
 }

@@ -1,16 +1,13 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { startServer, serverOptionsFromConfig, type RunningServer } from "../src/server/index.ts";
 import { parseConfig } from "../src/server/config.ts";
 import { TestRegistry } from "./npm-registry.ts";
-import { useTempDir } from "./helpers.ts";
+import { runCli, useTempDir } from "./helpers.ts";
 
 /** npm and typecheck through the command line, POST /v1/run and named workers, from a local registry. */
-const CLI = fileURLToPath(new URL("../src/cli/index.ts", import.meta.url));
 const dir = useTempDir("mayfly-npm-doors-");
 const registry = new TestRegistry();
 
@@ -20,17 +17,8 @@ function file(name: string, text: string): string {
   return join(dir, name);
 }
 
-function mayfly(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    // HOME and the working directory hold no .npmrc: the registry comes from npm_config_registry alone.
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env: { PATH: process.env.PATH, HOME: dir, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+// HOME and the working directory hold no .npmrc: the registry comes from npm_config_registry alone.
+const mayfly = (args: string[], env: Record<string, string>) => runCli(args, { cwd: dir, env: { PATH: process.env.PATH, HOME: dir, ...env } });
 
 before(async () => {
   await registry.start();
