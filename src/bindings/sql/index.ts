@@ -12,6 +12,7 @@ import { QuotaExceededError } from "../../errors.ts";
 import { BINDING, type Bindable, type Capability } from "../capability.ts";
 import type { PostgresBackend } from "../storage/postgres.ts";
 import { LocalSqlStore, ReplicatedSqlStore, type SqlStore } from "./stores.ts";
+import { refusedToGuests } from "../storage/sqlite-file.ts";
 
 export interface SqlOptions {
   /** The database's name: its file is <dataDir>/sql/<name>.sqlite (its log's id "d1/<name>" with a backend). */
@@ -40,8 +41,6 @@ export interface D1Result {
   meta: { duration: number; changes: number; last_row_id: number; changed_db: boolean; rows_read: number; rows_written: number; size_after: number };
 }
 
-/** Pragmas a statement may read (introspection); every other pragma is refused. */
-const READ_PRAGMAS = new Set(["table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo", "foreign_key_list", "foreign_keys"]);
 
 export class SqlDatabase implements Bindable {
   private readonly store: SqlStore;
@@ -108,9 +107,7 @@ export class SqlDatabase implements Bindable {
 
   private authorize(action: number, arg1: string | null): number {
     if (this.internal) return constants.SQLITE_OK;
-    if (action === constants.SQLITE_ATTACH || action === constants.SQLITE_DETACH) return constants.SQLITE_DENY;
-    if (action === constants.SQLITE_PRAGMA) return READ_PRAGMAS.has(String(arg1).toLowerCase()) ? constants.SQLITE_OK : constants.SQLITE_DENY;
-    return constants.SQLITE_OK;
+    return refusedToGuests(action, arg1) ? constants.SQLITE_DENY : constants.SQLITE_OK;
   }
 
   private execute(db: DatabaseSync, q: Query, mode: Mode, options?: { columnNames?: boolean }): unknown {

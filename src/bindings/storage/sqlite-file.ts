@@ -6,7 +6,7 @@
  */
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { DatabaseSync } from "node:sqlite";
+import { constants, DatabaseSync } from "node:sqlite";
 
 /** A binding name as a file name: [a-z0-9_-] kept, everything else hex-escaped ("." included). */
 export function fileNameFor(name: string): string {
@@ -40,4 +40,17 @@ export function openStore(dataDir: string, kind: string, name: string, options: 
     db.exec("PRAGMA synchronous = FULL");
   }
   return db;
+}
+
+/** Pragmas guest SQL may run: introspection only. */
+const READ_PRAGMAS = new Set(["table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo", "foreign_key_list", "foreign_keys"]);
+
+/**
+ * What guest SQL may never do in any database of ours (D1, an actor's storage): reach another file
+ * (ATTACH/DETACH, so also VACUUM INTO) or change a pragma. An authorizer answers SQLITE_DENY when this
+ * says so, and applies its own rules otherwise.
+ */
+export function refusedToGuests(action: number, arg1: string | null): boolean {
+  if (action === constants.SQLITE_ATTACH || action === constants.SQLITE_DETACH) return true;
+  return action === constants.SQLITE_PRAGMA && !READ_PRAGMAS.has(String(arg1).toLowerCase());
 }

@@ -18,6 +18,7 @@ import { dirname } from "node:path";
 import { createHash } from "node:crypto";
 import { deserialize, serialize } from "node:v8";
 import type { Service, ServiceState } from "./index.ts";
+import { refusedToGuests } from "../../../bindings/storage/sqlite-file.ts";
 
 /** Key in the service state under which the executor records the actor's SQLite path. */
 export const ACTOR_STORAGE = "actorStorage";
@@ -25,7 +26,6 @@ const DB = "actorStorage.db";
 
 /** Cloudflare keeps an actor's KV pairs in this table of its SQLite database, hidden from sql.exec. */
 const KV_TABLE = "_cf_KV";
-const READ_PRAGMAS = new Set(["table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo", "foreign_key_list", "foreign_keys"]);
 
 interface Store {
   db: DatabaseSync;
@@ -73,10 +73,9 @@ function store(state: ServiceState): Store {
   };
   db.setAuthorizer((action, arg1) => {
     if (s.internal) return constants.SQLITE_OK;
-    if (action === constants.SQLITE_ATTACH || action === constants.SQLITE_DETACH) return constants.SQLITE_DENY;
+    if (refusedToGuests(action, arg1)) return constants.SQLITE_DENY;
     // As on Cloudflare: transactions go through transactionSync()/transaction(), not SQL.
     if (action === constants.SQLITE_TRANSACTION || action === constants.SQLITE_SAVEPOINT) return constants.SQLITE_DENY;
-    if (action === constants.SQLITE_PRAGMA) return READ_PRAGMAS.has(String(arg1).toLowerCase()) ? constants.SQLITE_OK : constants.SQLITE_DENY;
     if (typeof arg1 === "string" && arg1.toLowerCase().startsWith("_cf_")) return constants.SQLITE_DENY;
     return constants.SQLITE_OK;
   });
