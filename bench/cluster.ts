@@ -52,26 +52,10 @@ try {
   rows.push(["fresh isolate, one host", `${one.rps.toFixed(0)} req/s (p50 ${one.p50} ms, ${one.errors} errors)`]);
   rows.push([`fresh isolate, three hosts (${balancer.child ? "HAProxy" : "client-side split"})`, `${three.rps.toFixed(0)} req/s (p50 ${three.p50} ms, ${three.errors} errors)`]);
 
-  let consistent = 0;
-  const raw: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    await (await fetch(`${hosts[0]!.url}/w/kv/?k=k${i}`, { method: "PUT", body: `v${i}` })).text();
-    const got = await (await fetch(`${hosts[1]!.url}/w/kv/?k=k${i}`)).text();
-    raw.push(performance.now() - t);
-    if (got === `v${i}`) consistent++;
+  for (const [label, worker] of [["KV", "kv"], ["D1", "d1"]] as const) {
+    const { consistent, p50 } = await readAfterWrite(hosts[0]!.url, hosts[1]!.url, worker);
+    rows.push([`${label} write on host 1, read on host 2`, `${consistent}/${n} read the write; p50 ${p50.toFixed(1)} ms for both`]);
   }
-  rows.push(["KV write on host 1, read on host 2", `${consistent}/${n} read the write; p50 ${percentile(raw, 50).toFixed(1)} ms for both`]);
-  consistent = 0;
-  raw.length = 0;
-  for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    await (await fetch(`${hosts[0]!.url}/w/d1/?k=k${i}`, { method: "PUT", body: `v${i}` })).text();
-    const got = await (await fetch(`${hosts[1]!.url}/w/d1/?k=k${i}`)).text();
-    raw.push(performance.now() - t);
-    if (got === `v${i}`) consistent++;
-  }
-  rows.push(["D1 write on host 1, read on host 2", `${consistent}/${n} read the write; p50 ${percentile(raw, 50).toFixed(1)} ms for both`]);
 
   await (await fetch(`${hosts[0]!.url}/w/counter/inc?name=bench`)).text(); // host 1 owns it
   for (const [label, path] of [["read", "read"], ["write", "inc"]] as const) {
@@ -107,6 +91,20 @@ async function load(urls: string[]): Promise<{ rps: number; p50: number; errors:
   await Promise.all(urls.map((url) => autocannon({ url, connections: per, duration: 1 })));
   const rs = await Promise.all(urls.map((url) => autocannon({ url, connections: per, duration: seconds })));
   return { rps: rs.reduce((s, r) => s + r.requests.average, 0), p50: Math.max(...rs.map((r) => r.latency.p50)), errors: rs.reduce((s, r) => s + r.errors + r.timeouts + r.non2xx, 0) };
+}
+
+/** PUT through one host, GET the same key through another at once, n times: how many saw the write. */
+async function readAfterWrite(writer: string, reader: string, worker: string): Promise<{ consistent: number; p50: number }> {
+  let consistent = 0;
+  const raw: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await (await fetch(`${writer}/w/${worker}/?k=k${i}`, { method: "PUT", body: `v${i}` })).text();
+    const got = await (await fetch(`${reader}/w/${worker}/?k=k${i}`)).text();
+    raw.push(performance.now() - t);
+    if (got === `v${i}`) consistent++;
+  }
+  return { consistent, p50: percentile(raw, 50) };
 }
 
 async function timed(count: number, call: () => Promise<Response>): Promise<number[]> {

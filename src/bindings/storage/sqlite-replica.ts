@@ -214,18 +214,17 @@ export class SqliteReplica {
   }
 
   private asInternal<T>(fn: () => T): T {
-    const was = this.internal;
-    this.internal = true;
-    try {
-      return fn();
-    } finally {
-      this.internal = was;
-    }
+    return this.as(true, fn);
   }
 
   private asGuest<T>(fn: () => T): T {
+    return this.as(false, fn);
+  }
+
+  /** Runs `fn` with the authorizer's bypass set to `internal`, restoring what it was. */
+  private as<T>(internal: boolean, fn: () => T): T {
     const was = this.internal;
-    this.internal = false;
+    this.internal = internal;
     try {
       return fn();
     } finally {
