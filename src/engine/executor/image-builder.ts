@@ -16,8 +16,11 @@ import { SnapshotImage } from "./runtime-image.ts";
 import { warmUpScript } from "./image-warm-up.ts";
 import type { WorkerSpec } from "../protocol.ts";
 
-/** The runtime, the bundle's scripts, and the worker whose top-level code warms the image (image-warm-up.ts). */
-interface BuildRequest { runtime: string; scripts: { code: string; filename: string }[]; worker?: Pick<WorkerSpec, "mainModule" | "modules"> }
+/**
+ * The runtime, the bundle's scripts, and the worker whose top-level code warms the image (its modules
+ * without those scripts; image-warm-up.ts).
+ */
+interface BuildRequest { runtime: string; scripts: { code: string; filename: string }[]; worker: Pick<WorkerSpec, "mainModule" | "modules"> }
 type BuildReply = { ok: true; blob: Uint8Array } | { ok: false; message: string };
 
 const ENTRY = fileURLToPath(import.meta.url);
@@ -58,7 +61,7 @@ function serve(): void {
   process.once("message", async (req: BuildRequest) => {
     let reply: BuildReply;
     try {
-      const warmUp = req.worker ? await warmUpScript(req.worker.mainModule, req.worker.modules) : undefined;
+      const warmUp = await warmUpScript(req.worker.mainModule, req.worker.modules);
       const blob = SnapshotImage.create(req.runtime, req.scripts, warmUp);
       reply = { ok: true, blob: new Uint8Array(blob.copy()) };
     } catch (e) {

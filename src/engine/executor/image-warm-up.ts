@@ -11,11 +11,14 @@ import { build, type Plugin } from "esbuild";
 import type { NormalizedModule } from "../../loader/worker-code.ts";
 import { BUILTIN_MODULES, moduleSource, resolveSpecifier } from "./modules.ts";
 
-/** The worker's graph as a script whose errors are swallowed, or undefined when it cannot be one. */
+/**
+ * The worker's graph (its modules, the bundle's scripts left out: they are in the image already) as a
+ * script whose errors are swallowed, or undefined when it cannot be one.
+ */
 export async function warmUpScript(mainModule: string, modules: readonly Pick<NormalizedModule, "name" | "type" | "content">[]): Promise<string | undefined> {
   // Only what is plain source: a CommonJS, data or Wasm module needs the runtime's per-run setup.
-  if (modules.some((m) => m.type !== "esm" && m.type !== "text" && m.type !== "json" && m.type !== "script")) return undefined;
-  const byName = new Map(modules.filter((m) => m.type !== "script").map((m) => [m.name, m]));
+  if (modules.some((m) => m.type !== "esm" && m.type !== "text" && m.type !== "json")) return undefined;
+  const byName = new Map(modules.map((m) => [m.name, m]));
   const names = new Set(byName.keys());
   const graph: Plugin = {
     name: "worker-graph",

@@ -34,7 +34,10 @@ type Entry =
   | { state: "seen"; runs: number }
   | { state: "building" }
   | { state: "failed" }
-  | { state: "ready"; pool: IsolatePool; hash: string };
+  | { state: "ready"; pool: IsolatePool };
+
+/** Bundles seen fewer than afterRuns times that are remembered; the oldest are forgotten past it. */
+const MAX_SEEN = 256;
 
 export class PackageImages {
   private readonly entries = new Map<string, Entry>();
@@ -74,7 +77,7 @@ export class PackageImages {
       (image) => {
         if (this.entries.get(key)?.state !== "building") return;
         const pool = new IsolatePool(image, options.poolSize, spec.limits.memoryMb, key);
-        this.entries.set(key, { state: "ready", pool, hash: key });
+        this.entries.set(key, { state: "ready", pool });
         pool.refillSoon();
         this.evict();
       },
@@ -112,20 +115,24 @@ export class PackageImages {
     this.entries.clear();
   }
 
-  /** Bundles seen fewer times than afterRuns are remembered up to a bound (oldest forgotten first). */
   private forgetSeen(): void {
-    const seen = [...this.entries.entries()].filter(([, e]) => e.state === "seen");
-    for (const [key] of seen.slice(0, Math.max(0, seen.length - 256))) this.entries.delete(key);
+    if (this.entries.size <= MAX_SEEN) return;
+    for (const key of this.oldest("seen", MAX_SEEN)) this.entries.delete(key);
   }
 
+  /** Past maxImages, the least recently used images go (take() moves an image to the end). */
   private evict(): void {
-    let ready = [...this.entries.entries()].filter(([, e]) => e.state === "ready");
-    while (ready.length > (this.options?.maxImages ?? 0)) {
-      const [key, e] = ready[0]!;
-      if (e.state === "ready") e.pool.dispose();
+    for (const key of this.oldest("ready", this.options?.maxImages ?? 0)) {
+      const e = this.entries.get(key);
+      if (e?.state === "ready") e.pool.dispose();
       this.entries.delete(key);
-      ready = ready.slice(1);
     }
+  }
+
+  /** The keys in `state` beyond the newest `keep`, oldest first. */
+  private oldest(state: Entry["state"], keep: number): string[] {
+    const keys = [...this.entries].filter(([, e]) => e.state === state).map(([k]) => k);
+    return keys.slice(0, Math.max(0, keys.length - keep));
   }
 }
 
