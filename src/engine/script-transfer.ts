@@ -21,6 +21,7 @@ export class ScriptsSent {
    * first to keep within its budget.
    */
   prepare(spec: WorkerSpec): { spec: WorkerSpec; forget: string[] } {
+    if (!spec.modules.some((m) => m.type === "script" && m.hash)) return { spec, forget: [] };
     const current = new Set<string>();
     let changed = false;
     const modules = spec.modules.map((m) => {
