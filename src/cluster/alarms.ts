@@ -28,6 +28,12 @@ const NOW = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint";
 export class ClusterAlarms {
   readonly #backend: PostgresBackend;
   readonly #fire = new Map<string, FireAlarm>();
+  /**
+   * Alarms whose alarm() has returned and whose row is being deleted, by namespace and id: until the
+   * DELETE commits, getAlarm() must not report them (on one host the delete is synchronous, so no call
+   * into the actor can see a fired alarm as pending).
+   */
+  readonly #fired = new Map<string, number>();
   readonly #timer: NodeJS.Timeout;
   #polling = false;
 
@@ -44,7 +50,8 @@ export class ClusterAlarms {
     return {
       get: async (id) => {
         const { rows } = await db.query<{ time: string }>("SELECT time FROM mayfly_alarms WHERE namespace = $1 AND id = $2", [namespace, id]);
-        return rows[0] ? Number(rows[0].time) : null;
+        const time = rows[0] ? Number(rows[0].time) : null;
+        return time !== null && this.#fired.get(alarmKey(namespace, id)) === time ? null : time;
       },
       set: async (id, name, time) => {
         if (!Number.isFinite(time)) throw new TypeError("An alarm's time must be a number of milliseconds since the epoch.");
@@ -87,14 +94,22 @@ export class ClusterAlarms {
     const fire = this.#fire.get(namespace);
     if (!fire) return;
     const db = this.#backend;
+    const key = alarmKey(namespace, id);
     try {
       await fire(id, name, { retryCount: retries, isRetry: retries > 0 });
       // Done: gone, unless alarm() itself set a new one (another time, whose claim was reset).
+      this.#fired.set(key, time);
       await db.query("DELETE FROM mayfly_alarms WHERE namespace = $1 AND id = $2 AND time = $3", [namespace, id, time]);
     } catch {
       if (retries + 1 > MAX_RETRIES) await db.query("DELETE FROM mayfly_alarms WHERE namespace = $1 AND id = $2 AND time = $3", [namespace, id, time]).catch(() => {});
       else await db.query(`UPDATE mayfly_alarms SET retries = $4, due = ${NOW} + $5, claimed_until = 0 WHERE namespace = $1 AND id = $2 AND time = $3`,
         [namespace, id, time, retries + 1, FIRST_RETRY_MS * 2 ** retries]).catch(() => {});
+    } finally {
+      if (this.#fired.get(key) === time) this.#fired.delete(key);
     }
   }
+}
+
+function alarmKey(namespace: string, id: string): string {
+  return `${namespace}\0${id}`;
 }
